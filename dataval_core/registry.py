@@ -1,0 +1,58 @@
+"""Name → valuator registry.
+
+Entries are dotted paths, so listing methods imports nothing heavy (no torch);
+the class is imported on :func:`get_valuator`. Names follow PRODUCT.md §4.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ValuatorSpec:
+    name: str
+    target: str  # "module:ClassName"
+    summary: str
+
+    def load(self) -> type:
+        module, _, cls = self.target.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+_REGISTRY: dict[str, ValuatorSpec] = {}
+
+
+def register(name: str, target: str, summary: str) -> ValuatorSpec:
+    """Add a method; a duplicate name is an error."""
+    if name in _REGISTRY:
+        raise ValueError(f"A valuator named {name!r} is already registered.")
+    spec = ValuatorSpec(name, target, summary)
+    _REGISTRY[name] = spec
+    return spec
+
+
+def list_valuators() -> list[ValuatorSpec]:
+    return list(_REGISTRY.values())
+
+
+def get_spec(name: str) -> ValuatorSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        valid = ", ".join(_REGISTRY)
+        raise ValueError(f"Unknown method {name!r}; available methods: {valid}.") from None
+
+
+def get_valuator(name: str, params: Any = None, *, seed: int = 0):
+    """An instance of the named method with the given parameters (validated at fit)."""
+    return get_spec(name).load()(params, seed=seed)
+
+
+_M = "dataval_core.methods"
+register("random", f"{_M}.baselines:RandomValuator", "Uniform random values: the floor every method is shown against.")
+register("knn_shapley", f"{_M}.knn_shapley:KNNShapleyValuator",
+         "Exact KNN-Shapley (Jia et al. 2019) against the target set; fast, strong baseline.")
+register("data_oob", f"{_M}.baselines:DataOOBValuator",
+         "Data-OOB (Kwon & Zou 2023): out-of-bag correctness over bagged models; needs no target.")

@@ -1,0 +1,72 @@
+"""The one result type every valuation method returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+
+@dataclass(frozen=True)
+class ValuationResult:
+    """Values per valued sample, aligned to ``ids``; **higher value = more useful**.
+
+    Attributes:
+        ids: sample ids, shape (n,).
+        values: float64 values, shape (n,), finite.
+        method: registry name of the method.
+        params: the method's parameters as a plain dict.
+        seed: the seed the run used.
+        embedding: name of the features the method saw.
+        timings: seconds per stage (``total`` included).
+        suggested_labels: per-sample suggested class name (``None`` entries where the
+            method has no suggestion), or ``None`` when the method cannot suggest.
+        extras: named per-sample arrays (first axis n), e.g. influence by training phase.
+        status: ``"ok"`` or ``"not_converged"``.
+    """
+
+    ids: np.ndarray
+    values: np.ndarray
+    method: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    embedding: str = ""
+    timings: Mapping[str, float] = field(default_factory=dict)
+    suggested_labels: np.ndarray | None = None
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+    status: str = "ok"
+
+    def __post_init__(self):
+        ids = np.asarray(self.ids).astype(str)
+        values = np.asarray(self.values, dtype=np.float64)
+        if ids.ndim != 1 or values.shape != ids.shape:
+            raise ValueError(f"values has shape {values.shape} but there are {ids.shape[0]} ids.")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{self.method} produced {int((~np.isfinite(values)).sum())} non-finite values.")
+        object.__setattr__(self, "ids", ids)
+        object.__setattr__(self, "values", values)
+        if self.suggested_labels is not None:
+            sug = np.asarray(self.suggested_labels, dtype=object)
+            if sug.shape != ids.shape:
+                raise ValueError("suggested_labels must have one entry per id.")
+            object.__setattr__(self, "suggested_labels", sug)
+        for name, arr in self.extras.items():
+            if np.asarray(arr).shape[0] != ids.shape[0]:
+                raise ValueError(f"extra {name!r} must have one row per id.")
+
+    @property
+    def ranks(self) -> np.ndarray:
+        """1 = lowest value (inspect first); ties broken by position for stability."""
+        return rankdata(self.values, method="ordinal").astype(np.int64)
+
+    def lowest(self, k: int) -> np.ndarray:
+        """Ids of the ``k`` lowest-valued samples, lowest first."""
+        return self.ids[np.argsort(self.values, kind="stable")[:k]]
+
+    def to_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame({"id": self.ids, "value": self.values, "rank": self.ranks})
+        frame["suggested_label"] = (self.suggested_labels if self.suggested_labels is not None
+                                    else np.full(len(self.ids), None, dtype=object))
+        return frame

@@ -1,0 +1,96 @@
+"""The valuator protocol and the base class that gives every method the same shape.
+
+A method subclasses :class:`BaseValuator`, declares ``name``, a frozen ``Params``
+dataclass and implements :meth:`BaseValuator._compute`. The base class validates
+parameters, checks the task is supported, times the run, wires progress and
+cancellation, and builds the :class:`~dataval_core.result.ValuationResult`.
+"""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping, Protocol
+
+import numpy as np
+
+from . import params as _params
+from .problem import Problem
+from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
+from .result import ValuationResult
+
+
+class Valuator(Protocol):
+    name: ClassVar[str]
+
+    def fit(self, problem: Problem, *, progress: ProgressCallback | None = None,
+            cancel: CancelFlag | None = None) -> ValuationResult: ...
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """A method without tunable parameters."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a method's ``_compute`` returns; the base class turns it into a result."""
+
+    values: np.ndarray
+    suggested: np.ndarray | None = None  # int class codes, -1 = no suggestion
+    extras: Mapping[str, np.ndarray] | None = None
+    status: str = "ok"
+    timings: Mapping[str, float] | None = None
+
+
+class BaseValuator(ABC):
+    """Stores parameters and seed (sklearn style); :meth:`fit` validates and runs.
+
+    Args:
+        params: a ``Params`` instance, a mapping of overrides, or None for defaults.
+        seed: the run's seed; the same seed gives identical values.
+    """
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type] = NoParams
+    supports_regression: ClassVar[bool] = False
+    needs_target: ClassVar[bool] = True
+
+    def __init__(self, params: Any = None, *, seed: int = 0):
+        self.params = params
+        self.seed = seed
+
+    def resolved_params(self) -> Any:
+        if isinstance(self.params, self.Params):
+            _params.validate(self.params, self.name)
+            return self.params
+        return _params.build(self.Params, self.params, self.name)
+
+    def fit(self, problem: Problem, *, progress: ProgressCallback | Reporter | None = None,
+            cancel: CancelFlag | None = None) -> ValuationResult:
+        params = self.resolved_params()
+        if not problem.is_classification and not self.supports_regression:
+            raise ValueError(f"{self.name} supports classification only; this dataset has a numeric "
+                             f"(regression) label. Try lossval, dvgs or data_oob.")
+        reporter = as_reporter(progress, cancel)
+        reporter.check()
+        start = time.perf_counter()
+        out = self._compute(problem, params, np.random.default_rng(self.seed), reporter)
+        total = time.perf_counter() - start
+        suggested = None
+        if out.suggested is not None:
+            codes = np.asarray(out.suggested, dtype=int)
+            names = np.full(len(codes), None, dtype=object)
+            ok = codes >= 0
+            names[ok] = problem.class_names(codes[ok])
+            suggested = names
+        timings = dict(out.timings or {})
+        timings["total"] = total
+        return ValuationResult(ids=problem.ids, values=out.values, method=self.name,
+                               params=_params.as_dict(params), seed=self.seed, embedding=problem.embedding,
+                               timings=timings, suggested_labels=suggested, extras=dict(out.extras or {}),
+                               status=out.status)
+
+    @abstractmethod
+    def _compute(self, problem: Problem, params: Any, rng: np.random.Generator, reporter: Reporter) -> Output:
+        """Compute values (higher = more useful) for ``problem.x``; report progress via ``reporter``."""
