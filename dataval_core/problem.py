@@ -8,13 +8,19 @@ import numpy as np
 from .dataset import CLASSIFICATION, DataError
 
 
+def _all_finite(x: np.ndarray, chunk_rows: int = 65536) -> bool:
+    """Finite check in row chunks, so a memory-mapped ``x`` is never loaded whole."""
+    return all(np.isfinite(x[i:i + chunk_rows]).all() for i in range(0, len(x), chunk_rows))
+
+
 @dataclass(frozen=True)
 class Problem:
     """Arrays for one valuation run.
 
     Attributes:
         ids: ids of the valued rows, shape (n,).
-        x: valued features, float32, shape (n, d).
+        x: valued features, float32, shape (n, d); may be a read-only ``np.memmap`` so
+            that methods which stream batches (``sava``) never hold all rows in RAM.
         y: valued labels (int codes or floats), shape (n,).
         x_target: target features, float32, shape (m, d).
         y_target: target labels, shape (m,).
@@ -47,7 +53,7 @@ class Problem:
             raise DataError("At least two valued samples are needed.")
         if len(self.x_target) < 1:
             raise DataError("The target (validation) set is empty; choose a target fraction, column or file.")
-        if not (np.all(np.isfinite(self.x)) and np.all(np.isfinite(self.x_target))):
+        if not (_all_finite(self.x) and _all_finite(self.x_target)):
             raise DataError("Features contain NaN or infinite values after preprocessing.")
 
     @property

@@ -55,6 +55,8 @@ class BaseValuator(ABC):
     Params: ClassVar[type] = NoParams
     supports_regression: ClassVar[bool] = False
     needs_target: ClassVar[bool] = True
+    #: embedding used when the caller does not choose one (see ``dataval_core.embeddings``)
+    default_embedding: ClassVar[str] = "raw"
 
     def __init__(self, params: Any = None, *, seed: int = 0):
         self.params = params
