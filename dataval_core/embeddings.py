@@ -1,0 +1,221 @@
+"""Embeddings registry: the features a valuation method sees.
+
+Names (PRODUCT.md §3):
+
+- ``raw`` — standardised table features / small-image pixels (:mod:`dataval_core.features`).
+- ``pca`` or ``pca:<k>`` — PCA of ``raw`` to k dims (default 32).
+- ``target_trained`` — penultimate layer of a small MLP (tables) or CNN (images)
+  trained on the **target rows only**, so valued rows' (possibly wrong) labels never
+  shape the features. Works offline, and unlike raw pixels it separates classes.
+- ``torchvision:<arch>`` — a torchvision backbone, only with pretrained weights
+  already in the local torch cache (nothing is downloaded).
+- ``columns:<prefix>`` — user-supplied embedding columns named ``<prefix>0..k``.
+
+Results are cached on disk by (dataset content hash, embedding name, seed) as
+``.npy`` files (never pickle).
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import IMAGE, DataError, Dataset
+from .features import raw_features
+from .problem import Problem
+from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
+
+OFFLINE_EMBEDDINGS = ("raw", "pca", "target_trained", "columns:<prefix>")
+DEFAULT_PCA_DIM = 32
+#: side (px) images are resized to for torchvision backbones
+TORCHVISION_SIDE = 64
+
+
+def list_embeddings(dataset: Dataset) -> list[str]:
+    """Embedding names that make sense for ``dataset`` (for menus)."""
+    names = ["raw", "pca", "target_trained"]
+    if dataset.table is not None:
+        prefixes = sorted({c.rstrip("0123456789") for c in dataset.feature_columns
+                           if c[-1:].isdigit() and c.rstrip("0123456789")})
+        names += [f"columns:{p}" for p in prefixes
+                  if sum(c.rstrip("0123456789") == p for c in dataset.feature_columns) >= 2]
+    if dataset.modality == IMAGE:
+        names += [f"torchvision:{a}" for a in cached_torchvision_archs()]
+    return names
+
+
+def embed(dataset: Dataset, name: str = "raw", *, seed: int = 0, cache_dir: str | Path | None = None,
+          progress: ProgressCallback | Reporter | None = None, cancel: CancelFlag | None = None
+          ) -> tuple[np.ndarray, tuple[int, int, int] | None]:
+    """The embedded matrix for every row (n_rows, k) float32, and the image shape for ``raw`` images.
+
+    Raises:
+        ValueError: unknown embedding name, or one that cannot run here (with the offline options).
+    """
+    reporter = as_reporter(progress, cancel)
+    kind, _, arg = name.partition(":")
+    if kind not in ("raw", "pca", "target_trained", "torchvision", "columns"):
+        raise ValueError(f"Unknown embedding {name!r}; choose one of: raw, pca, pca:<k>, target_trained, "
+                         "torchvision:<arch>, columns:<prefix>.")
+    if kind == "raw":
+        fm = raw_features(dataset)
+        return fm.x, fm.image_shape
+    cache_file = None
+    if cache_dir is not None:
+        key = hashlib.sha256(f"{dataset.content_hash()}|{name}|{seed}".encode()).hexdigest()[:20]
+        cache_file = Path(cache_dir) / f"emb-{key}.npy"
+        if cache_file.exists():
+            reporter.update(f"embedding ({name})", 1, 1, "cached")
+            return np.load(cache_file, allow_pickle=False), None
+    if kind == "pca":
+        x = _pca(dataset, int(arg) if arg else DEFAULT_PCA_DIM, seed)
+    elif kind == "target_trained":
+        x = _target_trained(dataset, seed, reporter)
+    elif kind == "columns":
+        x = _columns(dataset, arg)
+    else:
+        x = _torchvision(dataset, arg, reporter)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp.npy")
+        np.save(tmp, x, allow_pickle=False)
+        tmp.replace(cache_file)
+    reporter.update(f"embedding ({name})", 1, 1)
+    return x, None
+
+
+def build_problem(dataset: Dataset, embedding: str | None = None, *, seed: int = 0,
+                  cache_dir: str | Path | None = None, progress: ProgressCallback | Reporter | None = None,
+                  cancel: CancelFlag | None = None) -> Problem:
+    """Embed ``dataset`` and split it into valued and target arrays."""
+    name = embedding or "raw"
+    if not dataset.is_target.any():
+        raise DataError("No target (validation) rows: choose a target fraction, a boolean column or a file.")
+    if dataset.is_target.all():
+        raise DataError("Every row is in the target set; nothing is left to value.")
+    x, image_shape = embed(dataset, name, seed=seed, cache_dir=cache_dir, progress=progress, cancel=cancel)
+    v, t = dataset.valued_index, dataset.target_index
+    return Problem(ids=dataset.ids[v], x=x[v], y=dataset.labels[v], x_target=x[t], y_target=dataset.labels[t],
+                   classes=dataset.classes, task=dataset.task, embedding=name, image_shape=image_shape)
+
+
+def _pca(dataset: Dataset, k: int, seed: int) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    x = raw_features(dataset).x
+    k = max(1, min(k, x.shape[1], x.shape[0]))
+    return PCA(n_components=k, random_state=seed).fit_transform(x)
+
+
+def _target_trained(dataset: Dataset, seed: int, reporter: Reporter) -> np.ndarray:
+    from . import nn as dnn
+
+    fm = raw_features(dataset)
+    t = dataset.target_index
+    if dataset.task == "classification" and len(np.unique(dataset.labels[t])) < 2:
+        raise DataError("target_trained needs at least two classes in the target set.")
+    out_dim = dataset.n_classes if dataset.task == "classification" else 1
+    model = dnn.make_model(fm.x.shape[1], out_dim, fm.image_shape, hidden=(128, 32), seed=seed)
+    # ~3,000 optimisation steps whatever the target size: enough to fit small targets, bounded for big ones
+    batch = 64
+    epochs = int(np.clip(3000 * batch / max(len(t), 1), 5, 60))
+    y = dataset.labels[t] if dataset.task == "classification" else _standardise(dataset.labels[t])
+    dnn.fit_model(model, fm.x[t], y, task=dataset.task, epochs=epochs, batch_size=batch, lr=1e-3,
+                  seed=seed, reporter=reporter, stage="embedding: training on the target set")
+    return dnn.penultimate(model, fm.x)
+
+
+def _standardise(y: np.ndarray) -> np.ndarray:
+    sd = y.std()
+    return (y - y.mean()) / (sd if sd > 0 else 1.0)
+
+
+def _columns(dataset: Dataset, prefix: str) -> np.ndarray:
+    if dataset.table is None or not prefix:
+        raise DataError("columns:<prefix> needs a table with embedding columns, e.g. columns:emb_.")
+    cols = [c for c in dataset.table.columns if c.startswith(prefix) and c != dataset.label_column]
+    if not cols:
+        raise DataError(f"No columns start with {prefix!r}; available columns: "
+                        + ", ".join(map(str, dataset.table.columns[:20])) + ".")
+    block = dataset.table[cols]
+    bad = [c for c in cols if not np.issubdtype(block[c].dtype, np.number)]
+    if bad:
+        raise DataError(f"Embedding column {bad[0]!r} is not numeric.")
+    x = block.to_numpy(dtype=np.float32)
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"Embedding columns {prefix}* contain missing or infinite values.")
+    return x
+
+
+def cached_torchvision_archs() -> list[str]:
+    """Architectures whose default pretrained weights are already in the local torch cache."""
+    try:
+        import torch
+        from torchvision.models import get_model_weights, list_models
+    except ImportError:
+        return []
+    ckpt = Path(torch.hub.get_dir()) / "checkpoints"
+    if not ckpt.is_dir():
+        return []
+    present = {p.name for p in ckpt.iterdir()}
+    found = []
+    for arch in list_models(module=__import__("torchvision").models):
+        try:
+            url = get_model_weights(arch).DEFAULT.url
+        except (ValueError, AttributeError):
+            continue
+        if url.rsplit("/", 1)[-1] in present:
+            found.append(arch)
+    return found
+
+
+def _torchvision(dataset: Dataset, arch: str, reporter: Reporter) -> np.ndarray:
+    import torch
+    from torchvision.models import get_model, get_model_weights
+
+    if dataset.modality != IMAGE:
+        raise DataError("torchvision embeddings need an image dataset.")
+    try:
+        weights = get_model_weights(arch).DEFAULT
+    except (ValueError, KeyError):
+        raise ValueError(f"Unknown torchvision architecture {arch!r}.") from None
+    file = Path(torch.hub.get_dir()) / "checkpoints" / weights.url.rsplit("/", 1)[-1]
+    if not file.exists():
+        raise ValueError(
+            f"Pretrained weights for {arch} are not in the local torch cache ({file}). Nothing is downloaded "
+            f"here: copy that file there from a machine with internet access, or use an offline embedding: "
+            f"{', '.join(OFFLINE_EMBEDDINGS)}.")
+    from .images import load_image_matrix
+    from .nn import pick_device
+
+    device = pick_device()
+    model = get_model(arch, weights=weights).eval().to(device)  # reads the cached file; weights_only load
+    head = _drop_classifier(model)
+    paths = dataset.image_paths()
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    chunks, step = [], 64
+    with torch.no_grad():
+        for i in range(0, len(paths), step):
+            px = load_image_matrix(paths[i:i + step], TORCHVISION_SIDE, "RGB")
+            batch = (torch.as_tensor(px).view(-1, 3, TORCHVISION_SIDE, TORCHVISION_SIDE) - mean) / std
+            chunks.append(head(batch.to(device)).flatten(1).cpu().numpy())
+            reporter.update(f"embedding ({arch})", min(i + step, len(paths)), len(paths))
+    return np.concatenate(chunks)
+
+
+def _drop_classifier(model):
+    """Replace the final classification layer by identity so the model returns features."""
+    import torch.nn as tnn
+
+    for attr in ("fc", "classifier", "heads", "head"):
+        if hasattr(model, attr):
+            layer = getattr(model, attr)
+            if isinstance(layer, tnn.Sequential) and len(layer) > 0:
+                layer[-1] = tnn.Identity()
+            else:
+                setattr(model, attr, tnn.Identity())
+            return model
+    raise ValueError("Cannot find the classifier layer of this torchvision model.")

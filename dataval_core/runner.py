@@ -1,0 +1,35 @@
+"""One call from a dataset to a valuation result: embed, then run the method."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .dataset import Dataset
+from .embeddings import build_problem
+from .progress import CancelFlag, ProgressCallback, as_reporter
+from .registry import get_spec
+from .result import ValuationResult
+
+
+def default_embedding(method: str) -> str:
+    """The embedding a method uses when the caller does not choose one."""
+    return get_spec(method).load().default_embedding
+
+
+def run_valuation(dataset: Dataset, method: str, *, embedding: str | None = None, params: Any = None,
+                  seed: int = 0, progress: ProgressCallback | None = None, cancel: CancelFlag | None = None,
+                  cache_dir: str | Path | None = None) -> ValuationResult:
+    """Value the non-target rows of ``dataset`` with ``method`` (registry name).
+
+    Raises:
+        ValueError: unknown method or embedding, bad parameters, or unusable data
+            (``DataError``); the message is meant for the user as is.
+        Cancelled: when ``cancel`` is set during the run.
+    """
+    cls = get_spec(method).load()
+    valuator = cls(params, seed=seed)
+    valuator.resolved_params()  # reject bad parameters before any expensive embedding work
+    reporter = as_reporter(progress, cancel)
+    problem = build_problem(dataset, embedding or cls.default_embedding, seed=seed, cache_dir=cache_dir,
+                            progress=reporter)
+    return valuator.fit(problem, progress=reporter)
