@@ -1,0 +1,188 @@
+"""Safe image decoding for untrusted uploads.
+
+Every image goes through :func:`open_image`: only PNG, JPEG, BMP and WebP are
+accepted, and the pixel count is read from the header and checked *before* any
+pixel is decoded, so a small file that expands to gigabytes (a decompression
+bomb) is refused instead of exhausting memory. Failures raise
+:class:`~dataval_core.dataset.DataError` naming the file.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .dataset import DataError
+
+#: largest image (width * height) we decode; PIL's own bomb limit is ~89 MP
+MAX_PIXELS = 40_000_000
+#: formats Pillow may use to open a file (Image.open's ``formats`` filter)
+FORMATS = ("PNG", "JPEG", "BMP", "WEBP")
+#: file suffixes treated as images when scanning folders and zips
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+#: Pillow modes that hold a single gray channel (with or without alpha)
+GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
+
+ImageSource = str | Path | bytes
+
+
+def is_image_name(name: str | Path) -> bool:
+    """True if the file name has one of the supported image suffixes."""
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _label(src: ImageSource, name: str | None) -> str:
+    if name is not None:
+        return name
+    return "the uploaded image" if isinstance(src, bytes) else Path(src).name
+
+
+def _open_header(src: ImageSource, name: str | None) -> Image.Image:
+    """Open lazily (header only) and enforce format and pixel limits."""
+    what = _label(src, name)
+    fp = io.BytesIO(src) if isinstance(src, bytes) else src
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(fp, formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{what} is too large to decode safely (limit {MAX_PIXELS // 1_000_000} megapixels).") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{what} is not an image (supported: PNG, JPEG, BMP, WebP).") from None
+    except FileNotFoundError:
+        raise DataError(f"Image file not found: {what}.") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"{what} could not be read as an image: {exc}.") from None
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        im.close()
+        raise DataError(f"{what} is too large to decode safely ({w}x{h} pixels; limit "
+                        f"{MAX_PIXELS // 1_000_000} megapixels).")
+    if w == 0 or h == 0:
+        im.close()
+        raise DataError(f"{what} has no pixels ({w}x{h}).")
+    return im
+
+
+def check_image(src: ImageSource, *, name: str | None = None) -> tuple[int, int, str]:
+    """Validate an image cheaply: header, size limit and Pillow's ``verify()``.
+
+    ``verify()`` checks the file's structure (e.g. PNG chunk CRCs) without
+    decoding pixels, so bad uploads fail at load time rather than mid-run.
+
+    Args:
+        src: a file path or the file's bytes.
+        name: how to name the file in error messages (default: the file name).
+
+    Returns:
+        ``(width, height, mode)`` from the header.
+
+    Raises:
+        DataError: not a supported image, truncated/corrupt, or over ``MAX_PIXELS``.
+    """
+    im = _open_header(src, name)
+    size, mode = im.size, im.mode
+    try:
+        im.verify()
+    except Exception as exc:  # Pillow raises assorted types for corrupt files
+        raise DataError(f"{_label(src, name)} is a damaged image file: {exc}.") from None
+    finally:
+        im.close()
+    return size[0], size[1], mode
+
+
+def open_image(src: ImageSource, *, name: str | None = None) -> Image.Image:
+    """Open and fully decode one image, refusing non-images and decompression bombs.
+
+    Args:
+        src: a file path or the file's bytes.
+        name: how to name the file in error messages (default: the file name).
+
+    Returns:
+        The decoded image (pixels loaded; the file is closed).
+
+    Raises:
+        DataError: not a supported image, damaged, or larger than ``MAX_PIXELS``.
+    """
+    im = _open_header(src, name)
+    try:
+        im.load()
+    except Exception as exc:  # truncated data, bad compressed stream, ...
+        im.close()
+        raise DataError(f"{_label(src, name)} is a damaged image file: {exc}.") from None
+    return im
+
+
+def _to_mode(im: Image.Image, mode: str) -> Image.Image:
+    """Convert to ``"L"`` or ``"RGB"``, compositing any transparency onto white."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    return im if im.mode == mode else im.convert(mode)
+
+
+def image_mode_for(paths: Iterable[str | Path]) -> str:
+    """``"L"`` if every image is grayscale (read from headers only), else ``"RGB"``."""
+    for p in paths:
+        im = _open_header(p, None)
+        mode = im.mode
+        im.close()
+        if mode not in GRAY_MODES:
+            return "RGB"
+    return "L"
+
+
+def load_image_matrix(paths: Sequence[str | Path], size: int, mode: str = "L") -> np.ndarray:
+    """Decode, convert and resize images into one matrix for the models.
+
+    Args:
+        paths: image files, one per row.
+        size: side of the square every image is resized to.
+        mode: ``"L"`` (1 channel) or ``"RGB"`` (3 channels).
+
+    Returns:
+        float32 array, shape (n, C * size * size), values in [0, 1], each row
+        laid out channels-first (C, size, size) to match ``Problem.image_shape``.
+
+    Raises:
+        DataError: an image cannot be decoded safely.
+        ValueError: bad ``size`` or ``mode``.
+    """
+    if mode not in ("L", "RGB"):
+        raise ValueError(f"mode must be 'L' or 'RGB', got {mode!r}")
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    channels = 1 if mode == "L" else 3
+    out = np.empty((len(paths), channels * size * size), dtype=np.float32)
+    for i, p in enumerate(paths):
+        im = _open_header(p, None)
+        if im.format == "JPEG":
+            im.draft(mode, (size, size))  # let libjpeg downscale while decoding: much faster for big photos
+        try:
+            im.load()
+        except Exception as exc:
+            raise DataError(f"{Path(p).name} is a damaged image file: {exc}.") from None
+        im = _to_mode(im, mode)
+        if im.size != (size, size):
+            im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        arr = np.asarray(im, dtype=np.float32)
+        if channels == 3:
+            arr = arr.transpose(2, 0, 1)
+        out[i] = arr.reshape(-1)
+    out /= 255.0
+    return out
+
+
+def thumbnail_png(path: str | Path, size: int = 96) -> bytes:
+    """A PNG thumbnail (longest side ``size``, aspect kept) for showing in the UI."""
+    im = open_image(path)
+    im = _to_mode(im, "L" if im.mode in GRAY_MODES else "RGB")
+    im.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
