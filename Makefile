@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make run` (install + app on the bundled sample), `make test` (install + suite).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8501
+
+.PHONY: install run test bench clean
+
+# Re-runs only when the project's dependency files change, so repeated `make run` starts quickly.
+# torch/torchvision are pinned by constraints.txt (wheels on local disk): no resolver pulls another build.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port $(PORT)
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) benchmarks/detect.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .dataval
