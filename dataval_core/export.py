@@ -1,0 +1,426 @@
+"""Turn a dataset plus the curator's decisions into downloadable files.
+
+The decisions table is the audit log of the Review page: one row per click,
+columns :data:`DECISION_COLUMNS`; for each id the latest row wins. The export
+writes the cleaned dataset in the format it came in (CSV, Parquet, an images
+zip with class folders, or an images zip with a manifest), plus ``values.csv``
+(every run, one row per sample), ``decisions.csv`` and a one-page HTML report,
+so a download is usable without dataval.
+"""
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .dataset import CLASSIFICATION, DataError, Dataset
+from .result import ValuationResult
+
+#: columns of the decisions audit log, in file order
+DECISION_COLUMNS = ("id", "action", "old_label", "new_label", "run_id", "method", "value", "rank", "time")
+#: the actions a curator can take on a sample
+ACTIONS = ("keep", "drop", "relabel")
+#: ``export_plan`` action for samples without a decision (they are kept)
+UNDECIDED = "undecided"
+
+# a fixed timestamp makes exported zips byte-identical for identical inputs
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+Results = Mapping[str, ValuationResult] | Sequence[ValuationResult]
+
+
+# -- decisions -----------------------------------------------------------------------------
+def current_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
+    """The decision in force for each id: the latest row per id.
+
+    Rows are ordered by ``time`` when that column exists (a stable sort, so rows with
+    equal times keep their log order) and the last row per id wins.
+
+    Args:
+        decisions: the audit log (columns :data:`DECISION_COLUMNS`; ``id`` and
+            ``action`` are required), or ``None`` for no decisions.
+
+    Returns:
+        One row per decided id, same columns, ordered by decision time.
+
+    Raises:
+        DataError: missing ``id``/``action`` columns, an unknown action, or a
+            relabel without a new label.
+    """
+    log = _check_log(decisions)
+    if log.empty:
+        return log
+    if "time" in log.columns:
+        log = log.sort_values("time", kind="stable")
+    return log.drop_duplicates("id", keep="last").reset_index(drop=True)
+
+
+def _check_log(decisions: pd.DataFrame | None) -> pd.DataFrame:
+    if decisions is None:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DECISION_COLUMNS})
+    missing = [c for c in ("id", "action") if c not in decisions.columns]
+    if missing:
+        raise DataError(f"The decisions table lacks column(s) {', '.join(missing)}.")
+    log = decisions.copy()
+    log["id"] = log["id"].astype(str)
+    bad = sorted(set(log["action"].astype(str)) - set(ACTIONS))
+    if bad:
+        raise DataError(f"Unknown decision action(s) {bad}; expected one of {list(ACTIONS)}.")
+    relabel = log["action"] == "relabel"
+    if relabel.any() and ("new_label" not in log.columns or log.loc[relabel, "new_label"].isna().any()):
+        raise DataError("Every relabel decision needs a new_label.")
+    return log
+
+
+def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFrame:
+    """What the export will do with each sample, without writing anything.
+
+    The label written for a sample is its current label in ``dataset`` (after any
+    injected noise: a demo export keeps the noise the curator did not fix),
+    replaced by ``new_label`` for relabeled samples.
+
+    Args:
+        dataset: the dataset as the app shows it.
+        decisions: the audit log (see :func:`current_decisions`).
+
+    Returns:
+        One row per sample in dataset order: ``id``, ``action`` (``keep``, ``drop``,
+        ``relabel`` or ``undecided``), ``label`` (the label written), ``new_id``
+        (the path in an exported images zip, after moving relabeled images to their
+        class folder; the id itself for tables; ``None`` for dropped samples).
+
+    Raises:
+        DataError: decisions for unknown ids, or a relabel to a class the dataset
+            does not have.
+    """
+    current = current_decisions(decisions)
+    known = set(dataset.ids.tolist())
+    unknown = [i for i in current["id"] if i not in known]
+    if unknown:
+        raise DataError(f"{len(unknown)} decision(s) name ids that are not in this dataset, e.g. {unknown[0]!r}.")
+    by_id = current.set_index("id")
+    actions = by_id["action"].reindex(dataset.ids).fillna(UNDECIDED).to_numpy(dtype=object)
+    labels = np.asarray(dataset.label_names(), dtype=object).copy()
+    relabel = actions == "relabel"
+    if relabel.any():
+        new = by_id["new_label"].reindex(dataset.ids).to_numpy(dtype=object)[relabel]
+        labels[relabel] = _checked_new_labels(dataset, new)
+    plan = pd.DataFrame({"id": dataset.ids, "action": actions, "label": labels})
+    plan["new_id"] = _image_paths(dataset, plan) if dataset.source_format == "images" else dataset.ids
+    plan.loc[plan["action"] == "drop", "new_id"] = None
+    return plan
+
+
+def _checked_new_labels(dataset: Dataset, new: np.ndarray) -> np.ndarray:
+    if dataset.task != CLASSIFICATION:
+        try:
+            return np.asarray(new, dtype=np.float64).astype(object)
+        except (TypeError, ValueError):
+            raise DataError("New labels for a regression target must be numbers.") from None
+    names = np.asarray([str(v) for v in new], dtype=object)
+    unknown = sorted(set(names.tolist()) - set(dataset.classes))
+    if unknown:
+        raise DataError(f"Relabel to unknown class(es) {unknown}; the classes are {list(dataset.classes)}.")
+    return names
+
+
+def _image_paths(dataset: Dataset, plan: pd.DataFrame) -> np.ndarray:
+    """Paths in an images zip: each kept image sits in the folder of its written label.
+
+    Images already in the right folder keep their path; moved images keep their file
+    name, and on a clash get ``__from_<old folder>`` (then ``_2``, ``_3``…) appended
+    to the stem. Moves are resolved in id order, so the result is deterministic.
+    """
+    paths = np.asarray(dataset.ids, dtype=object).copy()
+    kept = (plan["action"] != "drop").to_numpy()
+    taken: set[str] = set()
+    moves: list[tuple[str, int, PurePosixPath]] = []
+    for i, (rel, label) in enumerate(zip(dataset.ids, plan["label"])):
+        if not kept[i]:
+            continue
+        p = PurePosixPath(rel)
+        if len(p.parts) < 2:
+            raise DataError(f"Image {rel!r} is not inside a class folder, so its label cannot be exported.")
+        if p.parent.name == str(label):
+            taken.add(rel)
+        else:
+            moves.append((rel, i, p.parent.parent / str(label) / p.name))
+    for rel, i, dest in sorted(moves):
+        candidate, n = dest, 1
+        while str(candidate) in taken:
+            tag = f"__from_{PurePosixPath(rel).parent.name}" + ("" if n == 1 else f"_{n}")
+            candidate = dest.with_name(f"{dest.stem}{tag}{dest.suffix}")
+            n += 1
+        taken.add(str(candidate))
+        paths[i] = str(candidate)
+    return paths
+
+
+# -- cleaned dataset -------------------------------------------------------------------------
+def export_dataset(dataset: Dataset, decisions: pd.DataFrame | None, dest: str | Path) -> Path:
+    """Write the cleaned dataset in the input's format.
+
+    - CSV/Parquet: the original table with the same columns and dtypes; dropped rows
+      removed; the label column holds each row's written label (see
+      :func:`export_plan`) converted back to the column's dtype.
+    - Images (class folders): a zip with the same layout; dropped images absent;
+      relabeled images moved to their new class folder under the same file name
+      (clashes resolved as in :func:`export_plan`). Files are copied byte for byte.
+    - Images with a manifest: a zip with the kept images at their paths and the
+      manifest CSV with dropped rows removed and labels updated.
+
+    Target (validation) rows are part of the input, so they are exported too;
+    decisions apply to whichever ids they name. ``dataset`` is never modified.
+
+    Args:
+        dataset: the dataset as loaded (with any injected noise).
+        decisions: the audit log (see :func:`current_decisions`), or ``None``.
+        dest: a file path with the format's suffix, or an existing folder /
+            suffix-less path in which ``<name>_cleaned.<csv|parquet|zip>`` is written.
+
+    Returns:
+        The path of the written file.
+
+    Raises:
+        DataError: invalid decisions, or a label that cannot be stored in the
+            label column's dtype.
+        ValueError: ``dest`` has another format's suffix.
+    """
+    plan = export_plan(dataset, decisions)
+    fmt = dataset.source_format
+    suffix = {"csv": ".csv", "parquet": ".parquet", "images": ".zip", "images-manifest": ".zip"}.get(fmt)
+    if suffix is None:
+        raise ValueError(f"Cannot export source format {fmt!r}.")
+    dest = Path(dest)
+    if dest.is_dir() or not dest.suffix:
+        dest.mkdir(parents=True, exist_ok=True)
+        dest = dest / f"{dataset.name}_cleaned{suffix}"
+    elif dest.suffix.lower() != suffix:
+        raise ValueError(f"A {fmt} dataset exports to a {suffix} file, not {dest.name!r}.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if fmt in ("csv", "parquet"):
+        table = _cleaned_table(dataset, plan)
+        if fmt == "csv":
+            table.to_csv(dest, index=False)
+        else:
+            table.to_parquet(dest, index=False)
+    else:
+        _write_images_zip(dataset, plan, dest)
+    return dest
+
+
+def _cleaned_table(dataset: Dataset, plan: pd.DataFrame) -> pd.DataFrame:
+    """The dataset's table with dropped rows removed and the label column rewritten."""
+    if dataset.table is None or dataset.label_column is None:
+        raise ValueError("This dataset has no table with a label column to export.")
+    table = dataset.table.reset_index(drop=True)
+    column = table[dataset.label_column]
+    written = _label_column(column, plan["label"].to_numpy(dtype=object), dataset.task)
+    out = table.copy()
+    out[dataset.label_column] = written
+    return out.loc[(plan["action"] != "drop").to_numpy()].reset_index(drop=True)
+
+
+def _label_column(column: pd.Series, labels: np.ndarray, task: str) -> pd.Series:
+    """``column`` with cells replaced where the written label differs, in the original dtype."""
+    cells = column.to_numpy(dtype=object)
+    if task == CLASSIFICATION:
+        differs = np.asarray([str(c) != str(lab) for c, lab in zip(cells, labels)], dtype=bool)
+    else:
+        differs = np.asarray([float(c) != float(lab) for c, lab in zip(cells, labels)], dtype=bool)
+    if not differs.any():
+        return column.copy()
+    # reuse an existing cell whose text is the label, so the value is exactly the input's
+    lookup = {str(v): v for v in pd.unique(column.dropna())}
+    new_cells = cells.copy()
+    new_cells[differs] = [lookup.get(str(lab), None) if task == CLASSIFICATION else None for lab in labels[differs]]
+    for i in np.flatnonzero(differs):
+        if new_cells[i] is None:
+            new_cells[i] = _parse_label(labels[i], column.dtype, column.name)
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        extra = [v for v in pd.unique(pd.Series(new_cells[differs])) if v not in dtype.categories]
+        dtype = pd.CategoricalDtype(list(dtype.categories) + extra, ordered=dtype.ordered)
+    try:
+        return pd.Series(new_cells, index=column.index, name=column.name).astype(dtype)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"The new labels cannot be stored in column {column.name!r} ({column.dtype}): {e}") from e
+
+
+def _parse_label(label: Any, dtype, column_name) -> Any:
+    """A label value not yet present in the column, converted to the column's kind."""
+    text = str(label)
+    if pd.api.types.is_bool_dtype(dtype):
+        if text.lower() in ("true", "1"):
+            return True
+        if text.lower() in ("false", "0"):
+            return False
+    elif pd.api.types.is_integer_dtype(dtype):
+        number = float(text)
+        if number == round(number):
+            return int(number)
+    elif pd.api.types.is_float_dtype(dtype):
+        return float(text)
+    else:
+        return text
+    raise DataError(f"Label {text!r} cannot be stored in column {column_name!r} ({dtype}).")
+
+
+def _write_images_zip(dataset: Dataset, plan: pd.DataFrame, dest: Path) -> None:
+    kept = plan[plan["action"] != "drop"]
+    root = dataset.image_root
+    if root is None:
+        raise ValueError("This image dataset has no image_root to read the files from.")
+    with zipfile.ZipFile(dest, "w") as zf:
+        for rel, new_rel in zip(kept["id"], kept["new_id"]):
+            info = zipfile.ZipInfo(str(new_rel), date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_STORED  # PNG/JPEG are compressed already
+            zf.writestr(info, (Path(root) / rel).read_bytes())
+        if dataset.source_format == "images-manifest":
+            name = str(dataset.meta.get("manifest_name", "manifest.csv"))
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, _manifest(dataset, plan).to_csv(index=False))
+
+
+def _manifest(dataset: Dataset, plan: pd.DataFrame) -> pd.DataFrame:
+    if dataset.table is not None and dataset.label_column is not None:
+        return _cleaned_table(dataset, plan)
+    kept = plan[plan["action"] != "drop"]
+    return pd.DataFrame({"path": kept["id"].to_numpy(), "label": kept["label"].to_numpy()})
+
+
+# -- values and decisions files ----------------------------------------------------------------
+def run_names(results: Results) -> dict[str, ValuationResult]:
+    """Runs keyed by name: a mapping is kept as is; a sequence is keyed by method name
+    (``knn_shapley``, ``knn_shapley_2``, … when a method ran more than once)."""
+    if isinstance(results, Mapping):
+        return {str(k): v for k, v in results.items()}
+    named: dict[str, ValuationResult] = {}
+    for r in results:
+        name, n = r.method, 1
+        while name in named:
+            n += 1
+            name = f"{r.method}_{n}"
+        named[name] = r
+    return named
+
+
+def values_table(dataset: Dataset, results: Results) -> pd.DataFrame:
+    """One row per sample of the dataset with every run's value, rank and suggestion.
+
+    Args:
+        dataset: the dataset the runs valued.
+        results: runs keyed by run name (or a sequence, named by :func:`run_names`).
+
+    Returns:
+        Columns ``id``, ``role`` (``valued``/``target``), ``label``; per run
+        ``value__<run>``, ``rank__<run>`` (1 = lowest value within that run) and
+        ``suggested__<run>`` (empty for target rows and samples a run did not value);
+        with injected noise also ``original_label`` and ``injected_noise`` (0/1).
+
+    Raises:
+        ValueError: a run holds ids that are not in the dataset.
+    """
+    frame = pd.DataFrame({
+        "id": dataset.ids,
+        "role": np.where(dataset.is_target, "target", "valued"),
+        "label": dataset.label_names(),
+    })
+    position = pd.Index(dataset.ids)
+    for name, result in run_names(results).items():
+        pos = position.get_indexer(result.ids)
+        if (pos < 0).any():
+            missing = result.ids[pos < 0][0]
+            raise ValueError(f"Run {name!r} has ids that are not in the dataset, e.g. {missing!r}.")
+        value = np.full(len(dataset), np.nan)
+        value[pos] = result.values
+        rank = pd.array([pd.NA] * len(dataset), dtype="Int64")
+        rank[pos] = result.ranks
+        suggested = np.full(len(dataset), None, dtype=object)
+        if result.suggested_labels is not None:
+            suggested[pos] = result.suggested_labels
+        frame[f"value__{name}"] = value
+        frame[f"rank__{name}"] = rank
+        frame[f"suggested__{name}"] = suggested
+    noisy = dataset.noisy
+    if noisy is not None:
+        original = dataset.original_labels if dataset.original_labels is not None else dataset.labels
+        frame["original_label"] = dataset.label_names(original)
+        frame["injected_noise"] = noisy.astype(np.int8)
+    return frame
+
+
+def write_values_csv(dataset: Dataset, results: Results, path: str | Path) -> Path:
+    """Write :func:`values_table` to ``path`` (CSV) and return the path."""
+    path = Path(path)
+    values_table(dataset, results).to_csv(path, index=False)
+    return path
+
+
+def write_decisions_csv(decisions: pd.DataFrame | None, path: str | Path) -> Path:
+    """Write the full audit log (every row, oldest first) to ``path`` and return the path.
+
+    Columns :data:`DECISION_COLUMNS` come first (empty where the log lacks them),
+    then any extra columns of the log.
+    """
+    path = Path(path)
+    _decisions_frame(decisions).to_csv(path, index=False)
+    return path
+
+
+def _decisions_frame(decisions: pd.DataFrame | None) -> pd.DataFrame:
+    log = _check_log(decisions)
+    if "time" in log.columns:
+        log = log.sort_values("time", kind="stable")
+    for c in DECISION_COLUMNS:
+        if c not in log.columns:
+            log[c] = None
+    extra = [c for c in log.columns if c not in DECISION_COLUMNS]
+    return log[list(DECISION_COLUMNS) + extra].reset_index(drop=True)
+
+
+# -- bundle ----------------------------------------------------------------------------------
+def export_bundle(dataset: Dataset, results: Results, decisions: pd.DataFrame | None, out_zip: str | Path,
+                  metrics: Mapping[str, Mapping[str, float]] | pd.DataFrame | None = None) -> Path:
+    """Everything the Export page offers, in one zip for a single download button.
+
+    The zip holds the cleaned dataset (``<name>_cleaned.csv``/``.parquet``/``.zip``,
+    see :func:`export_dataset`), ``values.csv``, ``decisions.csv`` and
+    ``report.html`` (see :func:`dataval_core.report.html_report`).
+
+    Args:
+        dataset: the dataset as the app shows it.
+        results: the runs (see :func:`values_table`).
+        decisions: the audit log, or ``None``.
+        out_zip: where to write the bundle.
+        metrics: extra metrics for the report (see :func:`dataval_core.report.html_report`).
+
+    Returns:
+        ``out_zip`` as a Path.
+    """
+    from .report import html_report
+
+    out_zip = Path(out_zip)
+    out_zip.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        cleaned = export_dataset(dataset, decisions, Path(tmp))
+        values = io.StringIO()
+        values_table(dataset, results).to_csv(values, index=False)
+        members = {
+            cleaned.name: cleaned.read_bytes(),
+            "values.csv": values.getvalue().encode(),
+            "decisions.csv": _decisions_frame(decisions).to_csv(index=False).encode(),
+            "report.html": html_report(dataset, results, decisions, metrics).encode(),
+        }
+    with zipfile.ZipFile(out_zip, "w") as zf:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_STORED if name.endswith(".zip") else zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    return out_zip

@@ -1,0 +1,246 @@
+"""Export: decisions → cleaned dataset, values.csv, decisions.csv, bundle; round trips."""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from dataval_core.dataset import DataError, Dataset, encode_labels
+from dataval_core.export import (
+    DECISION_COLUMNS, current_decisions, export_bundle, export_dataset, export_plan, values_table,
+    write_decisions_csv, write_values_csv,
+)
+from dataval_core.result import ValuationResult
+
+
+def table_dataset(table: pd.DataFrame, label: str, fmt: str = "csv", n_target: int = 2, **kw) -> Dataset:
+    codes, classes, task = encode_labels(table[label])
+    is_target = np.zeros(len(table), dtype=bool)
+    is_target[-n_target:] = True
+    return Dataset(ids=np.arange(len(table)).astype(str), labels=codes, classes=classes, task=task,
+                   modality="table", is_target=is_target, table=table, label_column=label,
+                   feature_columns=tuple(c for c in table.columns if c != label), source_format=fmt,
+                   name="toy", **kw)
+
+
+def decision(i, action, new=None, t=0, old=None):
+    return {"id": str(i), "action": action, "old_label": old, "new_label": new, "run_id": "r1",
+            "method": "knn_shapley", "value": -0.1, "rank": 1, "time": f"2026-11-23T09:00:{t:02d}"}
+
+
+def log(*rows) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=list(DECISION_COLUMNS))
+
+
+@pytest.fixture
+def mixed_table() -> pd.DataFrame:
+    return pd.DataFrame({
+        "f_int": np.arange(8, dtype=np.int64),
+        "f_float": np.linspace(0, 1, 8),
+        "f_bool": [True, False] * 4,
+        "f_str": list("abcdefgh"),
+        "label": ["cat", "dog", "cat", "dog", "bird", "cat", "dog", "bird"],
+    })
+
+
+def test_current_decisions_latest_row_per_id_wins():
+    d = log(decision(1, "drop", t=5), decision(2, "drop", t=1), decision(1, "keep", t=7),
+            decision(2, "relabel", "cat", t=3))
+    cur = current_decisions(d).set_index("id")
+    assert cur.loc["1", "action"] == "keep"
+    assert cur.loc["2", "action"] == "relabel" and cur.loc["2", "new_label"] == "cat"
+    assert len(cur) == 2
+
+
+def test_current_decisions_equal_times_keep_log_order():
+    d = log(decision(1, "drop", t=1), decision(1, "keep", t=1))
+    assert current_decisions(d)["action"].tolist() == ["keep"]
+
+
+@pytest.mark.parametrize("bad, match", [
+    (pd.DataFrame({"id": ["1"]}), "lacks column"),
+    (log(decision(1, "delete")), "Unknown decision action"),
+    (log(decision(1, "relabel", None)), "needs a new_label"),
+])
+def test_bad_decisions_raise(bad, match):
+    with pytest.raises(DataError, match=match):
+        current_decisions(bad)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_table_round_trip_keeps_columns_and_dtypes(tmp_path, mixed_table, fmt):
+    ds = table_dataset(mixed_table, "label", fmt)
+    before = ds.table.copy()
+    d = log(decision(1, "drop"), decision(3, "relabel", "bird"), decision(4, "keep"), decision(7, "drop"))
+    out = export_dataset(ds, d, tmp_path / f"clean.{fmt}")
+    back = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
+    assert list(back.columns) == list(mixed_table.columns)
+    assert back.dtypes.to_dict() == mixed_table.dtypes.to_dict()
+    assert back["f_int"].tolist() == [0, 2, 3, 4, 5, 6]  # rows 1 and 7 dropped, incl. a target row
+    assert back["label"].tolist() == ["cat", "cat", "bird", "bird", "cat", "dog"]
+    pd.testing.assert_frame_equal(ds.table, before)  # never mutated
+
+
+def test_integer_labels_and_folder_dest(tmp_path):
+    table = pd.DataFrame({"x": [0.5, 1.5, 2.5, 3.5], "y": np.array([0, 1, 2, 1], dtype=np.int32)})
+    ds = table_dataset(table, "y", n_target=1)
+    out = export_dataset(ds, log(decision(0, "relabel", "2")), tmp_path)
+    assert out == tmp_path / "toy_cleaned.csv"
+    back = pd.read_csv(out, dtype={"y": np.int32})
+    assert back["y"].tolist() == [2, 1, 2, 1]
+    parquet = export_dataset(ds.replace(source_format="parquet"), log(decision(0, "relabel", "2")), tmp_path)
+    assert pd.read_parquet(parquet)["y"].dtype == np.int32
+    with pytest.raises(ValueError, match="exports to a .csv file"):
+        export_dataset(ds, None, tmp_path / "p.parquet")
+
+
+def test_injected_noise_is_exported_unless_fixed(tmp_path, mixed_table):
+    ds = table_dataset(mixed_table, "label")
+    noisy = ds.labels.copy()
+    noisy[[0, 2]] = ds.classes.index("dog")
+    ds = ds.replace(labels=noisy, original_labels=ds.labels)
+    back = pd.read_csv(export_dataset(ds, log(decision(2, "relabel", "cat")), tmp_path / "c.csv"))
+    assert back["label"].tolist()[:3] == ["dog", "dog", "cat"]
+
+
+def test_decision_validation_against_dataset(tmp_path, mixed_table):
+    ds = table_dataset(mixed_table, "label")
+    with pytest.raises(DataError, match="not in this dataset"):
+        export_plan(ds, log(decision(99, "drop")))
+    with pytest.raises(DataError, match="unknown class"):
+        export_plan(ds, log(decision(0, "relabel", "horse")))
+
+
+# -- images --------------------------------------------------------------------------------
+def write_png(path: Path, shade: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((6, 5), shade, dtype=np.uint8)).save(path)
+
+
+@pytest.fixture
+def image_dataset(tmp_path) -> Dataset:
+    root = tmp_path / "imgs"
+    ids = ["cat/001.png", "cat/002.png", "dog/001.png", "dog/003.png", "cat/004.png", "dog/005.png"]
+    for k, i in enumerate(ids):
+        write_png(root / i, 20 * k)
+    codes, classes, _ = encode_labels([i.split("/")[0] for i in ids])
+    return Dataset(ids=np.array(ids), labels=codes, classes=classes, task="classification", modality="image",
+                   is_target=np.array([0, 0, 0, 0, 1, 1], dtype=bool), image_root=root,
+                   source_format="images", name="pets")
+
+
+def test_images_zip_layout_drops_and_moves(tmp_path, image_dataset):
+    ds = image_dataset
+    d = log(decision("cat/002.png", "drop"), decision("cat/001.png", "relabel", "dog"),
+            decision("dog/003.png", "relabel", "cat"))
+    out = export_dataset(ds, d, tmp_path / "out")
+    assert out.name == "pets_cleaned.zip"
+    with zipfile.ZipFile(out) as zf:
+        names = sorted(zf.namelist())
+        moved = zf.read("cat/003.png")
+    # dog/001.png stays, so the moved cat/001.png gets a deterministic clash name
+    assert names == ["cat/003.png", "cat/004.png", "dog/001.png", "dog/001__from_cat.png", "dog/005.png"]
+    assert moved == (ds.image_root / "dog/003.png").read_bytes()
+    assert export_dataset(ds, d, tmp_path / "again.zip").read_bytes() == out.read_bytes()
+
+
+def test_images_swap_needs_no_clash_names(tmp_path, image_dataset):
+    d = log(decision("cat/001.png", "relabel", "dog"), decision("dog/001.png", "relabel", "cat"))
+    plan = export_plan(image_dataset, d).set_index("id")
+    assert plan.loc["cat/001.png", "new_id"] == "dog/001.png"
+    assert plan.loc["dog/001.png", "new_id"] == "cat/001.png"
+
+
+def test_manifest_zip_updates_manifest(tmp_path, image_dataset):
+    ds = image_dataset
+    manifest = pd.DataFrame({"path": ds.ids, "label": ds.label_names()})
+    ds = ds.replace(source_format="images-manifest", table=manifest, label_column="label")
+    out = export_dataset(ds, log(decision("dog/003.png", "drop"), decision("cat/001.png", "relabel", "dog")),
+                         tmp_path / "m.zip")
+    with zipfile.ZipFile(out) as zf:
+        back = pd.read_csv(io.BytesIO(zf.read("manifest.csv")))
+        assert set(zf.namelist()) == {"manifest.csv", *[i for i in ds.ids if i != "dog/003.png"]}
+    assert back["path"].tolist() == [i for i in ds.ids if i != "dog/003.png"]
+    assert back.set_index("path").loc["cat/001.png", "label"] == "dog"
+
+
+# -- values, decisions, bundle ---------------------------------------------------------------
+def make_runs(ds: Dataset) -> dict[str, ValuationResult]:
+    valued = ds.ids[ds.valued_index]
+    rng = np.random.default_rng(0)
+    return {
+        "knn": ValuationResult(valued, rng.normal(size=len(valued)), "knn_shapley",
+                               suggested_labels=np.array(["cat"] * len(valued), dtype=object)),
+        "rnd": ValuationResult(valued, rng.normal(size=len(valued)), "random"),
+    }
+
+
+def test_values_table(tmp_path, mixed_table):
+    ds = table_dataset(mixed_table, "label")
+    noisy = ds.labels.copy()
+    noisy[0] = ds.classes.index("dog")
+    ds = ds.replace(labels=noisy, original_labels=ds.labels)
+    runs = make_runs(ds)
+    vt = values_table(ds, runs)
+    assert list(vt.columns) == ["id", "role", "label", "value__knn", "rank__knn", "suggested__knn",
+                                "value__rnd", "rank__rnd", "suggested__rnd", "original_label", "injected_noise"]
+    assert vt["role"].tolist() == ["valued"] * 6 + ["target"] * 2
+    assert vt["injected_noise"].tolist() == [1] + [0] * 7
+    assert vt.loc[0, "label"] == "dog" and vt.loc[0, "original_label"] == "cat"
+    assert sorted(vt["rank__knn"].dropna().tolist()) == list(range(1, 7))
+    assert vt["value__knn"].isna().tolist() == [False] * 6 + [True] * 2
+    back = pd.read_csv(write_values_csv(ds, runs, tmp_path / "values.csv"))
+    np.testing.assert_allclose(back["value__rnd"].to_numpy()[:6], runs["rnd"].values)
+    assert values_table(ds, list(runs.values())).columns[3] == "value__knn_shapley"
+    with pytest.raises(ValueError, match="not in the dataset"):
+        values_table(ds, [ValuationResult(np.array(["x", "y"]), np.zeros(2), "random")])
+
+
+def test_write_decisions_csv_is_the_full_log(tmp_path):
+    d = log(decision(1, "drop", t=5), decision(1, "keep", t=2)).drop(columns=["rank"])
+    back = pd.read_csv(write_decisions_csv(d, tmp_path / "d.csv"))
+    assert list(back.columns) == list(DECISION_COLUMNS)
+    assert back["action"].tolist() == ["keep", "drop"]
+    assert pd.read_csv(write_decisions_csv(None, tmp_path / "e.csv")).empty
+
+
+def test_export_bundle(tmp_path, image_dataset):
+    ds = image_dataset
+    out = export_bundle(ds, make_runs(ds), log(decision("cat/002.png", "drop")), tmp_path / "b" / "bundle.zip")
+    with zipfile.ZipFile(out) as zf:
+        assert sorted(zf.namelist()) == ["decisions.csv", "pets_cleaned.zip", "report.html", "values.csv"]
+        inner = zipfile.ZipFile(io.BytesIO(zf.read("pets_cleaned.zip")))
+        assert "cat/002.png" not in inner.namelist() and len(inner.namelist()) == 5
+        assert "<html" in zf.read("report.html").decode()
+
+
+# -- property: random drops and relabels round-trip through CSV -------------------------------
+CLASSES = ("a", "b", "c")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_random_decisions_round_trip(tmp_path, data):
+    n = data.draw(st.integers(4, 12))
+    labels = data.draw(st.lists(st.sampled_from(CLASSES), min_size=n, max_size=n).filter(lambda v: len(set(v)) > 1))
+    table = pd.DataFrame({"k": np.arange(n, dtype=np.int64), "v": np.arange(n) / 7.0, "label": labels})
+    ds = table_dataset(table, "label", n_target=1)
+    actions = data.draw(st.lists(st.sampled_from(["keep", "drop", "relabel", None]), min_size=n, max_size=n))
+    rows = [decision(i, a, data.draw(st.sampled_from(ds.classes)) if a == "relabel" else None, t=i)
+            for i, a in enumerate(actions) if a is not None]
+    d = log(*rows) if rows else None
+    back = pd.read_csv(export_dataset(ds, d, tmp_path / "rt.csv"))
+    expect = table.copy()
+    for r in rows:
+        if r["action"] == "relabel":
+            expect.loc[int(r["id"]), "label"] = r["new_label"]
+    dropped = [int(r["id"]) for r in rows if r["action"] == "drop"]
+    expect = expect.drop(index=dropped).reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, expect)
