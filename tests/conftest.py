@@ -1,0 +1,36 @@
+"""Shared fixtures: tiny seeded problems with label flips at known positions."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+from dataval_core import Problem
+
+settings.register_profile("ci", max_examples=25, deadline=None)
+settings.load_profile("ci")
+os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "0")
+
+
+def make_blobs_problem(n_valued: int = 90, n_target: int = 45, n_classes: int = 3, d: int = 5,
+                       flip_rate: float = 0.2, seed: int = 0) -> tuple[Problem, np.ndarray]:
+    """Well-separated Gaussian blobs; ``flip_rate`` of valued labels moved to another class."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 4, (n_classes, d))
+    y = np.arange(n_valued) % n_classes
+    yt = np.arange(n_target) % n_classes
+    x = centers[y] + rng.normal(0, 1, (n_valued, d))
+    xt = centers[yt] + rng.normal(0, 1, (n_target, d))
+    noisy = np.zeros(n_valued, dtype=bool)
+    noisy[rng.choice(n_valued, int(round(flip_rate * n_valued)), replace=False)] = True
+    y_obs = y.copy()
+    y_obs[noisy] = (y[noisy] + rng.integers(1, n_classes, noisy.sum())) % n_classes
+    ids = np.array([f"s{i}" for i in range(n_valued)])
+    return Problem.from_arrays(x, y_obs, xt, yt, ids=ids), noisy
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    return make_blobs_problem()

@@ -1,0 +1,79 @@
+"""KNN-Shapley against brute-force Shapley values; Data-OOB and random behaviour."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from dataval_core import Problem, get_valuator
+from dataval_core.methods import knn_shapley
+
+
+def knn_utility(subset, x, y, xt, yt, k):
+    """Mean over target points of the fraction of the K nearest (within subset) that share its label."""
+    if not subset:
+        return 0.0
+    idx = np.array(subset)
+    total = 0.0
+    for j in range(len(xt)):
+        d = np.linalg.norm(x[idx] - xt[j], axis=1)
+        nearest = idx[np.argsort(d, kind="stable")[:k]]
+        total += np.sum(y[nearest] == yt[j]) / k
+    return total / len(xt)
+
+
+def brute_force_shapley(x, y, xt, yt, k):
+    n = len(x)
+    values = np.zeros(n)
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        for size in range(n):
+            w = math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
+            for s in itertools.combinations(others, size):
+                values[i] += w * (knn_utility(list(s) + [i], x, y, xt, yt, k) - knn_utility(list(s), x, y, xt, yt, k))
+    return values
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_knn_shapley_is_exact(k):
+    rng = np.random.default_rng(k)
+    x, xt = rng.normal(size=(7, 2)), rng.normal(size=(3, 2))
+    y, yt = rng.integers(0, 2, 7), rng.integers(0, 2, 3)
+    problem = Problem.from_arrays(x, y, xt, yt)
+    got = get_valuator("knn_shapley", {"k": k}).fit(problem).values
+    np.testing.assert_allclose(got, brute_force_shapley(x, y, xt, yt, k), atol=1e-9)
+
+
+def test_knn_shapley_chunking_does_not_change_values(monkeypatch, blobs):
+    problem, _ = blobs
+    whole = get_valuator("knn_shapley").fit(problem).values
+    monkeypatch.setattr(knn_shapley, "CHUNK_CELLS", problem.n * 2)  # two target points per chunk
+    np.testing.assert_allclose(get_valuator("knn_shapley").fit(problem).values, whole, atol=1e-12)
+
+
+def test_knn_shapley_suggests_the_true_class_for_flips(blobs):
+    problem, noisy = blobs
+    result = get_valuator("knn_shapley").fit(problem)
+    # blobs are well separated, so the target-neighbour vote rarely repeats the flipped (wrong) label
+    repeats_wrong_label = np.mean(result.suggested_labels[noisy] == problem.class_names(problem.y[noisy]))
+    assert repeats_wrong_label < 0.2
+
+
+def test_data_oob_regression_scores_outliers_low():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    y = x @ np.array([1.0, -2.0, 0.5])
+    bad = np.arange(10)
+    y[bad] += 8.0
+    problem = Problem.from_arrays(x, y, x[:5], y[:5], task="regression")
+    values = get_valuator("data_oob", {"n_estimators": 60}).fit(problem).values
+    assert np.mean(values[bad]) < np.mean(np.delete(values, bad))
+
+
+def test_methods_without_regression_support_say_so():
+    problem = Problem.from_arrays(np.zeros((4, 2)), np.arange(4.0), np.zeros((2, 2)), np.arange(2.0),
+                                  task="regression")
+    with pytest.raises(ValueError, match="supports classification only"):
+        get_valuator("knn_shapley").fit(problem)
