@@ -20,6 +20,7 @@ import pandas as pd
 
 from .dataset import CLASSIFICATION, DataError, Dataset
 from .result import ValuationResult
+from .targets import TARGET_PREFIX
 
 #: columns of the decisions audit log, in file order
 DECISION_COLUMNS = ("id", "action", "old_label", "new_label", "run_id", "method", "value", "rank", "time")
@@ -82,7 +83,8 @@ def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFram
 
     The label written for a sample is its current label in ``dataset`` (after any
     injected noise: a demo export keeps the noise the curator did not fix),
-    replaced by ``new_label`` for relabeled samples.
+    replaced by ``new_label`` for relabeled samples. Rows appended from a separate
+    target file were never part of the input, so they are not exported.
 
     Args:
         dataset: the dataset as the app shows it.
@@ -90,9 +92,10 @@ def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFram
 
     Returns:
         One row per sample in dataset order: ``id``, ``action`` (``keep``, ``drop``,
-        ``relabel`` or ``undecided``), ``label`` (the label written), ``new_id``
-        (the path in an exported images zip, after moving relabeled images to their
-        class folder; the id itself for tables; ``None`` for dropped samples).
+        ``relabel`` or ``undecided``), ``label`` (the label written), ``exported``
+        (False for dropped rows and target-file rows), ``new_id`` (the path in an
+        exported images zip, after moving relabeled images to their class folder;
+        the id itself for tables; ``None`` where not exported).
 
     Raises:
         DataError: decisions for unknown ids, or a relabel to a class the dataset
@@ -110,9 +113,12 @@ def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFram
     if relabel.any():
         new = by_id["new_label"].reindex(dataset.ids).to_numpy(dtype=object)[relabel]
         labels[relabel] = _checked_new_labels(dataset, new)
-    plan = pd.DataFrame({"id": dataset.ids, "action": actions, "label": labels})
+    from_target_file = dataset.is_target & np.char.startswith(dataset.ids, TARGET_PREFIX) \
+        if dataset.meta.get("target_file_rows") else np.zeros(len(dataset), dtype=bool)
+    plan = pd.DataFrame({"id": dataset.ids, "action": actions, "label": labels,
+                         "exported": (actions != "drop") & ~from_target_file})
     plan["new_id"] = _image_paths(dataset, plan) if dataset.source_format == "images" else dataset.ids
-    plan.loc[plan["action"] == "drop", "new_id"] = None
+    plan.loc[~plan["exported"], "new_id"] = None
     return plan
 
 
@@ -130,30 +136,30 @@ def _checked_new_labels(dataset: Dataset, new: np.ndarray) -> np.ndarray:
 
 
 def _image_paths(dataset: Dataset, plan: pd.DataFrame) -> np.ndarray:
-    """Paths in an images zip: each kept image sits in the folder of its written label.
+    """Paths in an images zip: each image sits under the top folder named after its label.
 
-    Images already in the right folder keep their path; moved images keep their file
-    name, and on a clash get ``__from_<old folder>`` (then ``_2``, ``_3``…) appended
-    to the stem. Moves are resolved in id order, so the result is deterministic.
+    Images already in the right class folder keep their path; moved images keep the
+    rest of their path, and on a clash get ``__from_<old class>`` (then ``_2``, ``_3``…)
+    appended to the stem. Moves are resolved in id order, so the result is deterministic.
     """
     paths = np.asarray(dataset.ids, dtype=object).copy()
-    kept = (plan["action"] != "drop").to_numpy()
+    exported = plan["exported"].to_numpy()
     taken: set[str] = set()
     moves: list[tuple[str, int, PurePosixPath]] = []
     for i, (rel, label) in enumerate(zip(dataset.ids, plan["label"])):
-        if not kept[i]:
+        if not exported[i]:
             continue
-        p = PurePosixPath(rel)
-        if len(p.parts) < 2:
+        parts = PurePosixPath(rel).parts
+        if len(parts) < 2:
             raise DataError(f"Image {rel!r} is not inside a class folder, so its label cannot be exported.")
-        if p.parent.name == str(label):
+        if parts[0] == str(label):
             taken.add(rel)
         else:
-            moves.append((rel, i, p.parent.parent / str(label) / p.name))
+            moves.append((rel, i, PurePosixPath(str(label), *parts[1:])))
     for rel, i, dest in sorted(moves):
         candidate, n = dest, 1
         while str(candidate) in taken:
-            tag = f"__from_{PurePosixPath(rel).parent.name}" + ("" if n == 1 else f"_{n}")
+            tag = f"__from_{PurePosixPath(rel).parts[0]}" + ("" if n == 1 else f"_{n}")
             candidate = dest.with_name(f"{dest.stem}{tag}{dest.suffix}")
             n += 1
         taken.add(str(candidate))
@@ -172,10 +178,12 @@ def export_dataset(dataset: Dataset, decisions: pd.DataFrame | None, dest: str |
       relabeled images moved to their new class folder under the same file name
       (clashes resolved as in :func:`export_plan`). Files are copied byte for byte.
     - Images with a manifest: a zip with the kept images at their paths and the
-      manifest CSV with dropped rows removed and labels updated.
+      manifest (same name and columns) with dropped rows removed and labels updated.
 
-    Target (validation) rows are part of the input, so they are exported too;
-    decisions apply to whichever ids they name. ``dataset`` is never modified.
+    Target (validation) rows held out from the input (a fraction or a marker column)
+    are part of it, so they are kept; decisions apply to whichever ids they name.
+    Rows appended from a separate target file are left out. ``dataset`` is never
+    modified.
 
     Args:
         dataset: the dataset as loaded (with any injected noise).
@@ -204,7 +212,9 @@ def export_dataset(dataset: Dataset, decisions: pd.DataFrame | None, dest: str |
         raise ValueError(f"A {fmt} dataset exports to a {suffix} file, not {dest.name!r}.")
     dest.parent.mkdir(parents=True, exist_ok=True)
     if fmt in ("csv", "parquet"):
-        table = _cleaned_table(dataset, plan)
+        if dataset.table is None or dataset.label_column is None:
+            raise ValueError("This dataset has no table with a label column to export.")
+        table = _cleaned_table(dataset.table, dataset.label_column, plan, dataset.task)
         if fmt == "csv":
             table.to_csv(dest, index=False)
         else:
@@ -214,16 +224,13 @@ def export_dataset(dataset: Dataset, decisions: pd.DataFrame | None, dest: str |
     return dest
 
 
-def _cleaned_table(dataset: Dataset, plan: pd.DataFrame) -> pd.DataFrame:
-    """The dataset's table with dropped rows removed and the label column rewritten."""
-    if dataset.table is None or dataset.label_column is None:
-        raise ValueError("This dataset has no table with a label column to export.")
-    table = dataset.table.reset_index(drop=True)
-    column = table[dataset.label_column]
-    written = _label_column(column, plan["label"].to_numpy(dtype=object), dataset.task)
+def _cleaned_table(table: pd.DataFrame, label_column: str, plan: pd.DataFrame, task: str) -> pd.DataFrame:
+    """``table`` (row i = plan row i) without unexported rows and with the label column rewritten."""
+    table = table.reset_index(drop=True)
+    plan = plan.iloc[:len(table)]
     out = table.copy()
-    out[dataset.label_column] = written
-    return out.loc[(plan["action"] != "drop").to_numpy()].reset_index(drop=True)
+    out[label_column] = _label_column(table[label_column], plan["label"].to_numpy(dtype=object), task)
+    return out.loc[plan["exported"].to_numpy()].reset_index(drop=True)
 
 
 def _label_column(column: pd.Series, labels: np.ndarray, task: str) -> pd.Series:
@@ -272,27 +279,36 @@ def _parse_label(label: Any, dtype, column_name) -> Any:
 
 
 def _write_images_zip(dataset: Dataset, plan: pd.DataFrame, dest: Path) -> None:
-    kept = plan[plan["action"] != "drop"]
-    root = dataset.image_root
-    if root is None:
-        raise ValueError("This image dataset has no image_root to read the files from.")
+    exported = plan["exported"].to_numpy()
+    files = [p for p, keep in zip(dataset.image_paths(), exported) if keep]
     with zipfile.ZipFile(dest, "w") as zf:
-        for rel, new_rel in zip(kept["id"], kept["new_id"]):
+        for src, new_rel in zip(files, plan.loc[exported, "new_id"]):
             info = zipfile.ZipInfo(str(new_rel), date_time=_ZIP_TIME)
             info.compress_type = zipfile.ZIP_STORED  # PNG/JPEG are compressed already
-            zf.writestr(info, (Path(root) / rel).read_bytes())
+            zf.writestr(info, Path(src).read_bytes())
         if dataset.source_format == "images-manifest":
             name = str(dataset.meta.get("manifest_name", "manifest.csv"))
             info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, _manifest(dataset, plan).to_csv(index=False))
+            zf.writestr(info, _manifest(dataset, plan, name).to_csv(index=False))
 
 
-def _manifest(dataset: Dataset, plan: pd.DataFrame) -> pd.DataFrame:
-    if dataset.table is not None and dataset.label_column is not None:
-        return _cleaned_table(dataset, plan)
-    kept = plan[plan["action"] != "drop"]
-    return pd.DataFrame({"path": kept["id"].to_numpy(), "label": kept["label"].to_numpy()})
+def _manifest(dataset: Dataset, plan: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The uploaded manifest (all its columns) with rows and labels updated.
+
+    Its rows are the dataset's input rows in order (the loader builds ids from it;
+    target-file rows come after them); without the original file, a
+    ``path,<label>`` manifest is written.
+    """
+    label_column = str(dataset.meta.get("label_column", "label"))
+    original = Path(dataset.image_root) / name if dataset.image_root is not None else None
+    n_input = len(dataset) - int(dataset.meta.get("target_file_rows", 0))
+    if original is not None and original.is_file():
+        frame = pd.read_csv(original, sep=None, engine="python", encoding="utf-8-sig")
+        if len(frame) == n_input and label_column in frame.columns:
+            return _cleaned_table(frame, label_column, plan, dataset.task)
+    kept = plan[plan["exported"]]
+    return pd.DataFrame({"path": kept["id"].to_numpy(), label_column: kept["label"].to_numpy()})
 
 
 # -- values and decisions files ----------------------------------------------------------------

@@ -17,7 +17,9 @@ from dataval_core.export import (
     DECISION_COLUMNS, current_decisions, export_bundle, export_dataset, export_plan, values_table,
     write_decisions_csv, write_values_csv,
 )
+from dataval_core.io import load_dataset
 from dataval_core.result import ValuationResult
+from dataval_core.targets import split_target, with_target_file
 
 
 def table_dataset(table: pd.DataFrame, label: str, fmt: str = "csv", n_target: int = 2, **kw) -> Dataset:
@@ -124,16 +126,17 @@ def write_png(path: Path, shade: int) -> None:
     Image.fromarray(np.full((6, 5), shade, dtype=np.uint8)).save(path)
 
 
+IMAGE_IDS = ["cat/001.png", "cat/002.png", "cat/004.png", "dog/001.png", "dog/003.png", "dog/005.png"]
+
+
 @pytest.fixture
 def image_dataset(tmp_path) -> Dataset:
-    root = tmp_path / "imgs"
-    ids = ["cat/001.png", "cat/002.png", "dog/001.png", "dog/003.png", "cat/004.png", "dog/005.png"]
-    for k, i in enumerate(ids):
+    root = tmp_path / "pets"
+    for k, i in enumerate(IMAGE_IDS):
         write_png(root / i, 20 * k)
-    codes, classes, _ = encode_labels([i.split("/")[0] for i in ids])
-    return Dataset(ids=np.array(ids), labels=codes, classes=classes, task="classification", modality="image",
-                   is_target=np.array([0, 0, 0, 0, 1, 1], dtype=bool), image_root=root,
-                   source_format="images", name="pets")
+    ds = load_dataset(root)
+    assert ds.ids.tolist() == IMAGE_IDS
+    return ds.replace(is_target=np.array([0, 0, 1, 0, 0, 1], dtype=bool))
 
 
 def test_images_zip_layout_drops_and_moves(tmp_path, image_dataset):
@@ -149,6 +152,10 @@ def test_images_zip_layout_drops_and_moves(tmp_path, image_dataset):
     assert names == ["cat/003.png", "cat/004.png", "dog/001.png", "dog/001__from_cat.png", "dog/005.png"]
     assert moved == (ds.image_root / "dog/003.png").read_bytes()
     assert export_dataset(ds, d, tmp_path / "again.zip").read_bytes() == out.read_bytes()
+    back = load_dataset(out, workdir=tmp_path / "unzipped")
+    assert dict(zip(back.ids, back.label_names())) == {
+        "cat/003.png": "cat", "cat/004.png": "cat", "dog/001.png": "dog", "dog/001__from_cat.png": "dog",
+        "dog/005.png": "dog"}
 
 
 def test_images_swap_needs_no_clash_names(tmp_path, image_dataset):
@@ -158,17 +165,48 @@ def test_images_swap_needs_no_clash_names(tmp_path, image_dataset):
     assert plan.loc["dog/001.png", "new_id"] == "cat/001.png"
 
 
-def test_manifest_zip_updates_manifest(tmp_path, image_dataset):
-    ds = image_dataset
-    manifest = pd.DataFrame({"path": ds.ids, "label": ds.label_names()})
-    ds = ds.replace(source_format="images-manifest", table=manifest, label_column="label")
-    out = export_dataset(ds, log(decision("dog/003.png", "drop"), decision("cat/001.png", "relabel", "dog")),
+def test_manifest_zip_keeps_manifest_columns(tmp_path):
+    root = tmp_path / "flat"
+    paths = [f"img/{k}.png" for k in range(5)]
+    for k, p in enumerate(paths):
+        write_png(root / p, 30 * k)
+    manifest = pd.DataFrame({"path": paths, "source": list("vwxyz"), "species": [1, 2, 1, 2, 1]})
+    manifest.to_csv(root / "labels.csv", index=False)
+    ds = load_dataset(root, label="species")
+    out = export_dataset(ds, log(decision("img/3.png", "drop"), decision("img/0.png", "relabel", "2")),
                          tmp_path / "m.zip")
     with zipfile.ZipFile(out) as zf:
-        back = pd.read_csv(io.BytesIO(zf.read("manifest.csv")))
-        assert set(zf.namelist()) == {"manifest.csv", *[i for i in ds.ids if i != "dog/003.png"]}
-    assert back["path"].tolist() == [i for i in ds.ids if i != "dog/003.png"]
-    assert back.set_index("path").loc["cat/001.png", "label"] == "dog"
+        assert sorted(zf.namelist()) == ["img/0.png", "img/1.png", "img/2.png", "img/4.png", "labels.csv"]
+    back = load_dataset(out, label="species", workdir=tmp_path / "m")
+    assert back.ids.tolist() == ["img/0.png", "img/1.png", "img/2.png", "img/4.png"]
+    assert back.label_names().tolist() == ["2", "2", "1", "1"]
+    written = pd.read_csv(back.image_root / "labels.csv")
+    assert list(written.columns) == ["path", "source", "species"] and written["species"].dtype == np.int64
+
+
+def test_csv_round_trip_through_loader_with_target_file(tmp_path, mixed_table):
+    mixed_table.to_csv(tmp_path / "data.csv", index=False)
+    mixed_table.iloc[:3].to_csv(tmp_path / "trusted.csv", index=False)
+    ds = with_target_file(load_dataset(tmp_path / "data.csv", label="label"),
+                          load_dataset(tmp_path / "trusted.csv", label="label"))
+    assert len(ds) == 11
+    out = export_dataset(ds, log(decision(2, "drop"), decision(5, "relabel", "dog")), tmp_path / "out")
+    back = load_dataset(out, label="label")
+    assert len(back) == 7 and list(back.table.columns) == list(mixed_table.columns)
+    assert back.table["f_int"].tolist() == [0, 1, 3, 4, 5, 6, 7]
+    assert back.label_names().tolist() == ["cat", "dog", "dog", "bird", "dog", "dog", "bird"]
+
+
+def test_held_out_target_rows_are_exported(tmp_path, mixed_table):
+    ds = split_target(load_frame_csv(tmp_path, mixed_table), 0.25, seed=1)
+    assert ds.is_target.any()
+    back = load_dataset(export_dataset(ds, None, tmp_path / "out"), label="label")
+    pd.testing.assert_frame_equal(back.table, mixed_table)
+
+
+def load_frame_csv(tmp_path: Path, table: pd.DataFrame) -> Dataset:
+    table.to_csv(tmp_path / "in.csv", index=False)
+    return load_dataset(tmp_path / "in.csv", label="label")
 
 
 # -- values, decisions, bundle ---------------------------------------------------------------
