@@ -119,9 +119,18 @@ class Dataset:
         return np.asarray(self.classes, dtype=object)[np.asarray(labels, dtype=int)]
 
     def image_paths(self) -> list[Path]:
+        """Image files, one per row: ``image_root / id``, except ids starting with a prefix in
+        ``meta["image_roots"]`` (rows appended from a target upload), which live under that folder."""
         if self.image_root is None:
             raise ValueError("This dataset has no images.")
-        return [self.image_root / i for i in self.ids]
+        extra = {prefix: Path(root) for prefix, root in self.meta.get("image_roots", {}).items()}
+        if not extra:
+            return [self.image_root / i for i in self.ids]
+        paths = []
+        for i in self.ids:
+            prefix = next((p for p in extra if i.startswith(p)), None)
+            paths.append(self.image_root / i if prefix is None else extra[prefix] / i[len(prefix):])
+        return paths
 
     def replace(self, **changes) -> "Dataset":
         return dataclasses.replace(self, **changes)

@@ -317,9 +317,11 @@ def _load_image_folder(folder: Path, *, label: str | None, task: str | None, nam
     root = _content_root(folder.resolve())
     files = _scan(root)
     manifest = _find_manifest(root, files)
+    meta = {}
     if manifest is not None:
         ids, raw_labels = _read_manifest(root, manifest, label)
         source = "images-manifest"
+        meta = {"manifest_name": manifest.name, "label_column": label or "label"}
     else:
         ids, raw_labels = _class_folder_layout(files)
         source = "images"
@@ -332,7 +334,8 @@ def _load_image_folder(folder: Path, *, label: str | None, task: str | None, nam
         check_image(root / i, name=i)
     labels, classes, task = encode_labels(raw_labels, task)
     return Dataset(ids=np.asarray(ids), labels=labels, classes=classes, task=task, modality=IMAGE,
-                   is_target=np.zeros(len(ids), dtype=bool), image_root=root, name=name, source_format=source)
+                   is_target=np.zeros(len(ids), dtype=bool), image_root=root, name=name, source_format=source,
+                   meta=meta)
 
 
 def _class_folder_layout(files: list[tuple[str, ...]]) -> tuple[list[str], pd.Series]:

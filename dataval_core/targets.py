@@ -1,0 +1,230 @@
+"""Choosing the target (validation) set: the trusted rows methods value against.
+
+Three ways, each returning a new :class:`Dataset` (the input is never changed):
+a stratified random fraction (:func:`split_target`), a boolean column marking
+trusted rows (:func:`target_from_column`), or a separately loaded file of the
+same schema appended as target rows (:func:`with_target_file`). Choose the
+target before injecting noise, so the target stays clean.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .dataset import CLASSIFICATION, REGRESSION, TABLE, DataError, Dataset
+
+#: ids of rows appended from a target file start with this
+TARGET_PREFIX = "target:"
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
+
+
+def _check_fresh(ds: Dataset) -> None:
+    if ds.meta.get("target_file_rows"):
+        raise DataError("This dataset already has target-file rows appended; start again from the loaded data.")
+    if ds.noisy is not None and ds.noisy.any():
+        raise DataError("Choose the target set before injecting noise, so that the target stays clean.")
+
+
+def _restore_marker_column(ds: Dataset) -> tuple[str, ...]:
+    """Feature columns with a previous target-marker column put back, in table order."""
+    marker = ds.meta.get("target_column")
+    if marker is None or ds.table is None or marker in ds.feature_columns:
+        return ds.feature_columns
+    keep = set(ds.feature_columns) | {marker}
+    return tuple(c for c in ds.table.columns if c in keep)
+
+
+def _without(meta, key: str) -> dict:
+    return {k: v for k, v in meta.items() if k != key}
+
+
+def _class_quotas(counts: np.ndarray, frac: float, total: int) -> np.ndarray:
+    """Per-class target counts summing to ``total``: proportional, at least one per class of
+    two or more rows, and always leaving one row of each class valued."""
+    exact = counts * frac
+    cap = np.where(counts >= 2, counts - 1, 0)
+    quota = np.minimum(np.floor(exact).astype(int), cap)
+    quota = np.where((quota == 0) & (cap > 0), 1, quota)
+    remainder = exact - quota
+    while quota.sum() < total and np.any(quota < cap):
+        grow = np.where(quota < cap, remainder, -np.inf)
+        i = int(np.argmax(grow))
+        quota[i] += 1
+        remainder[i] -= 1
+    while quota.sum() > total and np.any(quota > 1):
+        shrink = np.where(quota > 1, remainder, np.inf)
+        i = int(np.argmin(shrink))
+        quota[i] -= 1
+        remainder[i] += 1
+    return quota
+
+
+def split_target(ds: Dataset, frac: float = 0.2, seed: int = 0) -> Dataset:
+    """Hold out a seeded random fraction of the rows as the target set.
+
+    Classification is stratified by label: each class contributes about ``frac``
+    of its rows, at least one when it has two or more, and keeps at least one
+    valued row. Regression draws plain random rows. The same seed gives the same split.
+
+    Args:
+        ds: the loaded dataset (no noise injected yet).
+        frac: fraction of rows in the target set, in (0, 1).
+        seed: random seed.
+
+    Returns:
+        A copy with ``is_target`` set (about ``round(frac * n)`` rows).
+
+    Raises:
+        DataError: ``frac`` out of range, too few rows, or noise already injected.
+    """
+    if not 0 < frac < 1:
+        raise DataError(f"The target fraction must be between 0 and 1 (exclusive), got {frac}.")
+    _check_fresh(ds)
+    n = len(ds)
+    if n < 3:
+        raise DataError(f"At least 3 rows are needed to hold out a target set; this dataset has {n}.")
+    total = min(max(int(round(frac * n)), 1), n - 2)
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(n, dtype=bool)
+    if ds.task == REGRESSION:
+        mask[rng.choice(n, size=total, replace=False)] = True
+    else:
+        labels = np.asarray(ds.labels, dtype=int)
+        counts = np.bincount(labels, minlength=ds.n_classes)
+        quotas = _class_quotas(counts, frac, total)
+        for c, k in enumerate(quotas):
+            if k:
+                mask[rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False)] = True
+    meta = {**_without(ds.meta, "target_column"), "target": f"{frac:.0%} stratified random hold-out (seed {seed})"
+            if ds.task == CLASSIFICATION else f"{frac:.0%} random hold-out (seed {seed})"}
+    return ds.replace(is_target=mask, feature_columns=_restore_marker_column(ds), meta=meta)
+
+
+def _as_bool(column: pd.Series, name: str) -> np.ndarray:
+    if column.isna().any():
+        raise DataError(f"Target column {name!r} has {int(column.isna().sum())} missing value(s); "
+                        "mark every row true or false.")
+    if pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=bool)
+    text = column.astype(str).str.strip().str.lower()
+    unknown = sorted(set(text) - _TRUE - _FALSE)
+    if unknown:
+        raise DataError(f"Target column {name!r} is not boolean-like (values such as {unknown[0]!r}); "
+                        "use true/false, yes/no or 1/0.")
+    return text.isin(_TRUE).to_numpy()
+
+
+def target_from_column(ds: Dataset, column: str) -> Dataset:
+    """Use a boolean-like table column to mark the trusted (target) rows.
+
+    The column stops being a feature column (it describes trust, not the sample).
+
+    Args:
+        ds: a table dataset (no noise injected yet).
+        column: a column of true/false, yes/no or 1/0 values; true marks a target row.
+
+    Returns:
+        A copy with ``is_target`` from the column.
+
+    Raises:
+        DataError: not a table, unknown column, the label/id column, values that are
+            not boolean-like, or a split that leaves either side empty.
+    """
+    _check_fresh(ds)
+    if ds.modality != TABLE or ds.table is None:
+        raise DataError("A target column needs a table dataset; for images use a fraction or a target file.")
+    if column not in ds.table.columns:
+        raise DataError(f"Target column {column!r} not found; available columns: "
+                        f"{', '.join(map(str, ds.table.columns))}.")
+    if column in (ds.label_column, ds.meta.get("id_column")):
+        raise DataError(f"Column {column!r} is the label or id column; pick a boolean column of trusted rows.")
+    mask = _as_bool(ds.table[column], column)
+    if mask.all() or not mask.any():
+        side = "valued" if mask.all() else "target"
+        raise DataError(f"Target column {column!r} leaves the {side} set empty; it must mark some rows true "
+                        "and some false.")
+    features = tuple(c for c in _restore_marker_column(ds) if c != column)
+    if not features:
+        raise DataError(f"No feature columns are left once {column!r} marks the target set.")
+    meta = {**ds.meta, "target_column": column, "target": f"rows where {column!r} is true"}
+    return ds.replace(is_target=mask, feature_columns=features, meta=meta)
+
+
+def _class_names_as_numbers(target: Dataset) -> np.ndarray:
+    try:
+        return np.asarray(target.classes, dtype=float)[target.labels]
+    except ValueError:
+        raise DataError("The target file's labels are not numbers, but the dataset is a regression task.") from None
+
+
+def with_target_file(ds: Dataset, target_ds: Dataset) -> Dataset:
+    """Append every row of a separately loaded dataset as target rows.
+
+    The rows of ``ds`` all become valued rows. Appended ids get the prefix
+    ``target:`` so they stay unique. Target labels are mapped onto ``ds``'s classes
+    by name. For images, the appended files stay where they are: their folder is
+    recorded in ``meta["image_roots"]`` and :meth:`Dataset.image_paths` resolves them.
+
+    Args:
+        ds: the dataset to value (no noise injected yet).
+        target_ds: the target file, loaded with the same label (and task) settings.
+
+    Returns:
+        The combined dataset: ``len(ds) + len(target_ds)`` rows, the new ones targets.
+
+    Raises:
+        DataError: different modality, task or columns, or target classes that ``ds`` lacks.
+    """
+    _check_fresh(ds)
+    if ds.modality != target_ds.modality:
+        raise DataError(f"The target file holds {target_ds.modality}s but the dataset holds {ds.modality}s.")
+    target_labels = target_ds.labels if target_ds.original_labels is None else target_ds.original_labels
+    if ds.task == REGRESSION:
+        if target_ds.task == REGRESSION:
+            y_target = np.asarray(target_labels, dtype=float)
+        else:
+            y_target = _class_names_as_numbers(target_ds.replace(labels=target_labels))
+        classes = ()
+    else:
+        if target_ds.task != CLASSIFICATION:
+            raise DataError("The target file's labels look like a regression target, but the dataset has classes.")
+        unknown = sorted(set(target_ds.classes) - set(ds.classes))
+        if unknown:
+            raise DataError(f"The target file has class(es) the dataset lacks: {', '.join(unknown[:10])}.")
+        code_of = {c: i for i, c in enumerate(ds.classes)}
+        remap = np.array([code_of[c] for c in target_ds.classes], dtype=np.int64)
+        y_target = remap[np.asarray(target_labels, dtype=int)]
+        classes = ds.classes
+    n, m = len(ds), len(target_ds)
+    changes = dict(
+        ids=np.concatenate([ds.ids, np.char.add(TARGET_PREFIX, target_ds.ids.astype(str))]),
+        labels=np.concatenate([np.asarray(ds.labels), y_target.astype(np.asarray(ds.labels).dtype)]),
+        classes=classes,
+        is_target=np.concatenate([np.zeros(n, dtype=bool), np.ones(m, dtype=bool)]),
+        feature_columns=_restore_marker_column(ds),
+    )
+    meta = {**_without(ds.meta, "target_column"), "target_file_rows": m, "target": f"{m} rows from {target_ds.name}"}
+    if ds.modality == TABLE:
+        changes["table"] = _append_table(ds, target_ds)
+    else:
+        meta["image_roots"] = {**dict(ds.meta.get("image_roots", {})), TARGET_PREFIX: str(target_ds.image_root)}
+    if ds.original_labels is not None:
+        changes["original_labels"] = np.concatenate([ds.original_labels, changes["labels"][n:]])
+    if ds.feature_noise is not None:
+        changes["feature_noise"] = np.concatenate([ds.feature_noise, np.zeros(m)])
+    return ds.replace(meta=meta, **changes)
+
+
+def _append_table(ds: Dataset, target_ds: Dataset) -> pd.DataFrame:
+    ours, theirs = list(map(str, ds.table.columns)), list(map(str, target_ds.table.columns))
+    missing = [c for c in ours if c not in theirs]
+    extra = [c for c in theirs if c not in ours]
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing[:10])}"] if missing else []) + \
+                ([f"extra {', '.join(extra[:10])}"] if extra else [])
+        raise DataError(f"The target file's columns differ from the dataset's: {'; '.join(parts)}.")
+    if target_ds.label_column != ds.label_column:
+        raise DataError(f"The target file was loaded with label {target_ds.label_column!r}, "
+                        f"the dataset with {ds.label_column!r}.")
+    return pd.concat([ds.table, target_ds.table[ds.table.columns]], ignore_index=True)
