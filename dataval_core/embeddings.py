@@ -172,11 +172,11 @@ def cached_torchvision_archs() -> list[str]:
 
 
 def _torchvision(dataset: Dataset, arch: str, reporter: Reporter) -> np.ndarray:
+    if dataset.modality != IMAGE:
+        raise DataError("torchvision embeddings need an image dataset.")
     import torch
     from torchvision.models import get_model, get_model_weights
 
-    if dataset.modality != IMAGE:
-        raise DataError("torchvision embeddings need an image dataset.")
     try:
         weights = get_model_weights(arch).DEFAULT
     except (ValueError, KeyError):
