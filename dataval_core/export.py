@@ -117,8 +117,8 @@ def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFram
         if dataset.meta.get("target_file_rows") else np.zeros(len(dataset), dtype=bool)
     plan = pd.DataFrame({"id": dataset.ids, "action": actions, "label": labels,
                          "exported": (actions != "drop") & ~from_target_file})
-    plan["new_id"] = _image_paths(dataset, plan) if dataset.source_format == "images" else dataset.ids
-    plan.loc[~plan["exported"], "new_id"] = None
+    paths = _image_paths(dataset, plan) if dataset.source_format == "images" else dataset.ids
+    plan["new_id"] = pd.Series(np.where(plan["exported"], paths, None), dtype=object)
     return plan
 
 

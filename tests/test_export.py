@@ -152,6 +152,9 @@ def test_images_zip_layout_drops_and_moves(tmp_path, image_dataset):
     assert names == ["cat/003.png", "cat/004.png", "dog/001.png", "dog/001__from_cat.png", "dog/005.png"]
     assert moved == (ds.image_root / "dog/003.png").read_bytes()
     assert export_dataset(ds, d, tmp_path / "again.zip").read_bytes() == out.read_bytes()
+    plan = export_plan(ds, d).set_index("id")
+    assert plan.loc["cat/002.png", "new_id"] is None and not plan.loc["cat/002.png", "exported"]
+    assert plan.loc["cat/001.png", "new_id"] == "dog/001__from_cat.png"
     back = load_dataset(out, workdir=tmp_path / "unzipped")
     assert dict(zip(back.ids, back.label_names())) == {
         "cat/003.png": "cat", "cat/004.png": "cat", "dog/001.png": "dog", "dog/001__from_cat.png": "dog",
