@@ -116,14 +116,14 @@ def _summary(dataset: Dataset) -> str:
         k = int(noisy[valued].sum())
         facts.append(("injected noise", f"{k:,} of {int(valued.sum()):,} valued rows "
                                         f"({k / max(1, int(valued.sum())):.1%})"))
-    return "<h2>Dataset</h2>" + _table(pd.DataFrame(facts, columns=["", "value"]))
+    return "<h2>Dataset</h2>" + _table(pd.DataFrame(facts, columns=["fact", "value"]))
 
 
 def _decision_section(dataset: Dataset, current: pd.DataFrame) -> str:
     counts = current["action"].value_counts()
-    decided = int(counts.sum())
     rows = [(a, int(counts.get(a, 0))) for a in ("keep", "drop", "relabel")]
-    rows.append(("undecided", len(dataset) - decided))
+    valued_ids = dataset.ids[~dataset.is_target]
+    rows.append(("undecided valued rows", int((~np.isin(valued_ids, current["id"].to_numpy(dtype=str))).sum())))
     note = f"<p class='note'>The cleaned export has {len(dataset) - int(counts.get('drop', 0)):,} rows.</p>"
     return "<h2>Decisions</h2>" + _table(pd.DataFrame(rows, columns=["action", "samples"])) + note
 
@@ -174,14 +174,16 @@ def _run_section(dataset: Dataset, name: str, result, current: pd.DataFrame) -> 
 def _lowest_table(dataset: Dataset, result, current: pd.DataFrame, flags: np.ndarray | None) -> str:
     order = np.argsort(result.values, kind="stable")[:LOWEST_K]
     pos = pd.Index(dataset.ids).get_indexer(result.ids[order])
-    action = current.set_index("id")["action"] if len(current) else pd.Series(dtype=object)
+    by_id = current.set_index("id") if len(current) else None
     frame = pd.DataFrame({"rank": result.ranks[order], "id": result.ids[order],
                           "label": dataset.label_names()[pos], "value": result.values[order]})
     if result.suggested_labels is not None:
         frame["suggested"] = result.suggested_labels[order]
-    frame["decision"] = [action.get(i, "") for i in result.ids[order]]
+    frame["decision"] = [_decision_text(by_id, i) for i in result.ids[order]]
     if flags is not None:
         frame["injected noise"] = np.where(flags[order], "yes", "")
+    if dataset.original_labels is not None:
+        frame["original label"] = dataset.label_names(dataset.original_labels)[pos]
     raw: tuple[str, ...] = ()
     if dataset.modality == IMAGE:
         paths = dataset.image_paths()
@@ -192,6 +194,13 @@ def _lowest_table(dataset: Dataset, result, current: pd.DataFrame, flags: np.nda
         features = dataset.table.reset_index(drop=True).iloc[pos][cols].reset_index(drop=True)
         frame = pd.concat([frame, features.astype(object)], axis=1)
     return _table(frame, raw_html=raw)
+
+
+def _decision_text(by_id: pd.DataFrame | None, sample_id: str) -> str:
+    if by_id is None or sample_id not in by_id.index:
+        return ""
+    row = by_id.loc[sample_id]
+    return f"relabel → {row['new_label']}" if row["action"] == "relabel" else str(row["action"])
 
 
 def _thumbnail(path) -> str:

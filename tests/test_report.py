@@ -56,7 +56,8 @@ def test_report_is_self_contained_with_metrics_and_tables():
     assert "6 of 32 valued rows" in page and "AUROC" in page
     auroc = re.search(r"<td>oracle</td><td>knn_shapley</td><td class='num'>([0-9.]+)</td>", page)
     assert auroc and float(auroc.group(1)) == 1.0
-    assert "<td>relabel</td><td class='num'>1</td>" in page
+    assert "<td>relabel</td><td class='num'>1</td>" in page and "<td>relabel → q</td>" in page
+    assert "<td>undecided valued rows</td><td class='num'>30</td>" in page
     assert "20 lowest-valued samples" in page and "Point removal" in page and "spearman" in page
 
 
