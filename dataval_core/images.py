@@ -166,6 +166,7 @@ def load_image_matrix(paths: Sequence[str | Path], size: int, mode: str = "L") -
         try:
             im.load()
         except Exception as exc:
+            im.close()
             raise DataError(f"{Path(p).name} is a damaged image file: {exc}.") from None
         im = _to_mode(im, mode)
         if im.size != (size, size):

@@ -363,7 +363,9 @@ def test_samples_load():
     mnist = got["mnist"]
     assert mnist.classes == tuple(str(d) for d in range(10))
     assert np.bincount(mnist.labels).tolist() == [500] * 10
-    assert mnist.ids[0] == "0/0000.png" and Image.open(mnist.image_paths()[0]).size == (28, 28)
+    assert mnist.ids[0] == "0/0000.png"
+    with Image.open(mnist.image_paths()[0]) as first:
+        assert first.size == (28, 28)
     assert got["breast_cancer"].classes == ("benign", "malignant")
     assert got["digits"].feature_columns == tuple(f"px{i}" for i in range(64))
     assert got["diabetes"].label_column == "progression" and len(got["diabetes"].feature_columns) == 10
