@@ -262,26 +262,30 @@ def test_export_bundle(tmp_path, image_dataset):
         assert "<html" in zf.read("report.html").decode()
 
 
-# -- property: random drops and relabels round-trip through CSV -------------------------------
-CLASSES = ("a", "b", "c")
+# -- property: random drops and relabels round-trip through the loader -------------------------
+LABEL_KINDS = {"str": ("a", "b", "c"), "int": (3, 7, 11)}
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_random_decisions_round_trip(tmp_path, data):
+    kind = data.draw(st.sampled_from(sorted(LABEL_KINDS)))
+    fmt = data.draw(st.sampled_from(["csv", "parquet"]))
     n = data.draw(st.integers(4, 12))
-    labels = data.draw(st.lists(st.sampled_from(CLASSES), min_size=n, max_size=n).filter(lambda v: len(set(v)) > 1))
+    labels = data.draw(st.lists(st.sampled_from(LABEL_KINDS[kind]), min_size=n, max_size=n)
+                       .filter(lambda v: len(set(v)) > 1))
     table = pd.DataFrame({"k": np.arange(n, dtype=np.int64), "v": np.arange(n) / 7.0, "label": labels})
-    ds = table_dataset(table, "label", n_target=1)
+    ds = table_dataset(table, "label", fmt, n_target=1)
     actions = data.draw(st.lists(st.sampled_from(["keep", "drop", "relabel", None]), min_size=n, max_size=n))
     rows = [decision(i, a, data.draw(st.sampled_from(ds.classes)) if a == "relabel" else None, t=i)
             for i, a in enumerate(actions) if a is not None]
-    d = log(*rows) if rows else None
-    back = pd.read_csv(export_dataset(ds, d, tmp_path / "rt.csv"))
+    out = export_dataset(ds, log(*rows) if rows else None, tmp_path / f"rt.{fmt}")
     expect = table.copy()
     for r in rows:
         if r["action"] == "relabel":
-            expect.loc[int(r["id"]), "label"] = r["new_label"]
-    dropped = [int(r["id"]) for r in rows if r["action"] == "drop"]
-    expect = expect.drop(index=dropped).reset_index(drop=True)
-    pd.testing.assert_frame_equal(back, expect)
+            expect.loc[int(r["id"]), "label"] = type(labels[0])(r["new_label"])
+    expect = expect.drop(index=[int(r["id"]) for r in rows if r["action"] == "drop"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out), expect)
+    if expect["label"].nunique() > 1:
+        back = load_dataset(out, label="label")
+        assert back.label_names().tolist() == [str(v) for v in expect["label"]]
