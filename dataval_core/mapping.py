@@ -10,8 +10,8 @@ so reopening the map is instant.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +70,7 @@ def map_coordinates(x: np.ndarray, ids, *, seed: int = 0, cache_dir: str | Path 
         Cancelled: the cancel flag was set.
     """
     start = time.perf_counter()
+    x = x if isinstance(x, np.ndarray) else np.asarray(x)
     ids = np.asarray(ids).astype(str)
     if method not in _METHODS:
         raise ValueError(f"Unknown map method {method!r}; use one of {', '.join(_METHODS)}.")
@@ -92,7 +93,7 @@ def map_coordinates(x: np.ndarray, ids, *, seed: int = 0, cache_dir: str | Path 
     coords = _compute(x, used, seed, reporter)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f"{cache_file.stem}.{os.getpid()}.part.npy")
+        tmp = cache_file.with_name(f"{cache_file.stem}.{uuid.uuid4().hex}.part.npy")  # unique per writer
         np.save(tmp, coords, allow_pickle=False)
         tmp.replace(cache_file)
     reporter.update("map", 3, 3, "done")
