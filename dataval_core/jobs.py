@@ -1,0 +1,233 @@
+"""Background work for the app: valuation runs and other long tasks off the UI thread.
+
+A :class:`JobManager` runs jobs on a small thread pool. Each job has a cancel flag
+and a progress snapshot (stage, done/total, elapsed, ETA) that pages poll; errors
+become one readable line (the traceback goes to the log, never to the UI).
+Valuation runs are recorded in the :class:`~dataval_core.workspace.Workspace` as they
+are queued, and their values are saved there when they finish, so a page reload
+or a second browser tab sees them and nothing is lost when the run ends.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .dataset import Dataset
+from .progress import Cancelled, CancelFlag, Progress, ProgressCallback
+from .workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+FINISHED = ("done", "failed", "cancelled")
+_MAX_ERROR_CHARS = 300
+#: exceptions whose message is written for the user (shown without the class name)
+_USER_ERRORS = (ValueError, ImportError, MemoryError, FileNotFoundError)
+
+Task = Callable[[ProgressCallback, CancelFlag], Any]
+
+
+def one_line_error(exc: BaseException) -> str:
+    """A single readable line for ``exc`` (the first line of its message)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    if not isinstance(exc, _USER_ERRORS) or not text:
+        text = f"{type(exc).__name__}: {text}" if text else f"Unexpected {type(exc).__name__}."
+    return text if len(text) <= _MAX_ERROR_CHARS else text[:_MAX_ERROR_CHARS - 1] + "…"
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """What a page shows about one job at one moment.
+
+    Attributes:
+        job_id: the run id (valuation runs) or task id.
+        status: ``queued``, ``running``, ``done``, ``failed`` or ``cancelled``.
+        stage: current stage name reported by the engine.
+        done: units of the stage finished.
+        total: units in the stage.
+        message: the engine's detail text.
+        elapsed: seconds since the job started running (0 while queued).
+        eta: estimated seconds left in the current stage, None when unknown.
+        error: one-line error when ``status == "failed"``.
+    """
+
+    job_id: str
+    status: str
+    stage: str
+    done: int
+    total: int
+    message: str
+    elapsed: float
+    eta: float | None
+    error: str | None
+
+    @property
+    def fraction(self) -> float:
+        return 1.0 if self.status == "done" else (0.0 if self.total <= 0 else min(1.0, self.done / self.total))
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class _Job:
+    """Mutable job state, touched only under the manager's lock."""
+
+    def __init__(self, job_id: str):
+        self.job_id = job_id
+        self.cancel = threading.Event()
+        self.status = "queued"
+        self.stage = "queued"
+        self.done = 0
+        self.total = 0
+        self.message = ""
+        self.started: float | None = None
+        self.stage_started: float | None = None
+        self.ended: float | None = None
+        self.error: str | None = None
+        self.result: Any = None
+        self.future: Future | None = None
+
+
+class JobManager:
+    """Runs jobs on a thread pool and tracks their progress.
+
+    One manager serves the whole server process (the app keeps it in
+    ``st.cache_resource``); jobs are addressed by id, and pages only ask about
+    the runs of datasets their session may see.
+
+    Args:
+        workspace: where runs are recorded and their values saved.
+        max_workers: jobs running at once; later ones wait as ``queued``.
+    """
+
+    def __init__(self, workspace: Workspace, max_workers: int = 2):
+        self.workspace = workspace
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dataval-job")
+        self._jobs: dict[str, _Job] = {}
+        self._lock = threading.Lock()
+
+    # -- submitting -----------------------------------------------------------------------
+    def submit_run(self, key: str, dataset: Dataset, method: str, *, embedding: str | None = None,
+                   params: Mapping[str, Any] | None = None, seed: int = 0) -> str:
+        """Queue a valuation run of ``method`` on dataset record ``key``; returns the run id.
+
+        The run is recorded at once; its values are saved to the workspace when it
+        finishes. Parameter errors surface as a failed run with a one-line message.
+        """
+        run_id = self.workspace.create_run(key, method, embedding=embedding, params=dict(params or {}), seed=seed)
+
+        def work(progress: ProgressCallback, cancel: CancelFlag) -> None:
+            from .runner import run_valuation  # heavy (torch); imported in the worker, not at app start
+
+            self.workspace.set_run_status(run_id, "running")
+            result = run_valuation(dataset, method, embedding=embedding, params=dict(params or {}), seed=seed,
+                                   progress=progress, cancel=cancel, cache_dir=self.workspace.cache_dir)
+            self.workspace.save_result(run_id, result)
+
+        def on_end(status: str, error: str | None) -> None:
+            if status != "done":
+                self.workspace.set_run_status(run_id, status, error=error)
+
+        self._start(run_id, work, on_end)
+        return run_id
+
+    def submit_task(self, job_id: str, task: Task) -> str:
+        """Queue ``task(progress, cancel)`` under ``job_id`` unless that job is queued, running or done.
+
+        The task's return value is kept in memory (see :meth:`result`); a failed or
+        cancelled task is started again.
+        """
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and job.status not in ("failed", "cancelled"):
+                return job_id
+        self._start(job_id, task, None)
+        return job_id
+
+    def _start(self, job_id: str, work: Task, on_end: Callable[[str, str | None], None] | None) -> None:
+        job = _Job(job_id)
+        with self._lock:
+            self._jobs[job_id] = job
+
+        def progress(p: Progress) -> None:
+            with self._lock:
+                if p.stage != job.stage:
+                    job.stage, job.stage_started = p.stage, time.monotonic()
+                job.done, job.total, job.message = p.done, p.total, p.message
+
+        def body() -> None:
+            with self._lock:
+                job.status, job.started = "running", time.monotonic()
+                job.stage, job.stage_started = "starting", job.started
+            status, error, result = "done", None, None
+            try:
+                if job.cancel.is_set():
+                    raise Cancelled("cancelled before it started")
+                result = work(progress, job.cancel)
+            except Cancelled:
+                status = "cancelled"
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a one-line status
+                log.exception("job %s failed", job_id)
+                status, error = "failed", one_line_error(exc)
+            if on_end is not None:
+                try:
+                    on_end(status, error)
+                except Exception as exc:  # noqa: BLE001
+                    log.exception("job %s: could not record its end", job_id)
+                    status, error = "failed", one_line_error(exc)
+            with self._lock:
+                job.status, job.error, job.result, job.ended = status, error, result, time.monotonic()
+
+        job.future = self._pool.submit(body)
+
+    # -- observing ------------------------------------------------------------------------
+    def snapshot(self, job_id: str) -> JobSnapshot | None:
+        """The job's progress now, or None if this process never ran it."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            now = job.ended or time.monotonic()
+            elapsed = 0.0 if job.started is None else now - job.started
+            eta = None
+            if job.status == "running" and job.total > job.done > 0 and job.stage_started is not None:
+                eta = (time.monotonic() - job.stage_started) * (job.total - job.done) / job.done
+            return JobSnapshot(job_id, job.status, job.stage, job.done, job.total, job.message, elapsed, eta,
+                               job.error)
+
+    def result(self, job_id: str) -> Any:
+        """The return value of a finished task (None for runs, whose values are in the workspace)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return None if job is None else job.result
+
+    def cancel(self, job_id: str) -> None:
+        """Ask the job to stop at its next progress point (a queued job never starts)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is not None:
+            job.cancel.set()
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobSnapshot | None:
+        """Block until the job finishes (or ``timeout`` seconds pass); for scripts and tests."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is not None and job.future is not None:
+            try:
+                job.future.result(timeout=timeout)
+            except TimeoutError:
+                pass
+        return self.snapshot(job_id)
+
+    def shutdown(self) -> None:
+        """Cancel every job and stop the pool."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.cancel.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,119 @@
+"""Data: upload or pick a sample, choose label and target set, optionally inject noise."""
+import streamlit as st
+
+from dataval_core.dataset import DataError
+from dataval_core.samples import SAMPLES
+from ui import actions, grid, layout, state
+
+layout.setup("Data")
+st.title("Data")
+st.caption("Load the labeled dataset to curate. Every sample keeps a stable id (row number, id column or "
+           "path in the zip) from here to the export.")
+
+layout.demo_card()
+
+source = st.segmented_control("Source", ["Bundled sample", "Upload a file", "Your datasets"],
+                              default="Bundled sample", required=True, key="data_source")
+base = None
+try:
+    if source == "Bundled sample":
+        titles = {s.title: s for s in SAMPLES}
+        c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+        info = titles[c1.selectbox("Sample", list(titles), key="data_sample")]
+        if c2.button("Load sample", key="data_load_sample"):
+            st.session_state["data_loaded_sample"] = info.name
+        st.caption(info.description)
+        if st.session_state.get("data_loaded_sample") == info.name:
+            with st.spinner(f"Loading {info.title}…"):
+                base = actions.sample(info.name)
+    elif source == "Upload a file":
+        upload = st.file_uploader("CSV, Parquet, or a zip of images (class sub-folders like `cat/001.png`, "
+                                  "or images plus a `manifest.csv` with `path,label`)",
+                                  type=["csv", "parquet", "pq", "zip"], key="data_upload")
+        if upload is not None:
+            path = actions.save_upload(upload.name, upload.getvalue())
+            label = id_column = None
+            if actions.is_table(path):
+                columns = actions.table_columns(path)
+                guess = columns.index("label") if "label" in columns else len(columns) - 1
+                c1, c2 = st.columns(2)
+                label = c1.selectbox("Label column", columns, index=guess, key="data_label")
+                id_choice = c2.selectbox("Id column", ["(row number)"] + [c for c in columns if c != label],
+                                         key="data_id", help="A column of unique sample ids; default: 0-based row number.")
+                id_column = None if id_choice == "(row number)" else id_choice
+            with st.spinner("Reading and checking the upload…"):
+                base = actions.load_upload(path, label, id_column)
+    else:
+        records = state.workspace().list_datasets(state.session_id())
+        if not records:
+            st.caption("You have no datasets in the workspace yet.")
+        for rec in records:
+            c1, c2 = st.columns([4, 1], vertical_alignment="center")
+            c1.markdown(f"**{rec.name}** · {rec.n:,} {'images' if rec.modality == 'image' else 'rows'} · `{rec.key}`")
+            if c2.button("Open", key=f"data_open_{rec.key}", disabled=rec.key == st.session_state["dataset_key"]):
+                state.set_current(rec.key)
+                st.rerun()
+        shared = st.text_input("Open a shared dataset by its key", placeholder="ds_…", key="data_shared",
+                               help="Another session's dataset (its key is in that session's sidebar). "
+                                    "You then share its runs and decisions.")
+        if shared and st.button("Open shared dataset", key="data_open_shared"):
+            actions.open_shared(shared)
+            st.rerun()
+except DataError as exc:
+    st.error(str(exc))
+    base = None
+
+if base is not None:
+    kind = "images" if base.modality == "image" else "rows"
+    what = f"{base.n_classes} classes" if base.n_classes else "a numeric (regression) target"
+    st.success(f"Loaded **{base.name}**: {len(base):,} {kind}, {what}."
+               + (f" {base.meta['imputation']}" if base.meta.get("imputation") else ""))
+
+    st.subheader("Target set", help="The trusted reference the methods value every other sample against. "
+                                    "Methods are only as good as this set is clean.")
+    options = ["Hold out a random fraction"]
+    if base.table is not None:
+        options += ["A true/false column marks trusted rows"]
+    options += ["A separate file with the same schema"]
+    target_kind = st.radio("How to choose the target set", options, key="data_target_kind", horizontal=True,
+                           label_visibility="collapsed")
+    target = None
+    if target_kind == options[0]:
+        frac = st.slider("Fraction held out as target", 0.05, 0.5, 0.2, 0.05, key="data_target_frac",
+                         help="Stratified by class for classification.")
+        target = {"kind": "fraction", "frac": frac, "seed": 0}
+    elif target_kind.startswith("A true/false"):
+        candidates = [c for c in base.feature_columns]
+        target = {"kind": "column", "column": st.selectbox("Trusted-row column", candidates, key="data_target_col")}
+    else:
+        tfile = st.file_uploader("Target file", type=["csv", "parquet", "pq", "zip"], key="data_target_file")
+        if tfile is not None:
+            target = {"kind": "file", "path": str(actions.save_upload(tfile.name, tfile.getvalue()))}
+
+    noise = None
+    if base.task == "classification":
+        st.subheader("Label noise (optional, for demos)")
+        if st.toggle("Inject label noise", key="data_noise_on",
+                     help="Flips labels of a known set of valued rows so you can check that the methods find "
+                          "them. The target set stays clean; the truth is kept."):
+            c1, c2 = st.columns(2)
+            rate = c1.slider("Noise rate", 0.05, 0.5, 0.1, 0.05, key="data_noise_rate")
+            kind_label = c2.radio("Kind", ["Confusable pairs", "Uniform"], key="data_noise_kind", horizontal=True,
+                                  help="Confusable pairs: each class flips to the class a quick model confuses it "
+                                       "with most (realistic). Uniform: any other class.")
+            noise = {"rate": rate, "kind": "pair" if kind_label == "Confusable pairs" else "uniform", "seed": 0}
+
+    if st.button("Use this dataset", type="primary", disabled=target is None, key="data_use"):
+        try:
+            with st.spinner("Preparing the dataset…"):
+                record = actions.use_dataset(actions.prepare(base, target=target, noise=noise))
+            layout.flash(f"{record.name} is now the current dataset. Next: value it on the Valuate page.")
+            st.rerun()
+        except DataError as exc:
+            st.error(str(exc))
+
+    st.subheader("Preview")
+    if base.modality == "image":
+        grid.preview_grid(base)
+    else:
+        st.dataframe(base.table.head(200), height=300)

@@ -1,0 +1,48 @@
+"""Valuate: pick methods, embeddings and parameters; runs go on in the background."""
+import streamlit as st
+
+from dataval_core.embeddings import list_embeddings
+from dataval_core.registry import get_spec, list_valuators
+from ui import actions, forms, layout, progress
+
+layout.setup("Valuate")
+st.title("Valuate")
+st.caption("Every valued sample gets a value: **higher = more useful**, the lowest are the ones to inspect. "
+           "Runs happen in the background, so you can switch pages meanwhile; every run is kept.")
+cur = layout.need_dataset()
+if cur is None:
+    st.stop()
+record, ds = cur
+
+summaries = {s.name: s.summary for s in list_valuators()}
+with st.expander("What each method does"):
+    st.table({"method": list(summaries), "idea": list(summaries.values())})
+default = ["knn_shapley"] if "knn_shapley" in summaries else list(summaries)[:1]
+chosen = st.multiselect("Methods", list(summaries), default=default, key="val_methods",
+                        help="Choose one or more; each gets its own run. `random` is the floor to beat.")
+embeddings = list_embeddings(ds)
+choices = []
+for name in chosen:
+    cls = get_spec(name).load()
+    with st.container(border=True):
+        st.markdown(f"**{name}** — {summaries[name]}")
+        if ds.task == "regression" and not cls.supports_regression:
+            st.warning(f"{name} supports classification only; this dataset has a numeric target.")
+            continue
+        options = embeddings if cls.default_embedding in embeddings else [cls.default_embedding] + embeddings
+        embedding = st.selectbox("Embedding", options, index=options.index(cls.default_embedding),
+                                 key=f"val_{name}_embedding", help=forms.EMBEDDING_HELP)
+        params = forms.params_form(cls.Params, f"val_{name}")
+        choices.append({"method": name, "embedding": embedding, "params": params})
+
+c1, c2 = st.columns([1, 5], vertical_alignment="bottom")
+seed = c1.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="val_seed",
+                       help="Same seed, same values.")
+if c2.button("Run", type="primary", icon=":material/play_arrow:", disabled=not choices, key="val_run"):
+    actions.submit_runs(record, ds, choices, int(seed))
+    st.rerun()
+
+st.subheader("Progress")
+progress.runs_monitor(record, layout.PAGES["review"])
+st.subheader("Runs")
+progress.runs_table(record)

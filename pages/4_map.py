@@ -1,0 +1,53 @@
+"""Map: a 2-D picture of the embedding; select a region to review those samples."""
+import streamlit as st
+
+from ui import grid, layout, mapview, progress, review, state
+
+layout.setup("Map")
+st.title("Map")
+st.caption("Each dot is a valued sample, placed by a 2-D UMAP of the features the run used (PCA above 20,000 "
+           "points). Mislabeled samples often sit inside another class's cluster. Drag a box or lasso to pick "
+           "samples, then open them in Review.")
+cur = layout.need_dataset()
+if cur is None:
+    st.stop()
+record, ds = cur
+runs = layout.need_runs(record)
+if runs is None:
+    st.stop()
+
+by_label = {r.label: r for r in runs}
+c1, c2 = st.columns([3, 2])
+run = by_label[c1.selectbox("Run", list(by_label), key="map_run", help="Gives the values and the embedding.")]
+options = [c for c in mapview.COLOR_BY if c != "Injected noise" or ds.noisy is not None]
+color = c2.segmented_control("Colour by", options, default="Value", required=True, key="map_color")
+job = mapview.job_id(record, run)
+if state.jobs().snapshot(job) is None:
+    st.caption("The map is computed once per embedding and cached on disk. The first map in a server process "
+               "takes about a minute longer while UMAP compiles.")
+    if st.button("Draw the map", type="primary", icon=":material/scatter_plot:", key="map_draw"):
+        state.jobs().submit_task(job, mapview.map_task(ds, run))
+        st.rerun()
+result = progress.task_result(job, "Map")
+if result is not None:
+    st.caption(f"{result.note} · {len(result.frame):,} points · "
+               f"{'from cache' if result.from_cache else f'computed in {result.seconds:.1f} s'}")
+    frame = mapview.plot_frame(result.frame, review.review_frame(ds, review.result(run),
+                                                                 state.workspace().decisions(record.key)))
+    event = st.plotly_chart(mapview.figure(frame, color), on_select="rerun", selection_mode=("box", "lasso"),
+                            key=f"map_chart_{run.run_id}")
+    picked = mapview.selected_ids(event, frame)
+    if picked:
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        left.markdown(f"**{len(picked):,} samples selected.**")
+        if right.button("Open in Review", type="primary", key="map_to_review"):
+            st.session_state["review_ids"] = picked
+            st.switch_page(layout.PAGES["review"])
+        if ds.modality == "image":
+            paths = grid.image_paths(ds)
+            cols = st.columns(12)
+            for i, sid in enumerate(picked[:24]):
+                cols[i % 12].image(grid.thumbnail(paths[sid]), caption=sid, width=64)
+        else:
+            st.dataframe(frame[frame["id"].isin(picked)][["id", "label", "value", "rank", "decision"]],
+                         hide_index=True)

@@ -1,0 +1,39 @@
+"""Export: the cleaned dataset in its input format, values, the decisions log and a report."""
+import streamlit as st
+
+from dataval_core.dataset import DataError
+from ui import export, layout
+
+layout.setup("Export")
+st.title("Export")
+st.caption("Download the cleaned dataset in the format it came in (same columns and dtypes; for images the same "
+           "folder layout, relabeled images moved to their new class folder), plus the values of every run, "
+           "the decisions audit log and a one-page report. Files are built when you click.")
+cur = layout.need_dataset()
+if cur is None:
+    st.stop()
+record, ds = cur
+
+try:
+    counts = export.plan_counts(record, ds)
+except DataError as exc:
+    st.error(str(exc))
+    st.stop()
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Kept (no decision)", f"{counts['undecided']:,}")
+m2.metric("Kept (reviewed)", f"{counts['keep']:,}")
+m3.metric("Dropped", f"{counts['drop']:,}")
+m4.metric("Relabeled", f"{counts['relabel']:,}")
+st.caption("Target (validation) rows are part of your data and are exported too.")
+
+cols = st.columns(5)
+for col, (label, name, mime, build) in zip(cols, export.downloads(record, ds)):
+    col.download_button(label, data=build, file_name=name, mime=mime, on_click="ignore", icon=":material/download:",
+                        key=f"exp_{name}", width="stretch")
+
+st.subheader("Decisions log")
+log = export.log_preview(record)
+if log.empty:
+    st.caption("No decisions yet: make them on the Review page.")
+else:
+    st.dataframe(log, hide_index=True)

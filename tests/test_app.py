@@ -1,0 +1,178 @@
+"""AppTest: a smoke test per page, the main flow, reload restore, and session isolation."""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from dataval_core.export import export_dataset
+from dataval_core.io import load_dataset
+from dataval_core.targets import split_target
+from dataval_core.workspace import new_session_id
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PAGES = ["app.py", "pages/1_data.py", "pages/2_valuate.py", "pages/3_review.py", "pages/4_map.py", "pages/5_compare.py",
+         "pages/6_export.py"]
+TIMEOUT = 60
+
+
+def image_zip(per_class: int = 8, classes=("a", "b", "c")) -> bytes:
+    """A tiny class-folder zip of 8x8 PNGs whose brightness depends on the class."""
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for c, name in enumerate(classes):
+            for i in range(per_class):
+                arr = np.clip(rng.normal(40 + 80 * c, 20, (8, 8)), 0, 255).astype(np.uint8)
+                png = io.BytesIO()
+                Image.fromarray(arr, "L").save(png, format="PNG")
+                zf.writestr(f"{name}/{i:03d}.png", png.getvalue())
+    return buf.getvalue()
+
+
+@pytest.fixture
+def workspace_dir(tmp_path, monkeypatch):
+    path = tmp_path / "ws"
+    monkeypatch.setenv("DATAVAL_WORKSPACE", str(path))
+    return path
+
+
+def new_app(sid: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if sid:
+        at.query_params["sid"] = sid
+    return at.run()
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error] + [str(e.value) for e in at.exception]
+
+
+def seeded_session(workspace_dir: Path, tmp_path: Path) -> tuple[str, str, str]:
+    """A session with a small image dataset and one finished knn_shapley run (no UI involved)."""
+    from dataval_core.jobs import JobManager
+    from dataval_core.workspace import Workspace
+
+    zpath = tmp_path / "tiny.zip"
+    zpath.write_bytes(image_zip())
+    ws = Workspace(workspace_dir)
+    ds = split_target(load_dataset(zpath, workdir=tmp_path / "tiny"), 0.25)
+    sid = new_session_id()
+    record = ws.add_dataset(sid, ds)
+    jobs = JobManager(ws, max_workers=1)
+    run_id = jobs.submit_run(record.key, ds, "knn_shapley")
+    assert jobs.wait(run_id, timeout=60).status == "done"
+    jobs.shutdown()
+    return sid, record.key, run_id
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_without_dataset(workspace_dir, page):
+    at = new_app()
+    at.switch_page(page).run()
+    assert not at.exception
+    assert not at.error
+    if page not in PAGES[:2]:
+        assert "No dataset chosen yet" in at.info[0].value
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_with_dataset_and_run(workspace_dir, tmp_path, page):
+    sid, key, _ = seeded_session(workspace_dir, tmp_path)
+    at = new_app(sid)  # a reload: the session id in the URL restores the dataset
+    assert at.session_state["dataset_key"] == key
+    at.switch_page(page).run()
+    assert not errors(at)
+    if page == "pages/3_review.py":
+        assert len(at.segmented_control) > 0
+    if page == "pages/6_export.py":
+        assert len(at.download_button) == 5
+
+
+def test_main_flow_upload_run_review_export(workspace_dir):
+    at = new_app()
+    at.switch_page("pages/1_data.py").run()
+    at.segmented_control(key="data_source").set_value("Upload a file").run()
+    at.file_uploader(key="data_upload").upload("tiny.zip", image_zip(), "application/zip").run()
+    assert not errors(at)
+    at.button(key="data_use").click().run()
+    assert not errors(at)
+    key = at.session_state["dataset_key"]
+    assert key and any("tiny is now the current dataset" in s.value for s in at.success)
+
+    at.switch_page("pages/2_valuate.py").run()
+    at.multiselect(key="val_methods").set_value(["knn_shapley", "random"]).run()
+    at.button(key="val_run").click().run()
+    assert not errors(at)
+    from ui import state
+
+    ws = state._workspace(str(workspace_dir.resolve()))
+    jobs = state._jobs(str(workspace_dir.resolve()))
+    runs = ws.list_runs(key)
+    assert len(runs) == 2
+    for r in runs:
+        assert jobs.wait(r.run_id, timeout=60).status == "done"
+
+    at.switch_page("pages/3_review.py").run()
+    assert not errors(at)
+    cards = [s for s in at.segmented_control if s.key.startswith("rv_act_")]
+    first_id = cards[0].key.split("_", 4)[-1].rsplit("_", 2)[0]
+    cards[0].set_value("Drop").run()
+    assert not errors(at)
+    decisions = ws.decisions(key)
+    assert decisions["id"].tolist() == [first_id] and decisions["action"].tolist() == ["drop"]
+
+    at.switch_page("pages/6_export.py").run()
+    assert not errors(at)
+    assert [m.value for m in at.metric][2] == "1"
+    out = export_dataset(ws.load_dataset(key), ws.decision_log(key), workspace_dir / "out.zip")
+    with zipfile.ZipFile(out) as zf:
+        names = set(zf.namelist())
+    assert first_id not in names and len(names) == 23
+
+
+def test_demo_button_starts_knn_shapley_on_noisy_mnist(workspace_dir):
+    at = new_app()
+    at.button(key="demo").click().run(timeout=120)
+    assert not errors(at)
+    from ui import state
+
+    ws = state._workspace(str(workspace_dir.resolve()))
+    record = ws.dataset_record(at.session_state["dataset_key"])
+    ds = ws.load_dataset(record.key)
+    assert record.name == "mnist" and ds.meta["label_noise"]["rows"] == 400
+    (run,) = ws.list_runs(record.key)
+    assert run.method == "knn_shapley"
+    state._jobs(str(workspace_dir.resolve())).cancel(run.run_id)
+
+
+def test_two_sessions_never_see_each_other(workspace_dir, tmp_path):
+    sid_a, key_a, run_a = seeded_session(workspace_dir, tmp_path)
+    a = new_app(sid_a)
+    b = new_app()
+    assert a.session_state["dataset_key"] == key_a
+    assert b.session_state["dataset_key"] is None
+    b.switch_page("pages/1_data.py").run()
+    b.segmented_control(key="data_source").set_value("Your datasets").run()
+    assert not any(key_a in m.value for m in b.markdown)
+    b.session_state["dataset_key"] = key_a  # even a forged key shows nothing without opening it on purpose
+    b.switch_page("pages/3_review.py").run()
+    assert "No dataset chosen yet" in b.info[0].value
+
+    a.switch_page("pages/3_review.py").run()
+    [s for s in a.segmented_control if s.key.startswith("rv_act_")][0].set_value("Drop").run()
+    from ui import state
+
+    ws = state._workspace(str(workspace_dir.resolve()))
+    assert len(ws.decisions(key_a)) == 1
+    b.switch_page("pages/1_data.py").run()
+    b.segmented_control(key="data_source").set_value("Your datasets").run()
+    b.text_input(key="data_shared").input(key_a).run()
+    b.button(key="data_open_shared").click().run()
+    assert b.session_state["dataset_key"] == key_a  # opened on purpose: now shared

@@ -1,0 +1,154 @@
+"""What the pages' buttons do: load data, store datasets, start runs, record decisions.
+
+Each function composes engine calls (``dataval_core``) with the session's workspace
+and job manager; pages call one of these and render the outcome. Loaded datasets are
+kept with ``st.cache_resource`` (immutable objects, never pickled).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+import streamlit as st
+
+from dataval_core.dataset import DataError, Dataset
+from dataval_core.io import load_dataset
+from dataval_core.noise import inject_label_noise
+from dataval_core.samples import load_sample
+from dataval_core.targets import split_target, target_from_column, with_target_file
+from dataval_core.workspace import DatasetRecord, RunRecord
+
+from . import state
+
+#: the one-click demo: bundled MNIST, 20% target, 10% confusable-pair label noise, knn_shapley
+DEMO = {"sample": "mnist", "target_frac": 0.2, "noise_rate": 0.1, "noise_kind": "pair", "method": "knn_shapley",
+        "seed": 0,
+        # the digits people confuse; fixed so the demo skips fitting the confusion model (about a minute on 2 cores)
+        "pairs": {"0": "6", "1": "7", "2": "7", "3": "5", "4": "9", "5": "3", "6": "0", "7": "1", "8": "3", "9": "4"}}
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def sample(name: str) -> Dataset:
+    """A bundled sample as loaded (every row valued, no noise)."""
+    return load_sample(name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _uploaded(path: str, label: str | None, id_column: str | None, workdir: str) -> Dataset:
+    return load_dataset(path, label=label, id_column=id_column, workdir=workdir, name=Path(path).stem)
+
+
+def save_upload(name: str, data: bytes) -> Path:
+    """Keep an uploaded file in the workspace (content-addressed) and return its path."""
+    return state.workspace().store_upload(name, data)
+
+
+def load_upload(path: Path, label: str | None = None, id_column: str | None = None) -> Dataset:
+    """Load an uploaded file (tables need ``label``); raises ``DataError`` with one line."""
+    return _uploaded(str(path), label, id_column, str(state.workspace().files_dir(path)))
+
+
+def table_columns(path: Path) -> list[str]:
+    """Column names of an uploaded CSV/Parquet file, for the label-column menu."""
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        return [str(c) for c in pd.read_csv(path, nrows=5, sep=None, engine="python").columns]
+    except Exception as exc:  # noqa: BLE001 - any parser failure is a bad upload
+        raise DataError(f"{path.name} could not be read as a table: {str(exc).splitlines()[0]}") from None
+
+
+def is_table(path: Path) -> bool:
+    """Whether an uploaded file is a table (else an images zip)."""
+    return path.suffix.lower() in (".csv", ".parquet", ".pq")
+
+
+def prepare(base: Dataset, *, target: Mapping[str, Any], noise: Mapping[str, Any] | None) -> Dataset:
+    """Apply the target-set choice, then optional label noise, to a loaded dataset.
+
+    Args:
+        base: the dataset as loaded.
+        target: ``{"kind": "fraction", "frac": f, "seed": s}``, ``{"kind": "column", "column": c}``
+            or ``{"kind": "file", "path": p}`` (same schema; loaded with the base's label column).
+        noise: ``{"rate": r, "kind": "uniform"|"pair", "seed": s}`` (optionally ``"mapping"``
+            of class pairs) or None.
+    """
+    if target["kind"] == "fraction":
+        ds = split_target(base, target["frac"], seed=target.get("seed", 0))
+    elif target["kind"] == "column":
+        ds = target_from_column(base, target["column"])
+    else:
+        path = Path(target["path"])
+        other = load_upload(path, base.label_column if is_table(path) else None, base.meta.get("id_column"))
+        ds = with_target_file(base, other)
+    if noise and noise["rate"] > 0:
+        ds = inject_label_noise(ds, noise["rate"], noise["kind"], seed=noise.get("seed", 0),
+                                mapping=noise.get("mapping"))
+    return ds
+
+
+def use_dataset(ds: Dataset) -> DatasetRecord:
+    """Store ``ds`` in the workspace for this session and make it the current dataset."""
+    record = state.workspace().add_dataset(state.session_id(), ds)
+    state.set_current(record.key)
+    return record
+
+
+def open_shared(key: str) -> DatasetRecord:
+    """Open another session's dataset on purpose by its key (shares its runs and decisions)."""
+    key = key.strip()
+    try:
+        record = state.workspace().open_dataset(state.session_id(), key)
+    except KeyError:
+        raise DataError(f"No dataset with key {key!r} in this workspace.") from None
+    state.set_current(record.key)
+    return record
+
+
+@st.cache_resource(show_spinner=False, max_entries=1)
+def _demo_dataset() -> Dataset:
+    base = sample(DEMO["sample"])
+    return prepare(base, target={"kind": "fraction", "frac": DEMO["target_frac"], "seed": DEMO["seed"]},
+                   noise={"rate": DEMO["noise_rate"], "kind": DEMO["noise_kind"], "seed": DEMO["seed"],
+                          "mapping": DEMO["pairs"]})
+
+
+def start_demo() -> bool:
+    """Set up the demo dataset and start (or reuse) its knn_shapley run.
+
+    Returns:
+        True when the run has already finished (go straight to Review); else the run id
+        is left in ``st.session_state["demo_run"]`` for the progress monitor.
+    """
+    ds = _demo_dataset()
+    record = use_dataset(ds)
+    for run in reversed(state.workspace().list_runs(record.key)):
+        if run.method == DEMO["method"] and run.status in ("queued", "running", "done"):
+            st.session_state["demo_run"] = run.run_id
+            return run.status == "done"
+    st.session_state["demo_run"] = state.jobs().submit_run(record.key, ds, DEMO["method"], seed=DEMO["seed"])
+    return False
+
+
+def submit_runs(record: DatasetRecord, ds: Dataset, choices: Iterable[Mapping[str, Any]], seed: int) -> list[str]:
+    """Queue one background run per ``{"method", "embedding", "params"}`` choice."""
+    return [state.jobs().submit_run(record.key, ds, c["method"], embedding=c.get("embedding"),
+                                    params=c.get("params"), seed=seed) for c in choices]
+
+
+def cancel_run(run_id: str) -> None:
+    """Ask a background run to stop."""
+    state.jobs().cancel(run_id)
+
+
+def finished_runs(record: DatasetRecord) -> list[RunRecord]:
+    """The dataset's finished runs, newest first."""
+    return list(reversed(state.workspace().list_runs(record.key, status="done")))
+
+
+def decide(record: DatasetRecord, rows: list[Mapping[str, Any]]) -> None:
+    """Save decisions at once (each row: id, action, old_label, new_label, run_id, method, value, rank)."""
+    state.workspace().record_decisions(record.key, state.session_id(), rows)

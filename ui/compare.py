@@ -1,0 +1,88 @@
+"""The Compare & check page's pieces: agreement between runs and detection of known noise."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import pandas as pd
+import plotly.express as px
+
+from dataval_core.dataset import Dataset
+from dataval_core.evaluation import detection_curve, detection_metrics, flagged_by_several, rank_agreement
+from dataval_core.result import ValuationResult
+from dataval_core.workspace import DatasetRecord, RunRecord
+
+from . import review, state
+
+
+def named_results(runs: Sequence[RunRecord]) -> list[ValuationResult]:
+    """The runs' results, each named by its run label (two runs of one method stay apart)."""
+    return [dataclasses.replace(review.result(r), method=r.label) for r in runs]
+
+
+def agreement(results: Sequence[ValuationResult], k: int) -> pd.DataFrame:
+    """Spearman correlation and bottom-k overlap for every pair of runs."""
+    return rank_agreement(results, k)
+
+
+def flagged(results: Sequence[ValuationResult], ds: Dataset, k: int) -> pd.DataFrame:
+    """Samples in the bottom k of at least two runs, with their label (and injected-noise flag)."""
+    frame = flagged_by_several(results, k)
+    frame = frame[frame["n_runs"] >= 2].reset_index(drop=True)
+    pos = pd.Index(ds.ids).get_indexer(frame["id"])
+    frame.insert(1, "label", ds.label_names()[pos].astype(str))
+    if ds.noisy is not None:
+        frame["injected_noise"] = ds.noisy[pos]
+    return frame
+
+
+def _noisy_for(ds: Dataset, res: ValuationResult):
+    return ds.noisy[pd.Index(ds.ids).get_indexer(res.ids)]
+
+
+def noise_metrics(ds: Dataset, results: Sequence[ValuationResult]) -> pd.DataFrame:
+    """Detection metrics of each run against the injected (known) noise."""
+    rows = [{"run": r.method, **detection_metrics(r.values, _noisy_for(ds, r))} for r in results]
+    return pd.DataFrame(rows)
+
+
+def detection_figure(ds: Dataset, results: Sequence[ValuationResult]):
+    """Fraction of noisy samples found vs fraction inspected, one line per run, with the random diagonal."""
+    curves = [detection_curve(r.values, _noisy_for(ds, r)).assign(run=r.method) for r in results]
+    frame = pd.concat(curves, ignore_index=True)
+    fig = px.line(frame, x="fraction_inspected", y="fraction_found", color="run",
+                  labels={"fraction_inspected": "fraction inspected (lowest value first)",
+                          "fraction_found": "fraction of noisy samples found"})
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="inspect at random", line={"dash": "dot", "color": "gray"})
+    fig.update_layout(height=380, margin={"t": 10}, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def removal_task(record: DatasetRecord, ds: Dataset, runs: Sequence[RunRecord]):
+    """A background task computing the point-removal curve of each run (see evaluation.point_removal_curve)."""
+    from dataval_core.embeddings import build_problem
+    from dataval_core.evaluation import point_removal_curve
+
+    def task(progress, cancel) -> pd.DataFrame:
+        frames = []
+        for r in runs:
+            res = review.result(r)
+            problem = build_problem(ds, res.embedding or None, seed=r.seed, cache_dir=state.workspace().cache_dir,
+                                    progress=progress, cancel=cancel)
+            frames.append(point_removal_curve(problem, res.values, seed=r.seed).assign(run=r.label))
+        return pd.concat(frames, ignore_index=True)
+
+    return task
+
+
+def removal_job_id(record: DatasetRecord, runs: Sequence[RunRecord]) -> str:
+    """Job id of the point-removal computation for these runs."""
+    return "removal:" + record.key + ":" + ",".join(sorted(r.run_id for r in runs))
+
+
+def removal_figure(frame: pd.DataFrame):
+    """Model score after removing the lowest-valued x% vs a random x%, per run."""
+    fig = px.line(frame, x="fraction", y="score", color="run", line_dash="strategy", markers=True,
+                  labels={"fraction": "fraction of valued samples removed", "score": "target score"})
+    fig.update_layout(height=380, margin={"t": 10}, legend={"orientation": "h", "y": -0.25})
+    return fig

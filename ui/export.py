@@ -1,0 +1,80 @@
+"""Files the Export page offers, built on demand from the workspace (cleaned data, values, decisions, report)."""
+from __future__ import annotations
+
+from functools import partial
+
+import pandas as pd
+
+from dataval_core.dataset import Dataset
+from dataval_core.export import export_bundle, export_dataset, export_plan, values_table, write_decisions_csv
+from dataval_core.result import ValuationResult
+from dataval_core.workspace import DatasetRecord
+
+from . import actions, review, state
+
+SUFFIX = {"csv": "csv", "parquet": "parquet", "images": "zip", "images-manifest": "zip"}
+
+
+def results(record: DatasetRecord) -> dict[str, ValuationResult]:
+    """Every finished run of the dataset, keyed by its label (oldest first)."""
+    return {r.label: review.result(r) for r in reversed(actions.finished_runs(record))}
+
+
+def plan_counts(record: DatasetRecord, ds: Dataset) -> pd.Series:
+    """How many samples the export keeps undecided, keeps, drops and relabels."""
+    plan = export_plan(ds, state.workspace().decision_log(record.key))
+    return plan["action"].value_counts().reindex(["undecided", "keep", "drop", "relabel"], fill_value=0)
+
+
+def cleaned_name(ds: Dataset) -> str:
+    """File name of the cleaned dataset download."""
+    return f"{ds.name}_cleaned.{SUFFIX.get(ds.source_format, 'csv')}"
+
+
+def cleaned_bytes(record: DatasetRecord, ds: Dataset) -> bytes:
+    """The cleaned dataset in the input's format."""
+    path = export_dataset(ds, state.workspace().decision_log(record.key),
+                          state.workspace().export_dir(record.key) / cleaned_name(ds))
+    return path.read_bytes()
+
+
+def values_bytes(record: DatasetRecord, ds: Dataset) -> bytes:
+    """values.csv: one row per sample with every run's value, rank and suggestion."""
+    return values_table(ds, results(record)).to_csv(index=False).encode()
+
+
+def decisions_bytes(record: DatasetRecord) -> bytes:
+    """decisions.csv: the full audit log, oldest first."""
+    path = write_decisions_csv(state.workspace().decision_log(record.key),
+                               state.workspace().export_dir(record.key) / "decisions.csv")
+    return path.read_bytes()
+
+
+def report_bytes(record: DatasetRecord, ds: Dataset) -> bytes:
+    """The one-page HTML report with the plots."""
+    from dataval_core.report import html_report
+
+    return html_report(ds, results(record), state.workspace().decision_log(record.key)).encode()
+
+
+def bundle_bytes(record: DatasetRecord, ds: Dataset) -> bytes:
+    """All of the above in one zip."""
+    path = export_bundle(ds, results(record), state.workspace().decision_log(record.key),
+                         state.workspace().export_dir(record.key) / f"{ds.name}_export.zip")
+    return path.read_bytes()
+
+
+def log_preview(record: DatasetRecord, n: int = 200) -> pd.DataFrame:
+    """The latest ``n`` decisions, newest first."""
+    return state.workspace().decision_log(record.key).iloc[::-1].head(n)
+
+
+def downloads(record: DatasetRecord, ds: Dataset) -> list[tuple[str, str, str, object]]:
+    """(label, file name, mime, zero-argument builder) for each download button."""
+    return [
+        ("Cleaned dataset", cleaned_name(ds), "application/octet-stream", partial(cleaned_bytes, record, ds)),
+        ("values.csv (all runs)", "values.csv", "text/csv", partial(values_bytes, record, ds)),
+        ("decisions.csv (audit log)", "decisions.csv", "text/csv", partial(decisions_bytes, record)),
+        ("HTML report", f"{ds.name}_report.html", "text/html", partial(report_bytes, record, ds)),
+        ("Everything (zip)", f"{ds.name}_export.zip", "application/zip", partial(bundle_bytes, record, ds)),
+    ]

@@ -1,0 +1,131 @@
+"""Page chrome: the sidebar summary of the current dataset, page headers and small styles."""
+from __future__ import annotations
+
+import streamlit as st
+
+from . import state
+
+PAGES = {
+    "home": "app.py",
+    "data": "pages/1_data.py",
+    "valuate": "pages/2_valuate.py",
+    "review": "pages/3_review.py",
+    "map": "pages/4_map.py",
+    "compare": "pages/5_compare.py",
+    "export": "pages/6_export.py",
+}
+#: sidebar navigation: (page key, label, icon); Streamlit's own file-name menu is switched off in config.toml
+NAV = (
+    ("home", "Home", ":material/home:"),
+    ("data", "Data", ":material/database:"),
+    ("valuate", "Valuate", ":material/play_circle:"),
+    ("review", "Review", ":material/grid_view:"),
+    ("map", "Map", ":material/scatter_plot:"),
+    ("compare", "Compare & check", ":material/fact_check:"),
+    ("export", "Export", ":material/download:"),
+)
+
+_CSS = """
+<style>
+/* small images (28 px digits) scaled up without blur */
+[class*="st-key-card_"] img { image-rendering: pixelated; border-radius: 4px; }
+[class*="st-key-card_"] { gap: 0.3rem; }
+[class*="st-key-card_"] p { margin-bottom: 0; }
+</style>
+"""
+
+
+def setup(title: str) -> None:
+    """What every page does first: page config, session, styles, sidebar and any flash message.
+
+    Streamlit runs each file in ``pages/`` on its own (the ``pages/`` folder turns on
+    file-based navigation), so this shared preamble takes the place of a router.
+    """
+    st.set_page_config(page_title=f"{title} · dataval", page_icon=":material/cleaning_services:", layout="wide")
+    state.init_session()
+    st.html(_CSS)
+    with st.sidebar:
+        st.markdown("### :material/cleaning_services: dataval")
+        for key, label, icon in NAV:
+            st.page_link(PAGES[key], label=label, icon=icon)
+        st.divider()
+    sidebar()
+    show_flash()
+
+
+def flash(message: str) -> None:
+    """Show ``message`` as a success note at the top of the next run (survives ``st.rerun``)."""
+    st.session_state["flash"] = message
+
+
+def show_flash() -> None:
+    """Draw and clear the pending flash message, if any."""
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.success(message, icon=":material/check_circle:")
+
+
+def sidebar() -> None:
+    """The sidebar: what dataset is current, its target set and noise, runs and decisions."""
+    with st.sidebar:
+        cur = state.current()
+        if cur is None:
+            st.caption("No dataset yet. Start on **Data**: upload, pick a sample, or run the one-click demo.")
+            return
+        record, ds = cur
+        kind = "images" if ds.modality == "image" else "rows"
+        classes = f"{ds.n_classes} classes" if ds.n_classes else "regression target"
+        st.markdown(f"**{record.name}** · {len(ds):,} {kind} · {classes}")
+        st.caption(f"**Target set:** {ds.meta.get('target', 'none')} — {int(ds.is_target.sum()):,} rows, "
+                   "the clean reference the methods value against.")
+        noise = ds.meta.get("label_noise")
+        if noise:
+            st.caption(f"**Injected noise:** {noise['rate']:.0%} {noise['kind']} label flips "
+                       f"({noise['rows']:,} rows); the truth is kept for Compare & check.")
+        else:
+            st.caption("**Injected noise:** none")
+        runs = state.workspace().list_runs(record.key)
+        done = sum(r.status == "done" for r in runs)
+        active = sum(r.status in ("queued", "running") for r in runs)
+        decisions = state.workspace().decisions(record.key)
+        counts = decisions["action"].value_counts() if len(decisions) else {}
+        detail = ", ".join(f"{counts[a]} {a}" for a in ("drop", "relabel", "keep") if a in counts)
+        st.caption(f"**Runs:** {done} done{f', {active} running' if active else ''} · "
+                   f"**Decisions:** {len(decisions)}{f' ({detail})' if detail else ''}")
+        st.caption(f"Share key `{record.key}` — another session can open this dataset with it.")
+
+
+def need_dataset() -> tuple | None:
+    """The current (record, dataset), or a hint to pick one first (returns None then)."""
+    cur = state.current()
+    if cur is None:
+        st.info("No dataset chosen yet: pick a sample, upload a file or run the demo on the Data page.")
+        st.page_link(PAGES["data"], label="Go to Data", icon=":material/database:")
+    return cur
+
+
+def need_runs(record) -> list | None:
+    """The dataset's finished runs (newest first), or a hint to run a method first (returns None)."""
+    from .actions import finished_runs
+
+    runs = finished_runs(record)
+    if not runs:
+        st.info("No finished valuation run for this dataset yet: start one on the Valuate page.")
+        st.page_link(PAGES["valuate"], label="Go to Valuate", icon=":material/play_circle:")
+        return None
+    return runs
+
+
+def demo_card() -> None:
+    """The one-click demo: noisy MNIST, a knn_shapley run, then Review."""
+    from .actions import start_demo
+
+    with st.container(border=True):
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        left.markdown("**One-click demo** — the bundled MNIST sample (5,000 handwritten digits), 10% of the labels "
+                      "flipped to a confusable digit (4→9, 3→5, …), valued with KNN-Shapley. Review then opens on "
+                      "the lowest-valued digits, which are mostly the flipped ones.")
+        if right.button("Run the demo", type="primary", icon=":material/bolt:", key="demo", width="stretch"):
+            with st.spinner("Loading MNIST and injecting noise…"):
+                finished = start_demo()
+            st.switch_page(PAGES["review" if finished else "valuate"])
