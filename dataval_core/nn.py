@@ -141,3 +141,99 @@ def penultimate(model: nn.Sequential, x: np.ndarray, batch_size: int = 4096) -> 
     outs = [body(torch.as_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32), device=device)).cpu()
             for i in range(0, len(x), batch_size)]
     return torch.cat(outs).numpy().astype(np.float32)
+
+
+# --- Shared pieces of the training-based methods (lossval, dvgs, dvemb) --------------------------------------
+
+
+def per_sample_loss(out: torch.Tensor, target: torch.Tensor, task: str) -> torch.Tensor:
+    """Loss of every row, shape (B,): cross-entropy for classification, else mean squared error per row.
+
+    ``task`` is ``"classification"``, ``"regression"`` (target (B, 1)) or ``"reconstruction"``
+    (autoencoder, target = input (B, d)); the per-row mean keeps reconstruction losses
+    comparable across feature counts and equals ``nn.MSELoss`` for one regression output.
+    """
+    if task == "classification":
+        return nn.functional.cross_entropy(out, target, reduction="none")
+    return ((out - target) ** 2).reshape(len(out), -1).mean(1)
+
+
+def grad_param_names(model: nn.Module, which: str = "all") -> list[str]:
+    """Names of the parameters gradients are taken over: ``"all"`` or ``"last"`` (the output layer)."""
+    if which == "all":
+        return [n for n, p in model.named_parameters() if p.requires_grad]
+    if which == "last":
+        last = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
+        return [f"{last}.weight", f"{last}.bias"]
+    raise ValueError(f"Gradient parameters must be 'all' or 'last'; got {which!r}.")
+
+
+def n_grad_params(model: nn.Module, names: Sequence[str]) -> int:
+    """Length of the flattened gradient over ``names``."""
+    params = dict(model.named_parameters())
+    return sum(params[n].numel() for n in names)
+
+
+def per_sample_grads(model: nn.Module, x: torch.Tensor, target: torch.Tensor, task: str, *,
+                     names: Sequence[str] | None = None, chunk_size: int = 1024):
+    """Yield ``(start, G)`` with G (rows, P) the flattened per-sample loss gradients, chunk by chunk.
+
+    ``torch.func``: vmap over the grad of a stateless ``functional_call``, restricted to the
+    parameters in ``names`` (all by default; the others are held fixed, so backprop stops early).
+    Chunking bounds memory at ``chunk_size × P`` floats (10k × 10k floats would be 400 MB).
+    Gradients are of the per-sample loss at the current parameters (model mode unchanged).
+    """
+    from torch.func import functional_call, grad, vmap
+
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    names = list(names) if names is not None else list(params)
+    wrt = {n: params[n] for n in names}
+    fixed = {n: p for n, p in params.items() if n not in wrt}
+    buffers = dict(model.named_buffers())
+
+    def one(w, xi, ti):
+        out = functional_call(model, ({**fixed, **w}, buffers), (xi.unsqueeze(0),))
+        return per_sample_loss(out, ti.unsqueeze(0), task)[0]
+
+    g_fn = vmap(grad(one), in_dims=(None, 0, 0))
+    for start in range(0, len(x), chunk_size):
+        g = g_fn(wrt, x[start:start + chunk_size], target[start:start + chunk_size])
+        yield start, torch.cat([g[n].reshape(g[n].shape[0], -1) for n in names], 1)
+
+
+def flat_grad(model: nn.Module, loss: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
+    """Gradient of a scalar ``loss`` over the parameters ``names``, flattened to (P,) (no graph kept)."""
+    params = dict(model.named_parameters())
+    grads = torch.autograd.grad(loss, [params[n] for n in names])
+    return torch.cat([g.reshape(-1) for g in grads])
+
+
+def random_projection(in_dim: int, out_dim: int, seed: int, device: torch.device | None = None,
+                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A seeded Gaussian JL matrix (in_dim, out_dim) with entries N(0, 1/out_dim).
+
+    ``g @ R`` keeps squared norms and dot products in expectation; the same seed gives the
+    same matrix, so training and target gradients are projected alike.
+    """
+    r = torch.randn(in_dim, out_dim, generator=torch_generator(seed), dtype=torch.float32) / out_dim ** 0.5
+    return r.to(device=device or torch.device("cpu"), dtype=dtype)
+
+
+def run_epochs(n: int, step, *, epochs: int, batch_size: int, generator: torch.Generator,
+               reporter: Reporter | None = None, stage: str = "train", done: int = 0,
+               total: int | None = None) -> int:
+    """Drive seeded mini-batch epochs over ``range(n)``: ``step(epoch, t, idx)`` per batch.
+
+    ``t`` counts steps from 0. Progress (and cancellation) once per epoch, as
+    ``done + epoch + 1`` of ``total`` (``epochs`` by default) so restarts can share a bar.
+    Returns the number of steps taken.
+    """
+    total = epochs if total is None else total
+    t = 0
+    for epoch in range(epochs):
+        for idx in batch_order(n, batch_size, generator):
+            step(epoch, t, idx)
+            t += 1
+        if reporter is not None:
+            reporter.update(stage, done + epoch + 1, total)
+    return t

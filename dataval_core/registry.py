@@ -56,3 +56,9 @@ register("knn_shapley", f"{_M}.knn_shapley:KNNShapleyValuator",
          "Exact KNN-Shapley (Jia et al. 2019) against the target set; fast, strong baseline.")
 register("data_oob", f"{_M}.baselines:DataOOBValuator",
          "Data-OOB (Kwon & Zou 2023): out-of-bag correctness over bagged models; needs no target.")
+register("lossval", f"{_M}.lossval:LossValValuator",
+         "LossVal (Wibiral et al. 2024): per-sample weights trained jointly with the model (weighted loss × Sinkhorn²).")
+register("dvgs", f"{_M}.dvgs:DVGSValuator",
+         "DVGS (Evans et al. 2024): gradient similarity to the target along training on the target; autoencoder mode.")
+register("dvemb", f"{_M}.dvemb:DVEmbValuator",
+         "Data Value Embedding (Wang et al. 2025): trajectory-specific leave-one-out influence, by training phase.")

@@ -1,0 +1,100 @@
+"""Data Valuation with Gradient Similarity, DVGS (Evans et al.; arXiv 2405.08217).
+
+A model is trained on the target set only. At evenly spaced points along training,
+every valued sample's loss gradient is compared with the gradient of the current
+target mini-batch by cosine similarity: a sample whose gradient points where the clean
+target wants the model to go is useful. The value is the mean similarity over all
+scoring points and restarts (a running mean; the reference writes one file per
+iteration). Scores are taken after a step has been trained, never at the random
+initialisation (the reference includes iteration 0). In ``mode="autoencoder"`` the model
+reconstructs its input (mean squared error, no labels), which ranks rows with noisy
+features low.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import nn as dnn
+from ..params import param
+from ..problem import Problem
+from ..progress import Reporter
+from ..valuator import BaseValuator, Output
+from ._training import out_dim, parse_hidden, seeds, tensors
+
+
+@dataclass(frozen=True)
+class DVGSParams:
+    mode: str = param("supervised", choices=("supervised", "autoencoder"),
+                      help="supervised: the label's loss; autoencoder: reconstruction error (noisy features).")
+    epochs: int = param(20, low=1, high=2000, help="Passes over the target set per restart.")
+    target_batch_size: int = param(128, low=1, high=65536, help="Target mini-batch size.")
+    lr: float = param(1e-3, low=0.0, low_open=True, high=1.0, help="Adam learning rate (training on the target set).")
+    hidden: str = param("128,32", help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
+    grad_params: str = param("last", choices=("all", "last"),
+                             help="Layers whose gradients are compared (cosine on all layers is dominated by the largest).")
+    scores_per_restart: int = param(20, low=1, high=10000,
+                                    help="Evenly spaced scoring points per restart (the reference's compute_every = steps / this).")
+    restarts: int = param(1, low=1, high=100, help="Re-initialised training runs averaged together.")
+
+
+class DVGSValuator(BaseValuator):
+    """Mean cosine similarity between per-sample and target-batch gradients along training on the target."""
+
+    name = "dvgs"
+    Params = DVGSParams
+    supports_regression = True
+    default_embedding = "raw"
+
+    def _compute(self, problem: Problem, params: DVGSParams, rng: np.random.Generator, reporter: Reporter) -> Output:
+        hidden = parse_hidden(params.hidden, self.name)
+        task = "reconstruction" if params.mode == "autoencoder" else problem.task
+        device = dnn.pick_device()
+        x, y, xt, yt = tensors(problem, task, device)
+        s_order, *s_models = seeds(rng, 1 + params.restarts)
+        gen = dnn.torch_generator(s_order)
+        steps_per_epoch = -(-len(xt) // params.target_batch_size)
+        n_steps = steps_per_epoch * params.epochs
+        n_scores = min(params.scores_per_restart, n_steps)
+        score_at = {int(round((j + 1) * n_steps / n_scores)) - 1 for j in range(n_scores)}
+        total = np.zeros(problem.n, dtype=np.float64)
+        count = 0
+        model = None
+        for r, s_model in enumerate(s_models):
+            model = dnn.make_model(x.shape[1], out_dim(problem, task), problem.image_shape, hidden=hidden,
+                                   seed=s_model).to(device)
+            names = dnn.grad_param_names(model, params.grad_params)
+            optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)
+
+            def step(epoch: int, t: int, idx: torch.Tensor) -> None:
+                nonlocal count
+                idx = idx.to(device)
+                optimizer.zero_grad(set_to_none=True)
+                dnn.per_sample_loss(model(xt[idx]), yt[idx], task).mean().backward()
+                if t in score_at:  # at the parameters this step starts from
+                    by_name = dict(model.named_parameters())
+                    g_target = torch.cat([by_name[nm].grad.reshape(-1) for nm in names])
+                    total[:] += _cosines(model, x, y, task, names, g_target)
+                    count += 1
+                optimizer.step()
+
+            dnn.run_epochs(len(xt), step, epochs=params.epochs, batch_size=params.target_batch_size,
+                           generator=gen, reporter=reporter, stage="train on target, score gradients",
+                           done=r * params.epochs, total=params.restarts * params.epochs)
+        values = total / max(count, 1)
+        suggested = None
+        if task == "classification":
+            suggested = dnn.predict(model, problem.x).argmax(1)
+        return Output(values=values, suggested=suggested, extras={})
+
+
+def _cosines(model, x, y, task, names, g_target, chunk_size: int = 1024) -> np.ndarray:
+    """Cosine similarity of every valued sample's gradient with ``g_target``, shape (n,)."""
+    out = np.empty(len(x), dtype=np.float64)
+    g_unit = g_target / g_target.norm().clamp_min(1e-12)
+    for start, g in dnn.per_sample_grads(model, x, y, task, names=names, chunk_size=chunk_size):
+        cos = (g @ g_unit) / g.norm(dim=1).clamp_min(1e-12)
+        out[start:start + len(g)] = cos.detach().cpu().numpy()
+    return out

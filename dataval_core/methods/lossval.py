@@ -1,0 +1,151 @@
+"""LossVal (Wibiral, Belaid, Rabus, Scherp; arXiv 2412.04158).
+
+One weight per valued sample is trained jointly with the model on the loss
+
+    L = (Σ_{n∈B} w_n ℓ_n) · S(batch features with masses w, target features)²
+
+where ℓ_n is the sample's cross-entropy (classification) or squared error (regression)
+and S is the debiased entropic Sinkhorn divergence with cost ½‖x − x'‖² on the problem's
+features (labels are not in the OT term). A sample loses weight in proportion to its own
+loss and to its OT potential (how far it sits from the target distribution); the value is
+the final weight.
+
+Choices where the reference code is inconsistent or loose (each one documented here):
+
+* **Squared.** The OT term is squared, as in the paper's formula and the OpenDataVal port
+  (the repo's experiment helper named ``sinkhorn_distance_squared`` returns it unsquared).
+* **Mass normalisation.** Batch masses are max(w, 0)/Σ max(w, 0) and target masses 1/M, so
+  both sides are probability measures (the reference hands geomloss masses summing to ≈B
+  and M, which is not a balanced OT problem). The gradient of S with respect to w_n is then
+  the calibrated potential (f_n − ⟨a, f⟩)/Σw, the same quantity LAVA uses. Weights are
+  clamped at 0 in both terms: a weight that reaches 0 stops training the model (the
+  reference lets it go negative, which would make the model *maximise* that sample's loss).
+* **Optimiser.** The model uses Adam; the weights use lazy Adam (``torch.optim.SparseAdam``
+  on an embedding table), so a weight moves only when its sample is in the batch. The
+  reference puts both in one dense Adam, where out-of-batch weights keep drifting on stale
+  momentum, so a value then depends on where in the epoch its sample happened to fall.
+* **Sinkhorn.** Our own log-domain Sinkhorn in torch with a fixed iteration count (stable in
+  float32, deterministic, no warning floods; POT's float32 Sinkhorn does not reach its default
+  tolerance). ε is ``sinkhorn_reg`` times the mean target–target cost, so one setting suits any
+  feature scale. Potentials are computed without autograd; by the envelope theorem the
+  divergence's gradient in the masses is the potentials, which is what we back-propagate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import nn as dnn
+from ..params import param
+from ..problem import Problem
+from ..progress import Reporter
+from ..valuator import BaseValuator, Output
+from ._training import out_dim, parse_hidden, seeds, tensors
+
+
+@dataclass(frozen=True)
+class LossValParams:
+    epochs: int = param(30, low=1, high=1000, help="Epochs over the valued set.")
+    batch_size: int = param(64, low=2, high=4096, help="Mini-batch size.")
+    lr: float = param(0.01, low=0.0, low_open=True, high=1.0, help="Adam learning rate for the model and the weights.")
+    hidden: str = param("128,32", help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
+    sinkhorn_reg: float = param(0.05, low=0.0, low_open=True, high=10.0,
+                                help="Entropic regularisation, relative to the mean target–target cost.")
+    sinkhorn_iters: int = param(50, low=1, high=10000, help="Log-domain Sinkhorn iterations per step.")
+
+
+def sinkhorn_potentials(log_a: torch.Tensor, log_b: torch.Tensor, cost: torch.Tensor, eps: float,
+                        iters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dual potentials (f, g) of entropic OT between masses exp(log_a), exp(log_b) (log domain).
+
+    Args:
+        log_a: log masses, shape (n,) (``-inf`` for zero mass).
+        log_b: log masses, shape (m,).
+        cost: ground cost, shape (n, m).
+        eps: entropic regularisation.
+        iters: Sinkhorn iterations.
+
+    Returns:
+        f (n,), g (m,); the entropic OT value is ⟨a, f⟩ + ⟨b, g⟩.
+    """
+    f = torch.zeros_like(log_a)
+    g = torch.zeros_like(log_b)
+    for _ in range(iters):
+        f = -eps * torch.logsumexp(log_b[None, :] + (g[None, :] - cost) / eps, dim=1)
+        g = -eps * torch.logsumexp(log_a[:, None] + (f[:, None] - cost) / eps, dim=0)
+    return f, g
+
+
+def symmetric_potential(log_a: torch.Tensor, cost: torch.Tensor, eps: float, iters: int) -> torch.Tensor:
+    """Potential p of OT_ε(a, a) (symmetric, averaged updates); OT_ε(a, a) = 2⟨a, p⟩."""
+    p = torch.zeros_like(log_a)
+    for _ in range(iters):
+        p = 0.5 * (p - eps * torch.logsumexp(log_a[None, :] + (p[None, :] - cost) / eps, dim=1))
+    return p
+
+
+def half_sq_dist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cost matrix ½‖x_i − y_j‖², shape (len(x), len(y))."""
+    return 0.5 * torch.cdist(x, y).pow(2)
+
+
+class LossValValuator(BaseValuator):
+    """Per-sample weights learned jointly with the model; weighted loss × squared Sinkhorn divergence."""
+
+    name = "lossval"
+    Params = LossValParams
+    supports_regression = True
+    default_embedding = "raw"
+
+    def _compute(self, problem: Problem, params: LossValParams, rng: np.random.Generator,
+                 reporter: Reporter) -> Output:
+        hidden = parse_hidden(params.hidden, self.name)
+        task = problem.task
+        device = dnn.pick_device()
+        s_model, s_order = seeds(rng, 2)
+        x, y, xt, _ = tensors(problem, task, device)
+        n, m = len(x), len(xt)
+        model = dnn.make_model(x.shape[1], out_dim(problem, task), problem.image_shape, hidden=hidden,
+                               seed=s_model).to(device)
+        weights = torch.nn.Embedding(n, 1, sparse=True).to(device)
+        torch.nn.init.ones_(weights.weight)
+        opt_model = torch.optim.Adam(model.parameters(), lr=params.lr)
+        opt_weights = torch.optim.SparseAdam(weights.parameters(), lr=params.lr)
+
+        with torch.no_grad():
+            cost_tt = half_sq_dist(xt, xt)
+            eps = params.sinkhorn_reg * float(cost_tt.mean().clamp_min(1e-12))
+            log_b = torch.full((m,), -float(np.log(m)), device=device)
+            q = symmetric_potential(log_b, cost_tt, eps, params.sinkhorn_iters)
+            ot_bb = float(2 * (log_b.exp() * q).sum())
+            del cost_tt
+
+        def step(epoch: int, t: int, idx: torch.Tensor) -> None:
+            idx = idx.to(device)
+            w = weights(idx).squeeze(1).clamp_min(0.0)
+            if not bool((w > 0).any()):
+                return  # every weight in the batch is 0: no mass to transport, nothing to learn
+            a = w / w.sum()
+            with torch.no_grad():
+                log_a = torch.log(a.detach().clamp_min(1e-30)).masked_fill(a.detach() <= 0, -float("inf"))
+                cost_ab = half_sq_dist(x[idx], xt)
+                f, g = sinkhorn_potentials(log_a, log_b, cost_ab, eps, params.sinkhorn_iters)
+                p = symmetric_potential(log_a, half_sq_dist(x[idx], x[idx]), eps, params.sinkhorn_iters)
+                const = float((log_b.exp() * g).sum()) - 0.5 * ot_bb
+            # debiased divergence S = OT(a,b) − ½OT(a,a) − ½OT(b,b); gradient in a is f − p
+            divergence = (a * (f - p)).sum() + const
+            task_loss = (w * dnn.per_sample_loss(model(x[idx]), y[idx], task)).sum()
+            loss = task_loss * divergence.pow(2)
+            opt_model.zero_grad(set_to_none=True)
+            opt_weights.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_model.step()
+            opt_weights.step()
+
+        dnn.run_epochs(n, step, epochs=params.epochs, batch_size=params.batch_size,
+                       generator=dnn.torch_generator(s_order), reporter=reporter, stage="train weights and model")
+        values = weights.weight.detach().squeeze(1).cpu().numpy().astype(np.float64)
+        suggested = dnn.predict(model, problem.x).argmax(1) if task == "classification" else None
+        return Output(values=values, suggested=suggested, extras={})
