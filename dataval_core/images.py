@@ -30,6 +30,12 @@ GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 ImageSource = str | Path | bytes
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type name), for one-line DataErrors."""
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
+
+
 def is_image_name(name: str | Path) -> bool:
     """True if the file name has one of the supported image suffixes."""
     return Path(name).suffix.lower() in IMAGE_SUFFIXES
@@ -56,7 +62,7 @@ def _open_header(src: ImageSource, name: str | None) -> Image.Image:
     except FileNotFoundError:
         raise DataError(f"Image file not found: {what}.") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{what} could not be read as an image: {exc}.") from None
+        raise DataError(f"{what} could not be read as an image: {first_line(exc)}.") from None
     w, h = im.size
     if w * h > MAX_PIXELS:
         im.close()
@@ -89,7 +95,7 @@ def check_image(src: ImageSource, *, name: str | None = None) -> tuple[int, int,
     try:
         im.verify()
     except Exception as exc:  # Pillow raises assorted types for corrupt files
-        raise DataError(f"{_label(src, name)} is a damaged image file: {exc}.") from None
+        raise DataError(f"{_label(src, name)} is a damaged image file: {first_line(exc)}.") from None
     finally:
         im.close()
     return size[0], size[1], mode
@@ -113,7 +119,7 @@ def open_image(src: ImageSource, *, name: str | None = None) -> Image.Image:
         im.load()
     except Exception as exc:  # truncated data, bad compressed stream, ...
         im.close()
-        raise DataError(f"{_label(src, name)} is a damaged image file: {exc}.") from None
+        raise DataError(f"{_label(src, name)} is a damaged image file: {first_line(exc)}.") from None
     return im
 
 
@@ -167,7 +173,7 @@ def load_image_matrix(paths: Sequence[str | Path], size: int, mode: str = "L") -
             im.load()
         except Exception as exc:
             im.close()
-            raise DataError(f"{Path(p).name} is a damaged image file: {exc}.") from None
+            raise DataError(f"{Path(p).name} is a damaged image file: {first_line(exc)}.") from None
         im = _to_mode(im, mode)
         if im.size != (size, size):
             im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import CLASSIFICATION, IMAGE, TABLE, DataError, Dataset, encode_labels
-from .images import check_image, is_image_name
+from .images import check_image, first_line, is_image_name
 
 #: caps for zip uploads (the declared sizes are checked first, actual bytes while writing)
 MAX_ZIP_BYTES = 2 * 1024**3
@@ -152,20 +152,20 @@ def _read_csv(path: Path) -> pd.DataFrame:
         # a cut multi-byte character at the end of the sniffed block is fine
         encoding = "utf-8-sig" if exc.start >= len(head) - 3 else "latin-1"
     try:
-        frame = pd.read_csv(path, encoding=encoding, sep=None, engine="python") if _needs_sniffing(head) \
-            else pd.read_csv(path, encoding=encoding)
+        frame = pd.read_csv(path, encoding=encoding, sep=_delimiter(head))
     except pd.errors.EmptyDataError:
         raise DataError(f"{path.name} has no columns (is it empty?).") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path.name} could not be parsed as CSV: {first}") from None
+        raise DataError(f"{path.name} could not be parsed as CSV: {first_line(exc)}.") from None
     return frame
 
 
-def _needs_sniffing(head: bytes) -> bool:
-    """True when the header line has no comma but another common delimiter (``;`` or tab)."""
+def _delimiter(head: bytes) -> str:
+    """``,`` unless the header line has none but a ``;`` (European CSV) or a tab."""
     first = head.split(b"\n", 1)[0]
-    return b"," not in first and (b";" in first or b"\t" in first)
+    if b"," in first:
+        return ","
+    return ";" if b";" in first else "\t" if b"\t" in first else ","
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -178,8 +178,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for damaged files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path.name} could not be read as Parquet: {first}") from None
+        raise DataError(f"{path.name} could not be read as Parquet: {first_line(exc)}.") from None
 
 
 # -- zips ---------------------------------------------------------------------------------
@@ -223,7 +222,7 @@ def extract_zip(path: str | Path, dest: str | Path) -> list[str]:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(f"{path.name} is a damaged zip archive: {exc}.") from None
+        raise DataError(f"{path.name} is a damaged zip archive: {first_line(exc)}.") from None
     with zf:
         infos = zf.infolist()
         if len(infos) > MAX_ZIP_ENTRIES:
@@ -250,7 +249,7 @@ def extract_zip(path: str | Path, dest: str | Path) -> list[str]:
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise DataError(f"The zip entry {info.filename!r} could not be extracted: {exc}.") from None
+                raise DataError(f"The zip entry {info.filename!r} could not be extracted: {first_line(exc)}.") from None
             if not target.resolve().is_relative_to(root):
                 raise DataError(f"The zip entry {info.filename!r} would be written outside the upload folder.")
             budget = _copy_member(zf, info, target, budget, path.name)
@@ -268,7 +267,7 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budge
                     raise DataError(f"{zip_name} expands beyond {MAX_ZIP_BYTES / 1024**3:.0f} GiB; refusing it.")
                 out.write(chunk)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
-        raise DataError(f"The zip entry {info.filename!r} could not be extracted: {exc}.") from None
+        raise DataError(f"The zip entry {info.filename!r} could not be extracted: {first_line(exc)}.") from None
     return budget
 
 

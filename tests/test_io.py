@@ -256,8 +256,9 @@ def test_manifest_with_numeric_labels_can_be_regression(tmp_path):
 ])
 def test_bad_image_uploads(tmp_path, entries, match):
     zpath = write_zip(tmp_path / "bad.zip", entries)
-    with pytest.raises(DataError, match=match):
+    with pytest.raises(DataError, match=match) as err:
         load_dataset(zpath, workdir=tmp_path / "w")
+    assert "\n" not in str(err.value)
     with pytest.raises(DataError, match=match):  # the same folder on disk fails the same way
         load_dataset(write_tree(tmp_path / "tree", entries))
 
