@@ -10,6 +10,7 @@ so a download is usable without dataval.
 from __future__ import annotations
 
 import io
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -424,19 +425,20 @@ def export_bundle(dataset: Dataset, results: Results, decisions: pd.DataFrame | 
 
     out_zip = Path(out_zip)
     out_zip.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    values = io.StringIO()
+    values_table(dataset, results).to_csv(values, index=False)
+    texts = {"values.csv": values.getvalue(), "decisions.csv": _decisions_frame(decisions).to_csv(index=False),
+             "report.html": html_report(dataset, results, decisions, metrics)}
+    partial = out_zip.with_name(out_zip.name + ".part")  # a failed export leaves no half-written bundle
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(partial, "w") as zf:
         cleaned = export_dataset(dataset, decisions, Path(tmp))
-        values = io.StringIO()
-        values_table(dataset, results).to_csv(values, index=False)
-        members = {
-            cleaned.name: cleaned.read_bytes(),
-            "values.csv": values.getvalue().encode(),
-            "decisions.csv": _decisions_frame(decisions).to_csv(index=False).encode(),
-            "report.html": html_report(dataset, results, decisions, metrics).encode(),
-        }
-    with zipfile.ZipFile(out_zip, "w") as zf:
-        for name, data in members.items():
+        info = zipfile.ZipInfo(cleaned.name, date_time=_ZIP_TIME)
+        info.compress_type = zipfile.ZIP_STORED if cleaned.suffix == ".zip" else zipfile.ZIP_DEFLATED
+        with open(cleaned, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)  # streamed: an images zip can be gigabytes
+        for name, text in texts.items():
             info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_STORED if name.endswith(".zip") else zipfile.ZIP_DEFLATED
-            zf.writestr(info, data)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, text.encode())
+    partial.replace(out_zip)
     return out_zip
