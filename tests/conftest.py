@@ -1,17 +1,17 @@
 """Shared fixtures: tiny seeded problems with label flips at known positions."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
+import torch
 from hypothesis import settings
 
 from dataval_core import Problem
 
 settings.register_profile("ci", max_examples=25, deadline=None)
 settings.load_profile("ci")
-os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "0")
+# the models in tests are tiny: one thread avoids oversubscribing CI's two cores
+torch.set_num_threads(1)
 
 
 def make_blobs_problem(n_valued: int = 90, n_target: int = 45, n_classes: int = 3, d: int = 5,

@@ -1,0 +1,97 @@
+"""Feature building and the embeddings registry."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from dataval_core.dataset import DataError
+from dataval_core.embeddings import build_problem, embed, list_embeddings
+from dataval_core.features import raw_features
+from dataval_core.io import load_frame
+from dataval_core.noise import inject_feature_noise, inject_label_noise
+from dataval_core.registry import get_valuator
+from dataval_core.samples import load_sample
+from dataval_core.targets import split_target
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    ds = load_sample("digits")
+    keep = np.arange(0, len(ds), 3)  # 599 rows, every class present
+    table = ds.table.iloc[keep].reset_index(drop=True)
+    return split_target(load_frame(table, "label", name="digits-small"), 0.3, seed=0)
+
+
+def test_table_features_impute_and_one_hot():
+    frame = pd.DataFrame({"num": [1.0, np.nan, 3.0, 5.0], "flag": [True, False, True, False],
+                          "color": ["red", "blue", None, "red"], "free": [f"t{i}" for i in range(4)],
+                          "label": ["a", "b", "a", "b"]})
+    ds = load_frame(frame, "label")
+    fm = raw_features(ds, columns=["num", "flag", "color"])
+    assert fm.x.shape == (4, 2 + 3)  # num, flag, color={<missing>,blue,red}
+    assert np.all(np.isfinite(fm.x))
+    assert np.allclose(fm.x[:, 0].mean(), 0, atol=1e-6)  # standardised
+    assert any("median" in n for n in fm.notes) and any("<missing>" in n for n in fm.notes)
+    wide = pd.DataFrame({"free": [f"t{i}" for i in range(60)], "x": np.arange(60.0), "label": np.arange(60) % 2})
+    notes = raw_features(load_frame(wide, "label")).notes
+    assert any("free" in n and "Not used" in n for n in notes)
+
+
+def test_feature_noise_is_applied_to_marked_rows_only(small_digits):
+    noisy = inject_feature_noise(small_digits, 0.2, scale=2.0, seed=1)
+    clean_x, noisy_x = raw_features(small_digits).x, raw_features(noisy).x
+    changed = np.any(clean_x != noisy_x, axis=1)
+    np.testing.assert_array_equal(changed, noisy.feature_noise > 0)
+    assert not changed[noisy.is_target].any()
+
+
+def test_embeddings_cache_on_disk(tmp_path, small_digits):
+    a, _ = embed(small_digits, "pca:8", seed=0, cache_dir=tmp_path)
+    assert a.shape == (len(small_digits), 8)
+    assert len(list(tmp_path.glob("emb-*.npy"))) == 1
+    events = []
+    b, _ = embed(small_digits, "pca:8", seed=0, cache_dir=tmp_path, progress=events.append)
+    np.testing.assert_array_equal(a, b)
+    assert events[-1].message == "cached"
+
+
+def test_target_trained_separates_classes_and_ignores_valued_labels(small_digits, tmp_path):
+    noisy = inject_label_noise(small_digits, 0.3, seed=0)
+    x_clean, _ = embed(small_digits, "target_trained", seed=0)
+    x_noisy, _ = embed(noisy, "target_trained", seed=0, cache_dir=tmp_path)
+    np.testing.assert_allclose(x_clean, x_noisy)  # trained on target rows only
+    events = []
+    problem = build_problem(noisy, "target_trained", seed=0, cache_dir=tmp_path, progress=events.append)
+    assert events[-1].message == "cached"
+    values = get_valuator("knn_shapley").fit(problem).values
+    assert roc_auc_score(noisy.noisy[noisy.valued_index], -values) > 0.9
+
+
+def test_columns_embedding_and_errors():
+    frame = pd.DataFrame({"emb_0": [0.1, 0.2, 0.3, 0.4], "emb_1": [1, 2, 3, 4], "other": ["a"] * 4,
+                          "label": [0, 1, 0, 1]})
+    ds = split_target(load_frame(frame, "label"), 0.5, seed=0)
+    assert "columns:emb_" in list_embeddings(ds)
+    x, _ = embed(ds, "columns:emb_")
+    assert x.shape == (4, 2)
+    with pytest.raises(DataError, match="No columns start with 'zzz'"):
+        embed(ds, "columns:zzz")
+    with pytest.raises(ValueError, match="Unknown embedding 'magic'"):
+        embed(ds, "magic")
+
+
+def test_torchvision_without_cached_weights_names_offline_options(monkeypatch, tmp_path):
+    import torch
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    ds = load_sample("mnist")
+    with pytest.raises(ValueError, match="not in the local torch cache.*raw, pca, target_trained"):
+        embed(ds, "torchvision:resnet18")
+
+
+def test_build_problem_needs_a_target(small_digits):
+    everything_valued = small_digits.replace(is_target=np.zeros(len(small_digits), dtype=bool))
+    with pytest.raises(DataError, match="No target"):
+        build_problem(everything_valued)
