@@ -430,15 +430,19 @@ def export_bundle(dataset: Dataset, results: Results, decisions: pd.DataFrame | 
     texts = {"values.csv": values.getvalue(), "decisions.csv": _decisions_frame(decisions).to_csv(index=False),
              "report.html": html_report(dataset, results, decisions, metrics)}
     partial = out_zip.with_name(out_zip.name + ".part")  # a failed export leaves no half-written bundle
-    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(partial, "w") as zf:
-        cleaned = export_dataset(dataset, decisions, Path(tmp))
-        info = zipfile.ZipInfo(cleaned.name, date_time=_ZIP_TIME)
-        info.compress_type = zipfile.ZIP_STORED if cleaned.suffix == ".zip" else zipfile.ZIP_DEFLATED
-        with open(cleaned, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)  # streamed: an images zip can be gigabytes
-        for name, text in texts.items():
-            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, text.encode())
+    try:
+        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(partial, "w") as zf:
+            cleaned = export_dataset(dataset, decisions, Path(tmp))
+            info = zipfile.ZipInfo(cleaned.name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_STORED if cleaned.suffix == ".zip" else zipfile.ZIP_DEFLATED
+            with open(cleaned, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)  # streamed: an images zip can be gigabytes
+            for name, text in texts.items():
+                info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, text.encode())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(out_zip)
     return out_zip

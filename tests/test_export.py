@@ -260,6 +260,9 @@ def test_export_bundle(tmp_path, image_dataset):
         inner = zipfile.ZipFile(io.BytesIO(zf.read("pets_cleaned.zip")))
         assert "cat/002.png" not in inner.namelist() and len(inner.namelist()) == 5
         assert "<html" in zf.read("report.html").decode()
+    with pytest.raises(DataError, match="not in this dataset"):
+        export_bundle(ds, make_runs(ds), log(decision("cat/999.png", "drop")), tmp_path / "c" / "bad.zip")
+    assert list((tmp_path / "c").iterdir()) == []
 
 
 # -- property: random drops and relabels round-trip through the loader -------------------------
