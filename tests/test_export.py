@@ -18,6 +18,7 @@ from dataval_core.export import (
     write_decisions_csv, write_values_csv,
 )
 from dataval_core.io import load_dataset
+from dataval_core.report import html_report
 from dataval_core.result import ValuationResult
 from dataval_core.targets import split_target, with_target_file
 
@@ -101,6 +102,17 @@ def test_integer_labels_and_folder_dest(tmp_path):
     assert pd.read_parquet(parquet)["y"].dtype == np.int32
     with pytest.raises(ValueError, match="exports to a .csv file"):
         export_dataset(ds, None, tmp_path / "p.parquet")
+
+
+def test_regression_relabel_and_report(tmp_path):
+    table = pd.DataFrame({"x": np.arange(60.0), "y": np.linspace(0.5, 99.5, 60)})
+    ds = table_dataset(table, "y", n_target=10)
+    assert ds.task == "regression"
+    back = pd.read_csv(export_dataset(ds, log(decision(3, "relabel", "7.25"), decision(4, "drop")), tmp_path))
+    assert len(back) == 59 and back.loc[3, "y"] == 7.25 and back["y"].dtype == np.float64
+    runs = {"r": ValuationResult(ds.ids[:50], np.arange(50.0), "random")}
+    assert values_table(ds, runs)["label"].dtype == np.float64
+    assert "Run: r" in html_report(ds, runs, None)
 
 
 def test_injected_noise_is_exported_unless_fixed(tmp_path, mixed_table):
