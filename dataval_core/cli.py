@@ -97,7 +97,7 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def load_for_cli(data: str, *, label: str | None, id_column: str | None, workdir: str):
+def load_for_cli(data: str, *, label: str | None, id_column: str | None, workdir: str, task: str | None = None):
     """Load DATA (a path or ``sample:<name>``) as a Dataset."""
     from .io import load_dataset
     from .samples import load_sample
@@ -107,7 +107,7 @@ def load_for_cli(data: str, *, label: str | None, id_column: str | None, workdir
     path = Path(data)
     if not path.exists():
         raise ValueError(f"no such file or folder: {data}")
-    return load_dataset(path, label=label, id_column=id_column, workdir=workdir)
+    return load_dataset(path, label=label, id_column=id_column, workdir=workdir, task=task)
 
 
 def cmd_value(args) -> int:
@@ -123,7 +123,7 @@ def cmd_value(args) -> int:
         ds = load_for_cli(args.data, label=args.label, id_column=args.id_column, workdir=str(Path(work) / "data"))
         if args.target:
             target = load_for_cli(args.target, label=args.label or ds.label_column, id_column=args.id_column,
-                                  workdir=str(Path(work) / "target"))
+                                  workdir=str(Path(work) / "target"), task=ds.task)
             ds = with_target_file(ds, target)
         elif args.target_col:
             ds = target_from_column(ds, args.target_col)

@@ -1,18 +1,16 @@
 """The `dataval` command line: the contract of PRODUCT.md §7 and one-line errors on bad input."""
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from dataval_core.cli import main
+from imagefiles import png_bytes, png_claiming, write_zip
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "sample_data" / "digits.csv"
@@ -82,18 +80,12 @@ def bad_inputs(tmp_path):
     pd.DataFrame({"a": [1, 2, 3, 4], "label": ["x"] * 4}).to_csv(one_class, index=False)
     nan_labels = tmp_path / "nan.csv"
     pd.DataFrame({"a": [1, 2, 3, 4], "label": [0, 1, None, 1]}).to_csv(nan_labels, index=False)
-    slip = tmp_path / "slip.zip"
-    with zipfile.ZipFile(slip, "w") as zf:
-        buf = io.BytesIO()
-        Image.new("L", (8, 8)).save(buf, "PNG")
-        zf.writestr("a/ok.png", buf.getvalue())
-        zf.writestr("../../escaped.png", buf.getvalue())
-    not_images = tmp_path / "notimg.zip"
-    with zipfile.ZipFile(not_images, "w") as zf:
-        zf.writestr("cat/1.png", b"this is not a png")
-        zf.writestr("dog/2.png", b"nor is this")
+    slip = write_zip(tmp_path / "slip.zip", {"a/ok.png": png_bytes(), "b/ok.png": png_bytes(),
+                                             "../../escaped.png": png_bytes()})
+    not_images = write_zip(tmp_path / "notimg.zip", {"cat/1.png": b"this is not a png", "dog/2.png": b"nor this"})
+    huge = write_zip(tmp_path / "huge.zip", {"cat/1.png": png_bytes(), "dog/2.png": png_claiming(20000, 20000)})
     return {"empty": empty, "garbage": garbage, "one_class": one_class, "nan": nan_labels, "slip": slip,
-            "not_images": not_images}
+            "not_images": not_images, "huge": huge}
 
 
 @pytest.mark.parametrize("case,extra,pattern", [
@@ -103,6 +95,7 @@ def bad_inputs(tmp_path):
     ("nan", ["--label", "label"], "missing"),
     ("slip", [], "escape"),
     ("not_images", [], "not"),
+    ("huge", [], "too large"),
 ])
 def test_bad_input_is_one_line_and_nonzero(case, extra, pattern, bad_inputs, tmp_path, capsys):
     code, _, err = cli(["value", bad_inputs[case], *extra, "--out", tmp_path / "v.csv", "--quiet"], capsys)
