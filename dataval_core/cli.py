@@ -151,17 +151,11 @@ def cmd_value(args) -> int:
 
 
 def values_frame(ds, result) -> pd.DataFrame:
-    """VALUES.csv: one row per sample of the dataset (target rows have no value)."""
-    frame = pd.DataFrame({"id": ds.ids, "role": np.where(ds.is_target, "target", "valued"),
-                          "label": ds.label_names()})
-    by_id = result.to_frame().set_index("id")
-    frame["value"] = frame["id"].map(by_id["value"])
-    frame["rank"] = frame["id"].map(by_id["rank"]).astype("Int64")
-    frame["suggested_label"] = frame["id"].map(by_id["suggested_label"])
-    if ds.original_labels is not None:
-        frame["original_label"] = ds.label_names(ds.original_labels)
-        frame["injected_noise"] = (ds.original_labels != ds.labels).astype(int)
-    return frame
+    """VALUES.csv of PRODUCT.md §7: the app's values table for one run, with unsuffixed column names."""
+    from .export import values_table
+
+    frame = values_table(ds, {"run": result})
+    return frame.rename(columns={"value__run": "value", "rank__run": "rank", "suggested__run": "suggested_label"})
 
 
 def cmd_evaluate(args) -> int:
