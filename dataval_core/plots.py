@@ -126,10 +126,7 @@ def map_scatter(coords: pd.DataFrame, *, color_by: str = "value", values: pd.Ser
     current = current_decisions(decisions)
     by_id = dict(zip(current["id"], current["action"]))
     action = np.array([by_id.get(i, "undecided") for i in ids], dtype=object)
-    names = [str(c) for c in extra.columns]
-    text = [_hover_text(i, v, a, zip(names, row)) for i, v, a, row in
-            zip(ids, value, action, extra.itertuples(index=False, name=None))]
-    text = np.asarray(text, dtype=object)
+    text = _hover_text(ids, value, action, extra)
     size = 6 if len(ids) <= 5000 else 4 if len(ids) <= 50_000 else 3
     x, y = coords["x"].to_numpy(), coords["y"].to_numpy()
     fig = go.Figure()
@@ -137,7 +134,7 @@ def map_scatter(coords: pd.DataFrame, *, color_by: str = "value", values: pd.Ser
     def add(mask, name, marker):
         fig.add_trace(go.Scattergl(x=x[mask], y=y[mask], mode="markers", name=name, customdata=ids[mask],
                                    text=text[mask], hovertemplate="%{text}<extra></extra>",
-                                   marker=dict(size=size, **marker)))
+                                   marker={"size": size, **marker}))
 
     if color_by == "value":
         if values is None:
@@ -150,19 +147,28 @@ def map_scatter(coords: pd.DataFrame, *, color_by: str = "value", values: pd.Ser
     elif color_by == "decision":
         for name, colour in DECISION_COLORS.items():
             mask = action == name
-            if mask.any():
-                add(mask, name, dict(color=colour))
+            if mask.any():  # decided points drawn larger, on top of the undecided ones
+                add(mask, name, dict(color=colour, size=size if name == "undecided" else size + 3))
     else:
         raise ValueError(f"color_by must be 'value' or 'decision', got {color_by!r}.")
-    fig.update_layout(title=title, dragmode="lasso", uirevision="map", legend=dict(itemsizing="constant"),
+    fig.update_layout(title=title, dragmode="lasso", uirevision="map",
+                      legend=dict(itemsizing="constant", orientation="h", x=0, xanchor="left", y=-0.02,
+                                  yanchor="top"),
                       xaxis=dict(showticklabels=False, title=""), yaxis=dict(showticklabels=False, title=""),
                       **{**_LAYOUT, "height": 560})
     return fig
 
 
-def _hover_text(sample_id: str, value: float, action: str, fields) -> str:
-    parts = [f"<b>{escape(sample_id)}</b>"]
-    if np.isfinite(value):
-        parts.append(f"value {value:.4g}")
-    parts.append(action)
-    return "<br>".join(parts + [f"{escape(k)}: {escape(str(v))}" for k, v in fields])
+def _escaped(values) -> pd.Series:
+    text = pd.Series(values, dtype=object).astype(str)
+    return text.str.replace("&", "&amp;").str.replace("<", "&lt;").str.replace(">", "&gt;")
+
+
+def _hover_text(ids: np.ndarray, value: np.ndarray, action: np.ndarray, extra: pd.DataFrame) -> np.ndarray:
+    """Hover lines per point (id, value, decision, extra columns), built column-wise for speed."""
+    text = "<b>" + _escaped(ids) + "</b>"
+    shown = pd.Series([f"<br>value {v:.4g}" if np.isfinite(v) else "" for v in value], dtype=object)
+    text = text + shown + "<br>" + pd.Series(action, dtype=object)
+    for col in extra.columns:
+        text = text + f"<br>{escape(str(col))}: " + _escaped(extra[col].to_numpy(dtype=object))
+    return text.to_numpy(dtype=object)
