@@ -2,11 +2,11 @@
 
 One weight per valued sample is trained jointly with the model on the loss
 
-    L = (Σ_{n∈B} w_n ℓ_n) · S(batch features with masses w, target features)²
+    L = (Σ_{n∈B} w_n ℓ_n) · S(batch with masses w, target set)²
 
 where ℓ_n is the sample's cross-entropy (classification) or squared error (regression)
-and S is the debiased entropic Sinkhorn divergence with cost ½‖x − x'‖² on the problem's
-features (labels are not in the OT term). A sample loses weight in proportion to its own
+and S is the debiased entropic Sinkhorn divergence between the batch and the target set
+(cost on features and labels, see below). A sample loses weight in proportion to its own
 loss and to its OT potential (how far it sits from the target distribution); the value is
 the final weight.
 
@@ -24,6 +24,13 @@ Choices where the reference code is inconsistent or loose (each one documented h
   on an embedding table), so a weight moves only when its sample is in the batch. The
   reference puts both in one dense Adam, where out-of-batch weights keep drifting on stale
   momentum, so a value then depends on where in the epoch its sample happened to fall.
+* **Labels in the cost.** The OT cost is ½‖x − x'‖² + λ·d(y, y') (d = 1[y ≠ y'] for classes,
+  ½(y − y')² on standardised regression labels), λ = ``label_cost`` × the mean target feature
+  cost; ``label_cost=0`` is the reference code's features-only term. The repo's docstring says the
+  OT compares the joint (X, y) distribution while its code passes X only; with normalised masses
+  and features only, the loss term ℓ_n·S² is tiny next to the potential term whenever the batch
+  already resembles the target (S ≈ 0), so flipped labels went undetected (AUROC 0.44–0.70 on
+  well-separated blobs vs 1.0 with λ = 1; digits, 20 % flips: 0.951 vs 0.979).
 * **Sinkhorn.** Our own log-domain Sinkhorn in torch with a fixed iteration count (stable in
   float32, deterministic, no warning floods; POT's float32 Sinkhorn does not reach its default
   tolerance). ε is ``sinkhorn_reg`` times the mean target–target cost, so one setting suits any
@@ -47,13 +54,16 @@ from ._training import out_dim, parse_hidden, seeds, tensors
 
 @dataclass(frozen=True)
 class LossValParams:
-    epochs: int = param(30, low=1, high=1000, help="Epochs over the valued set.")
+    epochs: int = param(10, low=1, high=1000, help="Epochs over the valued set.")
     batch_size: int = param(64, low=2, high=4096, help="Mini-batch size.")
     lr: float = param(0.01, low=0.0, low_open=True, high=1.0, help="Adam learning rate for the model and the weights.")
     hidden: str = param("128,32", help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
     sinkhorn_reg: float = param(0.05, low=0.0, low_open=True, high=10.0,
                                 help="Entropic regularisation, relative to the mean target–target cost.")
-    sinkhorn_iters: int = param(50, low=1, high=10000, help="Log-domain Sinkhorn iterations per step.")
+    sinkhorn_iters: int = param(30, low=1, high=10000, help="Log-domain Sinkhorn iterations per step.")
+    label_cost: float = param(1.0, low=0.0, high=100.0,
+                              help="Weight of the label term in the OT cost, relative to the mean feature cost "
+                                   "(0 = features only, as the reference code).")
 
 
 def sinkhorn_potentials(log_a: torch.Tensor, log_b: torch.Tensor, cost: torch.Tensor, eps: float,
@@ -91,6 +101,18 @@ def half_sq_dist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.cdist(x, y).pow(2)
 
 
+def joint_cost(task: str, label_weight: float):
+    """Cost ½‖x − x'‖² + label_weight · d(y, y') with d = 1[y ≠ y'] (classes) or ½(y − y')² (scaled labels)."""
+    def cost(x, y, x2, y2):
+        features = half_sq_dist(x, x2)
+        if label_weight == 0:
+            return features
+        if task == "classification":
+            return features + label_weight * (y[:, None] != y2[None, :]).to(features.dtype)
+        return features + label_weight * half_sq_dist(y.reshape(len(y), -1), y2.reshape(len(y2), -1))
+    return cost
+
+
 class LossValValuator(BaseValuator):
     """Per-sample weights learned jointly with the model; weighted loss × squared Sinkhorn divergence."""
 
@@ -105,7 +127,7 @@ class LossValValuator(BaseValuator):
         task = problem.task
         device = dnn.pick_device()
         s_model, s_order = seeds(rng, 2)
-        x, y, xt, _ = tensors(problem, task, device)
+        x, y, xt, yt = tensors(problem, task, device)
         n, m = len(x), len(xt)
         model = dnn.make_model(x.shape[1], out_dim(problem, task), problem.image_shape, hidden=hidden,
                                seed=s_model).to(device)
@@ -115,7 +137,9 @@ class LossValValuator(BaseValuator):
         opt_weights = torch.optim.SparseAdam(weights.parameters(), lr=params.lr)
 
         with torch.no_grad():
-            cost_tt = half_sq_dist(xt, xt)
+            feature_scale = float(half_sq_dist(xt, xt).mean().clamp_min(1e-12))
+            cost = joint_cost(task, params.label_cost * feature_scale)
+            cost_tt = cost(xt, yt, xt, yt)
             eps = params.sinkhorn_reg * float(cost_tt.mean().clamp_min(1e-12))
             log_b = torch.full((m,), -float(np.log(m)), device=device)
             q = symmetric_potential(log_b, cost_tt, eps, params.sinkhorn_iters)
@@ -130,9 +154,9 @@ class LossValValuator(BaseValuator):
             a = w / w.sum()
             with torch.no_grad():
                 log_a = torch.log(a.detach().clamp_min(1e-30)).masked_fill(a.detach() <= 0, -float("inf"))
-                cost_ab = half_sq_dist(x[idx], xt)
+                cost_ab = cost(x[idx], y[idx], xt, yt)
                 f, g = sinkhorn_potentials(log_a, log_b, cost_ab, eps, params.sinkhorn_iters)
-                p = symmetric_potential(log_a, half_sq_dist(x[idx], x[idx]), eps, params.sinkhorn_iters)
+                p = symmetric_potential(log_a, cost(x[idx], y[idx], x[idx], y[idx]), eps, params.sinkhorn_iters)
                 const = float((log_b.exp() * g).sum()) - 0.5 * ot_bb
             # debiased divergence S = OT(a,b) − ½OT(a,a) − ½OT(b,b); gradient in a is f − p
             divergence = (a * (f - p)).sum() + const
