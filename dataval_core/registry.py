@@ -62,3 +62,7 @@ register("dvgs", f"{_M}.dvgs:DVGSValuator",
          "DVGS (Evans et al. 2024): gradient similarity to the target along training on the target; autoencoder mode.")
 register("dvemb", f"{_M}.dvemb:DVEmbValuator",
          "Data Value Embedding (Wang et al. 2025): trajectory-specific leave-one-out influence, by training phase.")
+register("lava", f"{_M}.lava:LavaValuator",
+         "LAVA (Just et al. 2023): calibrated gradient of the OT distance to the target set; dense, exact.")
+register("sava", f"{_M}.sava:SavaValuator",
+         "SAVA (Kessler et al. 2025): LAVA by hierarchical OT over batch pairs; memory flat in N, streams from disk.")
