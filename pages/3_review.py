@@ -21,7 +21,8 @@ c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
 run = by_label[c1.selectbox("Run", list(by_label), key="rv_run", help="Whose values order the samples.")]
 frame = review.review_frame(ds, review.result(run), state.workspace().decisions(record.key))
 classes = c2.multiselect("Class", sorted(frame["label"].unique()), key="rv_classes", placeholder="All classes")
-status = c3.selectbox("Show", review.STATUS_FILTERS, key="rv_status")
+status = c3.selectbox("Show", review.STATUS_FILTERS, key="rv_status",
+                      help="Undecided: samples without a decision yet (decided ones leave this view).")
 view = c4.segmented_control("View", ["Grid", "Table"], default="Grid" if ds.modality == "image" else "Table",
                             required=True, key="rv_view")
 vmin, vmax = float(frame["value"].min()), float(frame["value"].max())

@@ -74,7 +74,7 @@ def downloads(record: DatasetRecord, ds: Dataset) -> list[tuple[str, str, str, o
     return [
         ("Cleaned dataset", cleaned_name(ds), "application/octet-stream", partial(cleaned_bytes, record, ds)),
         ("values.csv (all runs)", "values.csv", "text/csv", partial(values_bytes, record, ds)),
-        ("decisions.csv (audit log)", "decisions.csv", "text/csv", partial(decisions_bytes, record)),
+        ("decisions.csv", "decisions.csv", "text/csv", partial(decisions_bytes, record)),
         ("HTML report", f"{ds.name}_report.html", "text/html", partial(report_bytes, record, ds)),
         ("Everything (zip)", f"{ds.name}_export.zip", "application/zip", partial(bundle_bytes, record, ds)),
     ]

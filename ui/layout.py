@@ -29,8 +29,6 @@ _CSS = """
 <style>
 /* small images (28 px digits) scaled up without blur */
 [class*="st-key-card_"] img { image-rendering: pixelated; border-radius: 4px; }
-[class*="st-key-card_"] { gap: 0.3rem; }
-[class*="st-key-card_"] p { margin-bottom: 0; }
 </style>
 """
 

@@ -18,7 +18,7 @@ from dataval_core.workspace import DatasetRecord, RunRecord
 
 from . import actions, grid, state
 
-STATUS_FILTERS = ("To review (no decision yet)", "All", "Dropped", "Relabeled", "Kept")
+STATUS_FILTERS = ("Undecided", "All", "Dropped", "Relabeled", "Kept")
 _STATUS_ACTION = {"Dropped": "drop", "Relabeled": "relabel", "Kept": "keep"}
 KEEP, DROP = "Keep", "Drop"
 
@@ -94,36 +94,40 @@ def _on_choice(record: DatasetRecord, run: RunRecord, rec: pd.Series, key: str) 
 
 def _on_label(record: DatasetRecord, run: RunRecord, rec: pd.Series, key: str) -> None:
     new = st.session_state.get(key)
-    action = "keep" if new == rec["label"] else "relabel"
-    actions.decide(record, [_row(rec, run, action, None if action == "keep" else new)])
+    if new is None:
+        actions.decide(record, [_row(rec, run, "keep")])
+    else:
+        actions.decide(record, [_row(rec, run, "relabel", new)])
 
 
 def _card(i: int, rec: pd.Series, record: DatasetRecord, run: RunRecord, classes: Sequence[str], path: str) -> None:
     state_tag = f"{rec['action']}_{rec['new_label']}"
+    sug = rec["suggested"]
+    relabel = _relabel_option(rec)
     with st.container(key=f"card_{i}", border=True):
-        st.image(grid.thumbnail(path), width="stretch")
-        st.markdown(f"**#{rec['rank']}** · value `{rec['value']:.3g}`")
-        sug = rec["suggested"]
-        note = f"suggested **{sug}**" if sug is not None and sug == sug else "no suggestion"
+        st.image(grid.thumbnail(path), width=120)
+        st.markdown(f"**#{rec['rank']}** · label **{rec['label']}** · value `{rec['value']:.3g}`")
+        notes = [f"suggested **{sug}**" if sug is not None and sug == sug else "no suggestion"]
         if "noisy" in rec and rec["noisy"]:
-            note += f" · :orange[injected flip, was {rec['original']}]"
-        st.caption(f"`{rec['id']}` · {note}")
-        options = [KEEP, DROP] + ([_relabel_option(rec)] if _relabel_option(rec) else [])
+            notes.append(f":orange[injected flip, truly {rec['original']}]")
+        st.caption(f"`{rec['id']}`  \n" + " · ".join(notes))
+        options = [KEEP, DROP] + ([relabel] if relabel else [])
         current = {"keep": KEEP, "drop": DROP}.get(rec["action"])
-        if rec["action"] == "relabel" and _relabel_option(rec) and rec["new_label"] == str(sug):
-            current = _relabel_option(rec)
+        if rec["action"] == "relabel" and relabel and rec["new_label"] == str(sug):
+            current = relabel
         key = f"rv_act_{run.run_id}_{rec['id']}_{state_tag}"
         st.segmented_control("Decision", options, default=current, key=key, label_visibility="collapsed",
-                             on_change=_on_choice, args=(record, run, rec, key), width="stretch")
+                             on_change=_on_choice, args=(record, run, rec, key))
         if classes:
-            shown = rec["new_label"] if rec["action"] == "relabel" else rec["label"]
+            others = [c for c in classes if c != rec["label"]]
+            chosen = rec["new_label"] if rec["action"] == "relabel" and rec["new_label"] in others else None
             lkey = f"rv_lab_{run.run_id}_{rec['id']}_{state_tag}"
-            st.selectbox("Label", list(classes), index=list(classes).index(shown), key=lkey,
-                         on_change=_on_label, args=(record, run, rec, lkey), label_visibility="collapsed",
-                         help="The label; pick another class to relabel this sample.")
+            st.selectbox("Relabel to", others, index=None if chosen is None else others.index(chosen),
+                         placeholder="Relabel to…", key=lkey, on_change=_on_label, args=(record, run, rec, lkey),
+                         label_visibility="collapsed", help="Pick a class to relabel this sample.")
 
 
-def card_grid(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord, columns: int = 6) -> None:
+def card_grid(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord, columns: int = 4) -> None:
     """Image cards for the rows of ``page`` (thumbnail, rank, value, label, suggestion, decision)."""
     paths = grid.image_paths(ds)
     classes = ds.classes
