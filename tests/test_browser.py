@@ -1,0 +1,164 @@
+"""End to end in headless Chromium: upload an image zip, run, drop two samples, export.
+
+Starts ``streamlit run app.py`` on a free port with a temporary workspace and drives
+it with Playwright (Debian's ``/usr/bin/chromium``, no downloaded browser). Saves a
+screenshot of every page under ``tests/artifacts/``.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from test_app import image_zip
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WAIT_MS = 60_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(workspace: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on a free port; returns the process and its URL once healthy."""
+    port = free_port()
+    env = {**os.environ, "DATAVAL_WORKSPACE": str(workspace)}
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError(f"streamlit did not start; see {log_path}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found: install it with 'apt-get install -y chromium'")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    tmp = tmp_path_factory.mktemp("browser")
+    proc, url = start_server(tmp / "ws", tmp / "streamlit.log")
+    yield url, tmp
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished the current script run."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=WAIT_MS)
+
+
+def go(page, label: str) -> None:
+    page.locator("[data-testid=stSidebar] [data-testid=stPageLink]").get_by_text(label, exact=True).click()
+    settle(page)
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(1500)  # charts and dataframes draw on a canvas after the run ends
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def card_id(page, i: int) -> str:
+    return page.locator(f".st-key-card_{i} [data-testid=stCaptionContainer] code").first.inner_text()
+
+
+def test_upload_run_drop_two_export(server, browser):
+    url, tmp = server
+    zpath = tmp / "tiny.zip"
+    zpath.write_bytes(image_zip())
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url)
+    page.get_by_text("dataval — find and fix bad training samples").wait_for()
+    settle(page)
+    shot(page, "0_home")
+
+    go(page, "Data")
+    page.get_by_role("radio", name="Upload a file").click()
+    settle(page)
+    page.locator("input[type=file]").set_input_files(str(zpath))
+    page.get_by_text("Loaded tiny").wait_for()
+    settle(page)
+    page.get_by_role("button", name="Use this dataset").click()
+    page.get_by_text("tiny is now the current dataset").wait_for()
+    settle(page)
+    shot(page, "1_data")
+
+    go(page, "Valuate")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.locator("[data-testid=stSidebar]").get_by_text("1 done").wait_for()
+    settle(page)
+    shot(page, "2_valuate")
+
+    go(page, "Review")
+    page.locator(".st-key-card_0").wait_for()
+    shot(page, "3_review")
+    dropped = []
+    for _ in range(2):
+        sample = card_id(page, 0)
+        page.locator(".st-key-card_0").get_by_role("radio", name="Drop").click()
+        page.wait_for_function(f"() => !document.querySelector('.st-key-card_0 code')"
+                               f" || document.querySelector('.st-key-card_0 code').innerText !== {sample!r}")
+        settle(page)
+        dropped.append(sample)
+    assert len(set(dropped)) == 2
+
+    go(page, "Map")
+    shot(page, "4_map")
+    go(page, "Compare & check")
+    shot(page, "5_compare")
+    go(page, "Export")
+    page.get_by_text("Decisions log").wait_for()
+    shot(page, "6_export")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Cleaned dataset").click()
+    out = tmp / "cleaned.zip"
+    info.value.save_as(out)
+    with zipfile.ZipFile(out) as zf:
+        names = set(zf.namelist())
+    with zipfile.ZipFile(zpath) as zf:
+        original = set(zf.namelist())
+    assert names == original - set(dropped)
+
+    other = browser.new_context().new_page()  # a second browser session sees none of it
+    other.goto(url)
+    other.get_by_text("No dataset yet").wait_for()
+    other.close()
+    page.close()
