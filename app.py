@@ -25,10 +25,10 @@ steps = [
     ("compare", "Check where methods agree and, with known noise, how much of it they find."),
     ("export", "Download the cleaned dataset in its original format, the values, the decisions and a report."),
 ]
-cols = st.columns(3)
 labels = {key: (label, icon) for key, label, icon in layout.NAV}
-for i, (key, text) in enumerate(steps):
-    with cols[i % 3].container(border=True, height="stretch"):
-        label, icon = labels[key]
-        st.page_link(layout.PAGES[key], label=f"{i + 1}. {label}", icon=icon)
-        st.caption(text)
+for row in range(0, len(steps), 3):  # one st.columns per row, so the cards of a row share a height
+    for col, (i, (key, text)) in zip(st.columns(3), enumerate(steps[row:row + 3], start=row)):
+        with col.container(border=True, height="stretch"):
+            label, icon = labels[key]
+            st.page_link(layout.PAGES[key], label=f"{i + 1}. {label}", icon=icon)
+            st.caption(text)

@@ -31,14 +31,16 @@ if vmin < vmax:
     value_range = st.slider("Value range", vmin, vmax, (vmin, vmax), step=(vmax - vmin) / 200, format="%.3g",
                             key=f"rv_range_{run.run_id}")
 only_ids = st.session_state["review_ids"]
+shown = review.filter_frame(frame, classes=classes, value_range=value_range, status=status, only_ids=only_ids)
 if only_ids is not None:
     left, right = st.columns([5, 1], vertical_alignment="center")
-    left.info(f"Showing only the {len(only_ids)} samples you selected on Map or Compare.")
+    hidden = len(set(only_ids)) - len(shown)
+    left.info(f"Showing only the {len(set(only_ids)):,} samples you selected on Map or Compare"
+              + (f"; {hidden:,} of them are hidden by the filters above (e.g. already decided)." if hidden else "."),
+              icon=":material/filter_alt:")
     if right.button("Show all", key="rv_clear_ids"):
         st.session_state["review_ids"] = None
         st.rerun()
-
-shown = review.filter_frame(frame, classes=classes, value_range=value_range, status=status, only_ids=only_ids)
 decided = int(frame["action"].notna().sum())
 p1, p2, p3 = st.columns([2, 1, 1], vertical_alignment="bottom")
 size = p3.selectbox("Per page", [12, 24, 48, 100], index=1, key="rv_size")
@@ -54,23 +56,24 @@ if view == "Table":
     selected = review.table_view(page, ds, key=f"rv_table_{run.run_id}_{start}")
 targets = page[page["id"].isin(selected)] if selected else page
 scope = f"the {len(selected)} selected rows" if selected else "this page"
-b1, b2, b3, b4, b5 = st.columns([1, 1, 1.4, 1.2, 1], vertical_alignment="bottom")
-if b1.button("Drop all", key="rv_bulk_drop", help=f"Drop {scope}.", icon=":material/delete:"):
-    review.bulk(record, run, targets, "drop")
-    st.rerun()
-if b2.button("Keep all", key="rv_bulk_keep", help=f"Keep {scope}.", icon=":material/check:"):
-    review.bulk(record, run, targets, "keep")
-    st.rerun()
-if b3.button("Accept suggestions", key="rv_bulk_accept", help=f"Relabel {scope} to the suggested label "
-             "where it differs.", icon=":material/auto_fix_high:", disabled=ds.task != "classification"):
-    review.bulk(record, run, targets, "relabel", "suggested")
-    st.rerun()
-if ds.classes:
-    new_label = b4.selectbox("Relabel all as", ds.classes, key="rv_bulk_class")
-    if b5.button("Relabel all", key="rv_bulk_relabel", help=f"Relabel {scope} as the chosen class."):
-        review.bulk(record, run, targets, "relabel", new_label)
+with st.container(horizontal=True, vertical_alignment="center", gap="small", key="rv_bulk"):
+    st.markdown(f"**Bulk actions** on {scope}:", width="content")
+    if st.button("Drop all", key="rv_bulk_drop", help=f"Drop {scope}.", icon=":material/delete:"):
+        review.bulk(record, run, targets, "drop")
         st.rerun()
-st.caption(f"Bulk actions apply to {scope}.")
+    if st.button("Keep all", key="rv_bulk_keep", help=f"Keep {scope}.", icon=":material/check:"):
+        review.bulk(record, run, targets, "keep")
+        st.rerun()
+    if st.button("Accept suggestions", key="rv_bulk_accept", help=f"Relabel {scope} to the suggested label "
+                 "where it differs.", icon=":material/auto_fix_high:", disabled=ds.task != "classification"):
+        review.bulk(record, run, targets, "relabel", "suggested")
+        st.rerun()
+    if ds.classes:
+        new_label = st.selectbox("Relabel all as", ds.classes, key="rv_bulk_class", width=170,
+                                 label_visibility="collapsed", format_func=lambda c: f"Relabel as {c}")
+        if st.button("Relabel all", key="rv_bulk_relabel", help=f"Relabel {scope} as the chosen class."):
+            review.bulk(record, run, targets, "relabel", new_label)
+            st.rerun()
 
 if view == "Grid" and ds.modality == "image":
     review.card_grid(page, ds, record, run)

@@ -17,16 +17,20 @@ if runs is None:
     st.stop()
 
 by_label = {r.label: r for r in runs}
-c1, c2 = st.columns([3, 2])
+c1, c2, c3 = st.columns([2.6, 1.6, 2.4])
 run = by_label[c1.selectbox("Run", list(by_label), key="map_run", help="Gives the values and the embedding.")]
+method = mapview.LAYOUTS[c2.segmented_control(
+    "Layout", list(mapview.LAYOUTS), default="UMAP", required=True, key="map_layout",
+    help="UMAP keeps neighbours together (clusters show; PCA above 20,000 points). PCA is a straight "
+         "projection: instant, but classes overlap more.")]
 options = [c for c in mapview.COLOR_BY if c != "Injected noise" or ds.noisy is not None]
-color = c2.segmented_control("Colour by", options, default="Value", required=True, key="map_color")
-job = mapview.job_id(record, run)
+color = c3.segmented_control("Colour by", options, default="Value", required=True, key="map_color")
+job = mapview.job_id(record, run, method)
 if state.jobs().snapshot(job) is None:
-    st.caption("The map is computed once per embedding and cached on disk. The first map in a server process "
-               "takes about a minute longer while UMAP compiles.")
+    st.caption("The map is computed once per embedding and cached on disk. The first UMAP map in a server "
+               "process takes about a minute longer while UMAP compiles.")
     if st.button("Draw the map", type="primary", icon=":material/scatter_plot:", key="map_draw"):
-        state.jobs().submit_task(job, mapview.map_task(ds, run))
+        state.jobs().submit_task(job, mapview.map_task(ds, run, method))
         st.rerun()
 result = progress.task_result(job, "Map")
 if result is not None:
@@ -38,16 +42,19 @@ if result is not None:
                             key=f"map_chart_{run.run_id}")
     picked = mapview.selected_ids(event, frame)
     if picked:
-        left, right = st.columns([4, 1], vertical_alignment="center")
-        left.markdown(f"**{len(picked):,} samples selected.**")
-        if right.button("Open in Review", type="primary", key="map_to_review"):
+        with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
+            st.markdown(f"**{len(picked):,} samples selected.**", width="content")
+            to_review = st.button("Open in Review", type="primary", icon=":material/grid_view:", key="map_to_review")
+        if to_review:
             st.session_state["review_ids"] = picked
             st.switch_page(layout.PAGES["review"])
         if ds.modality == "image":
             paths = grid.image_paths(ds)
-            cols = st.columns(12)
-            for i, sid in enumerate(picked[:24]):
-                cols[i % 12].image(grid.thumbnail(paths[sid]), caption=sid, width=64)
+            with st.container(horizontal=True, gap="small", key="map_picked"):
+                for sid in picked[:24]:
+                    st.image(grid.thumbnail(paths[sid]), caption=sid, width=72)
+            if len(picked) > 24:
+                st.caption(f"The first 24 of {len(picked):,} shown; open them in Review to see all.")
         else:
             st.dataframe(frame[frame["id"].isin(picked)][["id", "label", "value", "rank", "decision"]],
                          hide_index=True)

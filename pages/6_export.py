@@ -36,4 +36,7 @@ log = export.log_preview(record)
 if log.empty:
     st.caption("No decisions yet: make them on the Review page.")
 else:
-    st.dataframe(log, hide_index=True)
+    st.caption("Newest first (times in UTC). decisions.csv holds the full log with the run ids.")
+    st.dataframe(log, hide_index=True,
+                 column_config={"time": "time (UTC)", "old_label": "label", "new_label": "new label",
+                                "value": st.column_config.NumberColumn(format="%.4g")})

@@ -90,9 +90,17 @@ def go(page, label: str) -> None:
 
 
 def shot(page, name: str) -> None:
+    """Screenshot of the whole page: Streamlit scrolls inside its main section, so the viewport is
+    stretched to the content's height for the picture, then put back."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(1500)  # charts and dataframes draw on a canvas after the run ends
+    size = page.viewport_size
+    height = page.evaluate("() => Math.max(...['stMain', 'stMainBlockContainer', 'stSidebarContent'].map("
+                           "t => document.querySelector(`[data-testid=${t}]`)?.scrollHeight || 0))")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 40, 6000))})
+    page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
 
 
 def card_id(page, i: int) -> str:
@@ -141,7 +149,38 @@ def test_upload_run_drop_two_export(server, browser):
     assert len(set(dropped)) == 2
 
     go(page, "Map")
+    page.locator(".st-key-map_layout").get_by_role("radio", name="PCA (instant)").click()
+    settle(page)
+    page.get_by_role("button", name="Draw the map").click()
+    plot = page.locator("[data-testid=stPlotlyChart] .nsewdrag").first
+    plot.wait_for()
+    settle(page)
+    box = plot.bounding_box()
+    # lasso (the chart's default drag mode) around the left 60% of the plot
+    x0, y0, x1, y1 = box["x"] + 3, box["y"] + 3, box["x"] + box["width"] * 0.6, box["y"] + box["height"] - 3
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in [(x1, y0), (x1, y1), (x0, y1), (x0, y0 + 2)]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    page.get_by_text("samples selected").wait_for()
+    settle(page)
+    n_picked = int(page.get_by_text("samples selected").inner_text().split()[0].replace(",", ""))
+    picked = set(page.locator(".st-key-map_picked [data-testid=stImageCaption]").all_inner_texts())
+    assert 0 < n_picked < 19 and len(picked) == n_picked  # part of the 19 valued images, all shown
     shot(page, "4_map")
+    page.get_by_role("button", name="Open in Review").click()
+    page.get_by_text(f"Showing only the {n_picked} samples you selected").wait_for()
+    settle(page)
+    page.locator(".st-key-rv_status").click()  # show decided ones too: the two drops may be among them
+    page.get_by_role("option", name="All", exact=True).click()
+    settle(page)
+    cards = page.locator("[class*=st-key-card_] [data-testid=stCaptionContainer] code")
+    assert set(cards.all_inner_texts()) == picked
+    page.get_by_role("button", name="Show all").click()
+    settle(page)
+    page.wait_for_function("() => document.querySelectorAll('[class*=st-key-card_]').length === 19")
+
     go(page, "Compare & check")
     shot(page, "5_compare")
     go(page, "Export")

@@ -65,8 +65,19 @@ def bundle_bytes(record: DatasetRecord, ds: Dataset) -> bytes:
 
 
 def log_preview(record: DatasetRecord, n: int = 200) -> pd.DataFrame:
-    """The latest ``n`` decisions, newest first."""
-    return state.workspace().decision_log(record.key).iloc[::-1].head(n)
+    """The latest ``n`` decisions, newest first, for display.
+
+    Columns: time (UTC, to the second), id, action, old_label, new_label (blank unless
+    relabeled), run (the run's label, as on the other pages), value, rank.
+    """
+    log = state.workspace().decision_log(record.key).iloc[::-1].head(n)
+    labels = {r.run_id: r.label for r in state.workspace().list_runs(record.key)}
+    out = pd.DataFrame({
+        "time": pd.to_datetime(log["time"], utc=True, errors="coerce").dt.strftime("%Y-%m-%d %H:%M:%S"),
+        "id": log["id"], "action": log["action"], "old_label": log["old_label"],
+        "new_label": log["new_label"].where(log["new_label"].notna(), ""),
+        "run": log["run_id"].map(labels).fillna(log["run_id"]), "value": log["value"], "rank": log["rank"]})
+    return out.reset_index(drop=True)
 
 
 def downloads(record: DatasetRecord, ds: Dataset) -> list[tuple[str, str, str, object]]:

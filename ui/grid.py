@@ -24,7 +24,7 @@ def preview_grid(ds: Dataset, n: int = 24, columns: int = 8) -> None:
     """A read-only grid of the first ``n`` images with their labels."""
     paths = ds.image_paths()[:n]
     labels = ds.label_names()[:n]
-    cols = st.columns(columns)
+    cols = st.container(key="preview_grid").columns(columns)
     for i, (path, label) in enumerate(zip(paths, labels)):
         with cols[i % columns]:
             st.image(thumbnail(str(path)), caption=f"{label} · {ds.ids[i]}", width=THUMB_PX)

@@ -10,24 +10,29 @@ from dataval_core.workspace import DatasetRecord, RunRecord
 from . import state
 
 COLOR_BY = ("Value", "Decision", "Label", "Injected noise")
+#: the Map page's layout choices -> ``map_coordinates`` method
+LAYOUTS = {"UMAP": "auto", "PCA (instant)": "pca"}
 _DECISION_COLORS = {"undecided": "#b8c2d1", "keep": "#2e9d5b", "drop": "#d9453b", "relabel": "#e7a33e"}
 
 
-def job_id(record: DatasetRecord, run: RunRecord) -> str:
-    """Id of the map job for a run's embedding (runs sharing an embedding share the map)."""
-    return f"map:{record.key}:{run.embedding}:{run.seed}"
+def job_id(record: DatasetRecord, run: RunRecord, method: str = "auto") -> str:
+    """Id of the map job for a run's embedding and layout (runs sharing an embedding share the map)."""
+    return f"map:{record.key}:{run.embedding}:{run.seed}:{method}"
 
 
-def map_task(ds: Dataset, run: RunRecord):
-    """A background task: embed the valued rows as the run did, then map them to 2-D (cached on disk)."""
+def map_task(ds: Dataset, run: RunRecord, method: str = "auto"):
+    """A background task: embed the valued rows as the run did, then map them to 2-D (cached on disk).
+
+    ``method`` is ``map_coordinates``'s: ``"auto"`` (UMAP up to 20,000 points, PCA above) or ``"pca"``.
+    """
     from dataval_core.embeddings import build_problem
     from dataval_core.mapping import map_coordinates
 
     def task(progress, cancel):
         cache = state.workspace().cache_dir
         problem = build_problem(ds, run.embedding, seed=run.seed, cache_dir=cache, progress=progress, cancel=cancel)
-        return map_coordinates(problem.x, problem.ids, seed=run.seed, cache_dir=cache, progress=progress,
-                               cancel=cancel)
+        return map_coordinates(problem.x, problem.ids, seed=run.seed, cache_dir=cache, method=method,
+                               progress=progress, cancel=cancel)
 
     return task
 
