@@ -1,8 +1,8 @@
 """SAVA: scalable learning-agnostic data valuation (Kessler, Le, Nguyen; ICLR 2025).
 
 Hierarchical OT. The valued rows are split into K batches and the target rows into L
-batches (seeded random partitions, each batch's rows kept in file order). Every batch
-pair (k, l) is a small LAVA problem: its label-augmented cost, dual potentials,
+batches (seeded, class-stratified partitions, each batch's rows kept in file order). Every
+batch pair (k, l) is a small LAVA problem: its label-augmented cost, dual potentials,
 calibrated gradient ``CG^{kl}`` and OT cost ``C̄_kl``. An outer OT between batches,
 with probability marginals 1/K and 1/L, gives the plan ``π̄``; a row i of batch k gets
 ``s_i = K · Σ_l π̄_kl CG^{kl}_i`` (a π̄-weighted average over target batches) and value
@@ -18,11 +18,14 @@ depend on scheduling.
 
 Differences from the reference code, on purpose: W from the whole sets (a stratified
 sample), not from the first batch pair; outer marginals normalised (the reference's
-ones-vectors of lengths K and L cannot be balanced when K ≠ L); exact outer OT instead
-of a third Sinkhorn with its own ε; potentials, plan and pair cost come from the same
-solve; a short tail batch is merged into the previous one (a 1-row batch would make the
-calibrated gradient divide by zero); batches are random, so class-sorted files still
-give mixed batches.
+ones-vectors of lengths K and L cannot be balanced when K ≠ L); the outer entropic OT
+runs in the log domain (``outer_reg = 0`` makes it exact); potentials, plan and pair cost
+come from the same solve; batches are class-stratified rather than purely random (see
+:func:`stratified_batches`: in random batches the per-pair class imbalance is priced by
+the duals and drowns the label-noise signal), so class-sorted files still give mixed
+batches; K = number of batches of ``batch_size`` rows with a tail shorter than half a
+batch merged (a 1-row batch would make the calibrated gradient divide by zero), and the
+rows are dealt evenly, so batch sizes differ by at most one row.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import dataclasses
 import mmap
 import os
 import time
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -56,6 +60,9 @@ class SavaParams:
     label_weight: float = param(1.0, low=0.0, help="Weight of the label-to-label cost W in the ground cost.")
     label_samples: int = param(1000, low=2, high=1_000_000,
                                help="Rows per class (each side) used to compute the label cost W.")
+    outer_reg: float = param(0.01, low=0.0, high=10.0,
+                             help="Entropic regularisation of the outer OT between batches, relative to the "
+                                  "largest batch-pair cost (the reference's 0.01); 0 = exact outer OT.")
     n_jobs: int = param(0, low=0, high=1024, help="Threads solving batch pairs; 0 = all local cores.")
 
 
@@ -68,14 +75,54 @@ def batch_bounds(n: int, batch_size: int) -> np.ndarray:
     return bounds
 
 
+def _file_map(x: np.ndarray) -> mmap.mmap | None:
+    """The shared file mapping behind ``x``, if any: ``x`` itself may be an ``np.memmap``
+    or a plain view of one (``np.asarray(memmap)``, as ``Problem.from_arrays`` makes)."""
+    obj = x
+    while obj is not None:
+        if isinstance(obj, np.memmap):
+            # copy-on-write maps ("c") are private: dropping their pages would lose edits
+            handle = getattr(obj, "_mmap", None)
+            if obj.mode != "c" and isinstance(handle, mmap.mmap) and hasattr(handle, "madvise"):
+                return handle
+            return None
+        obj = getattr(obj, "base", None)
+    return None
+
+
+def stratified_batches(y: np.ndarray, n_batches: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Seeded class-stratified partition of ``range(len(y))`` into ``n_batches`` batches.
+
+    Rows are shuffled, grouped by class and dealt round-robin, so every batch holds its
+    class's share of each class (±1 row) and batch sizes differ by at most one row. Each
+    batch's rows are returned in ascending (file) order.
+
+    Why stratify: exact OT duals price class-mass imbalance. In a purely random batch
+    pair, a class that happens to be over-represented on the valued side makes all its
+    rows look harmful in that pair, a noise term as large as the label-noise signal
+    itself at batch sizes of a few hundred; with stratified batches every pair sees the
+    global class proportions, as LAVA does.
+
+    Returns:
+        A list of ``n_batches`` int arrays of row indices.
+    """
+    y = np.asarray(y)
+    order = rng.permutation(len(y))
+    order = order[np.argsort(y[order], kind="stable")]
+    batch = np.empty(len(y), dtype=np.int64)
+    batch[order] = np.arange(len(y)) % n_batches
+    grouped = np.argsort(batch, kind="stable")
+    return np.split(grouped, np.cumsum(np.bincount(batch, minlength=n_batches))[:-1])
+
+
 def release_pages(x: np.ndarray) -> None:
     """Drop this process's resident pages of a memory-mapped array (no-op otherwise).
 
     The data stay in the OS page cache; the next read faults them back in. Keeps the
     resident set of a streaming pass flat instead of growing to the file's size.
     """
-    handle = getattr(x, "_mmap", None)
-    if isinstance(x, np.memmap) and isinstance(handle, mmap.mmap) and hasattr(handle, "madvise"):
+    handle = _file_map(x)
+    if handle is not None:
         handle.madvise(mmap.MADV_DONTNEED)
 
 
@@ -105,6 +152,31 @@ def memmap_problem(problem: Problem, path: str | os.PathLike, chunk_rows: int = 
     return mapped
 
 
+def outer_plan(pair_cost: np.ndarray, reg: float) -> _ot.Duals:
+    """Plan of the outer OT between the K valued and L target batches, marginals 1/K, 1/L.
+
+    ``reg > 0``: entropic OT on ``pair_cost / max(pair_cost)`` (as the reference code),
+    log-domain Sinkhorn. Stratified batch pairs have nearly equal costs, and the exact
+    plan of such a problem is an arbitrary vertex that scores each valued batch against
+    one or two target batches only; the entropic plan spreads each valued batch over the
+    target batches it is close to, so its values average over more target rows.
+    ``reg = 0``: exact OT (network simplex).
+    """
+    if reg == 0 or pair_cost.size == 1:
+        return _ot.solve_duals(pair_cost, "exact")
+    ot = _ot._ot()
+    k, l = pair_cost.shape
+    scale = float(pair_cost.max()) or 1.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan, log = ot.sinkhorn(np.full(k, 1.0 / k), np.full(l, 1.0 / l), pair_cost / scale, reg,
+                                method="sinkhorn_log", stopThr=1e-9, numItermax=100_000, log=True)
+    converged = not any("converge" in str(w.message).lower() for w in caught)
+    f = scale * np.asarray(log["log_u"]) * reg
+    g = scale * np.asarray(log["log_v"]) * reg
+    return _ot.Duals(f, g, plan, float(np.sum(plan * pair_cost)), converged)
+
+
 def _blas_single_thread(workers: int):
     """Limit BLAS to one thread per worker while several workers run (avoids oversubscription)."""
     if workers <= 1:
@@ -132,11 +204,11 @@ class SavaValuator(BaseValuator):
         timings["label_cost"] = time.perf_counter() - t
 
         n, m, n_classes = problem.n, len(problem.x_target), problem.n_classes
-        v_perm, t_perm = rng.permutation(n), rng.permutation(m)
-        v_bounds, t_bounds = batch_bounds(n, params.batch_size), batch_bounds(m, params.batch_size)
-        n_k, n_l = len(v_bounds) - 1, len(t_bounds) - 1
+        n_k = len(batch_bounds(n, params.batch_size)) - 1
+        n_l = len(batch_bounds(m, params.batch_size)) - 1
         y = np.asarray(problem.y)
-        target_rows = [np.sort(t_perm[t_bounds[l]:t_bounds[l + 1]]) for l in range(n_l)]
+        v_batches = stratified_batches(y, n_k, rng)
+        target_rows = stratified_batches(problem.y_target, n_l, rng)
         target_x = [np.asarray(problem.x_target[r]) for r in target_rows]
         target_y = [np.asarray(problem.y_target)[r] for r in target_rows]
 
@@ -146,7 +218,7 @@ class SavaValuator(BaseValuator):
         converged = np.ones((n_k, n_l), dtype=bool)
 
         def valued_rows(k: int) -> np.ndarray:
-            return np.sort(v_perm[v_bounds[k]:v_bounds[k + 1]])
+            return v_batches[k]
 
         def solve_pair(k: int, l: int):
             rows = valued_rows(k)
@@ -187,7 +259,7 @@ class SavaValuator(BaseValuator):
 
         reporter.update("outer OT", 0, 1, f"{n_k} x {n_l} batch costs")
         t = time.perf_counter()
-        outer = _ot.solve_duals(pair_cost, "exact")
+        outer = outer_plan(pair_cost, params.outer_reg)
         weights = outer.plan * n_k  # rows sum to 1: a weighted average over target batches
         values = np.empty(n)
         suggested = np.empty(n, dtype=int)
