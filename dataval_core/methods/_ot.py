@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,7 +66,8 @@ def stratified_rows(y: np.ndarray, cls: int, cap: int, rng: np.random.Generator)
 
 
 def label_cost(x: np.ndarray, y: np.ndarray, x_target: np.ndarray, y_target: np.ndarray,
-               classes: tuple[str, ...], *, per_class: int, rng: np.random.Generator) -> np.ndarray:
+               classes: tuple[str, ...], *, per_class: int, rng: np.random.Generator,
+               workers: int = 1) -> np.ndarray:
     """Label-to-label cost W[c, c'] = W2² between class-conditional embedded sets.
 
     Computed once per run, from all rows of each class or a seeded sample of
@@ -81,6 +83,7 @@ def label_cost(x: np.ndarray, y: np.ndarray, x_target: np.ndarray, y_target: np.
         classes: class names, used in error messages.
         per_class: at most this many rows per class and side enter a class-pair OT.
         rng: the run's generator (consumed in a fixed order: deterministic per seed).
+        workers: threads solving the class pairs (results do not depend on it).
 
     Returns:
         W, shape (C, C), float64. Entries for a class absent from the valued set (row)
@@ -109,10 +112,20 @@ def label_cost(x: np.ndarray, y: np.ndarray, x_target: np.ndarray, y_target: np.
     target_x = {int(c): np.asarray(x_target[stratified_rows(y_target, c, per_class, rng)], dtype=np.float64)
                 for c in target_cls}
     w = np.full((n_classes, n_classes), np.nan)
-    for c, xa in valued_x.items():
-        for c2, xb in target_x.items():
-            w[c, c2] = ot.emd2(np.full(len(xa), 1.0 / len(xa)), np.full(len(xb), 1.0 / len(xb)),
-                               sq_distances(xa, xb), numItermax=EMD_MAX_ITER)
+    pairs = [(c, c2) for c in valued_x for c2 in target_x]
+
+    def solve(pair: tuple[int, int]) -> float:
+        xa, xb = valued_x[pair[0]], target_x[pair[1]]
+        return ot.emd2(np.full(len(xa), 1.0 / len(xa)), np.full(len(xb), 1.0 / len(xb)),
+                       sq_distances(xa, xb), numItermax=EMD_MAX_ITER)
+
+    if workers > 1 and len(pairs) > 1:
+        with ThreadPoolExecutor(min(workers, len(pairs))) as pool:
+            costs = list(pool.map(solve, pairs))
+    else:
+        costs = [solve(p) for p in pairs]
+    for (c, c2), cost in zip(pairs, costs):
+        w[c, c2] = cost
     return w
 
 

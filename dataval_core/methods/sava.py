@@ -196,20 +196,24 @@ class SavaValuator(BaseValuator):
     def _compute(self, problem: Problem, params: SavaParams, rng: np.random.Generator,
                  reporter: Reporter) -> Output:
         timings = {}
-        reporter.update("label cost", 0, 1, "W between classes")
-        t = time.perf_counter()
-        w = _ot.label_cost(problem.x, problem.y, problem.x_target, problem.y_target, problem.classes,
-                           per_class=params.label_samples, rng=rng)
-        release_pages(problem.x)
-        timings["label_cost"] = time.perf_counter() - t
-
         n, m, n_classes = problem.n, len(problem.x_target), problem.n_classes
         n_k = len(batch_bounds(n, params.batch_size)) - 1
         n_l = len(batch_bounds(m, params.batch_size)) - 1
+        total = n_k * n_l
+        workers = params.n_jobs or len(os.sched_getaffinity(0))
+
+        reporter.update("label cost", 0, 1, "W between classes")
+        t = time.perf_counter()
+        with _blas_single_thread(workers):
+            w = _ot.label_cost(problem.x, problem.y, problem.x_target, problem.y_target, problem.classes,
+                               per_class=params.label_samples, rng=rng, workers=workers)
+        release_pages(problem.x)
+        timings["label_cost"] = time.perf_counter() - t
+
         y = np.asarray(problem.y)
         v_batches = stratified_batches(y, n_k, rng)
         target_rows = stratified_batches(problem.y_target, n_l, rng)
-        target_x = [np.asarray(problem.x_target[r]) for r in target_rows]
+        target_x = [np.asarray(problem.x_target[r], dtype=np.float64) for r in target_rows]
         target_y = [np.asarray(problem.y_target)[r] for r in target_rows]
 
         gradients = np.empty((n, n_l), dtype=np.float32)
@@ -220,38 +224,50 @@ class SavaValuator(BaseValuator):
         def valued_rows(k: int) -> np.ndarray:
             return v_batches[k]
 
-        def solve_pair(k: int, l: int):
+        def solve_group(k: int, ls: tuple[int, ...]):
+            # one read of valued batch k (from disk when x is memory-mapped) for all its pairs
             rows = valued_rows(k)
-            xk = np.array(problem.x[rows])
+            xk = np.asarray(problem.x[rows], dtype=np.float64)
             release_pages(problem.x)
-            cost = _ot.augmented_cost(xk, y[rows], target_x[l], target_y[l], w, params.label_weight)
-            duals = _ot.solve_duals(cost, params.solver, params.reg)
-            top = _ot.top_target_class(duals.plan, target_y[l], n_classes)
-            return k, l, rows, duals.cost, _ot.calibrated_gradient(duals.f), top, duals.converged
+            yk = y[rows]
+            out = []
+            for l in ls:
+                cost = _ot.augmented_cost(xk, yk, target_x[l], target_y[l], w, params.label_weight)
+                duals = _ot.solve_duals(cost, params.solver, params.reg)
+                del cost
+                top = _ot.top_target_class(duals.plan, target_y[l], n_classes)
+                out.append((l, duals.cost, _ot.calibrated_gradient(duals.f), top, duals.converged))
+            return k, rows, out
 
-        total = n_k * n_l
-        workers = params.n_jobs or len(os.sched_getaffinity(0))
         workers = max(1, min(workers, total))
-        pairs = iter([(k, l) for k in range(n_k) for l in range(n_l)])
+        # a task per valued batch (all its target batches) when there are enough of them to
+        # keep the workers busy, else a task per pair
+        if n_k >= 2 * workers:
+            groups = [(k, tuple(range(n_l))) for k in range(n_k)]
+        else:
+            groups = [(k, (l,)) for k in range(n_k) for l in range(n_l)]
+        tasks = iter(groups)
         done = 0
         reporter.update("batch pairs", 0, total, f"{n_k} x {n_l} batches")
         t = time.perf_counter()
         with _blas_single_thread(workers), ThreadPoolExecutor(workers) as pool:
-            pending = {pool.submit(solve_pair, *p) for p in [next(pairs) for _ in range(min(total, 2 * workers))]}
+            first = [next(tasks) for _ in range(min(len(groups), 2 * workers))]
+            pending = {pool.submit(solve_group, *g) for g in first}
             try:
                 while pending:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:
-                        k, l, rows, cost, gradient, top, ok = fut.result()
-                        gradients[rows, l] = gradient
-                        tops[rows, l] = top
-                        pair_cost[k, l] = cost
-                        converged[k, l] = ok
-                        done += 1
+                        k, rows, out = fut.result()
+                        for l, cost, gradient, top, ok in out:
+                            gradients[rows, l] = gradient
+                            tops[rows, l] = top
+                            pair_cost[k, l] = cost
+                            converged[k, l] = ok
+                        done += len(out)
                         reporter.update("batch pairs", done, total, f"pair {done}/{total}")
-                        nxt = next(pairs, None)
+                        nxt = next(tasks, None)
                         if nxt is not None:
-                            pending.add(pool.submit(solve_pair, *nxt))
+                            pending.add(pool.submit(solve_group, *nxt))
             finally:
                 for fut in pending:
                     fut.cancel()
