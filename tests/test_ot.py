@@ -9,7 +9,8 @@ from scipy.optimize import linprog
 
 from dataval_core import Problem, get_valuator
 from dataval_core.methods import _ot
-from dataval_core.methods.sava import batch_bounds, outer_plan, release_pages, stratified_batches
+from dataval_core.methods.sava import (batch_bounds, outer_plan, release_pages, stratified_batches,
+                                        use_processes)
 
 from conftest import make_blobs_problem
 
@@ -130,16 +131,27 @@ def medium():
     return make_blobs_problem(n_valued=300, n_target=100, n_classes=4, d=6, seed=5)
 
 
-def test_sava_is_deterministic_with_several_batches_and_threads(medium):
+def test_sava_is_deterministic_with_several_batches_and_workers(medium):
     problem, _ = medium
-    a = fit("sava", problem, seed=7, batch_size=64, n_jobs=2)
-    b = fit("sava", problem, seed=7, batch_size=64, n_jobs=2)
+    a = fit("sava", problem, seed=7, batch_size=64, n_jobs=2, parallel="threads")
+    b = fit("sava", problem, seed=7, batch_size=64, n_jobs=2, parallel="threads")
     np.testing.assert_array_equal(a.values, b.values)
     assert list(a.suggested_labels) == list(b.suggested_labels)
     serial = fit("sava", problem, seed=7, batch_size=64, n_jobs=1)
     np.testing.assert_allclose(serial.values, a.values, rtol=1e-6, atol=1e-9)
     other = fit("sava", problem, seed=8, batch_size=64, n_jobs=2)
     assert not np.array_equal(other.values, a.values)  # the seed drives the batch partition
+
+
+def test_sava_worker_processes_give_the_thread_result(medium):
+    """Spawned worker processes (the path large problems take) change nothing."""
+    problem, _ = medium
+    threads = fit("sava", problem, seed=7, batch_size=64, n_jobs=2, parallel="threads")
+    procs = fit("sava", problem, seed=7, batch_size=64, n_jobs=2, parallel="processes")
+    np.testing.assert_array_equal(procs.values, threads.values)
+    assert list(procs.suggested_labels) == list(threads.suggested_labels)
+    assert use_processes("auto", 2, 100_000, 5_000) and not use_processes("auto", 2, 300, 100)
+    assert not use_processes("processes", 1, 100_000, 5_000)
 
 
 def test_sava_with_several_batches_tracks_lava_and_finds_flips(medium):

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def stratified_rows(y: np.ndarray, cls: int, cap: int, rng: np.random.Generator)
 
 def label_cost(x: np.ndarray, y: np.ndarray, x_target: np.ndarray, y_target: np.ndarray,
                classes: tuple[str, ...], *, per_class: int, rng: np.random.Generator,
-               workers: int = 1) -> np.ndarray:
+               map_fn: Callable | None = None) -> np.ndarray:
     """Label-to-label cost W[c, c'] = W2² between class-conditional embedded sets.
 
     Computed once per run, from all rows of each class or a seeded sample of
@@ -83,7 +83,9 @@ def label_cost(x: np.ndarray, y: np.ndarray, x_target: np.ndarray, y_target: np.
         classes: class names, used in error messages.
         per_class: at most this many rows per class and side enter a class-pair OT.
         rng: the run's generator (consumed in a fixed order: deterministic per seed).
-        workers: threads solving the class pairs (results do not depend on it).
+        map_fn: a ``map``-like callable (e.g. a process pool's ``map``) that applies
+            :func:`emd_cost` to the class pairs; the built-in ``map`` when None. The
+            result does not depend on it.
 
     Returns:
         W, shape (C, C), float64. Entries for a class absent from the valued set (row)
@@ -94,7 +96,6 @@ def label_cost(x: np.ndarray, y: np.ndarray, x_target: np.ndarray, y_target: np.
             no target counterpart, so any value for them would be an artefact; the rule
             is to refuse and name the class rather than invent a cost.
     """
-    ot = _ot()
     y = np.asarray(y)
     y_target = np.asarray(y_target)
     n_classes = len(classes)
@@ -113,20 +114,17 @@ def label_cost(x: np.ndarray, y: np.ndarray, x_target: np.ndarray, y_target: np.
                 for c in target_cls}
     w = np.full((n_classes, n_classes), np.nan)
     pairs = [(c, c2) for c in valued_x for c2 in target_x]
-
-    def solve(pair: tuple[int, int]) -> float:
-        xa, xb = valued_x[pair[0]], target_x[pair[1]]
-        return ot.emd2(np.full(len(xa), 1.0 / len(xa)), np.full(len(xb), 1.0 / len(xb)),
-                       sq_distances(xa, xb), numItermax=EMD_MAX_ITER)
-
-    if workers > 1 and len(pairs) > 1:
-        with ThreadPoolExecutor(min(workers, len(pairs))) as pool:
-            costs = list(pool.map(solve, pairs))
-    else:
-        costs = [solve(p) for p in pairs]
+    costs = (map_fn or map)(emd_cost, [valued_x[c] for c, _ in pairs], [target_x[c2] for _, c2 in pairs])
     for (c, c2), cost in zip(pairs, costs):
         w[c, c2] = cost
     return w
+
+
+def emd_cost(xa: np.ndarray, xb: np.ndarray) -> float:
+    """Exact OT cost (W2²) between the uniform measures on the rows of ``xa`` and ``xb``."""
+    ot = _ot()
+    return float(ot.emd2(np.full(len(xa), 1.0 / len(xa)), np.full(len(xb), 1.0 / len(xb)),
+                         sq_distances(xa, xb), numItermax=EMD_MAX_ITER))
 
 
 def augmented_cost(xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray, w: np.ndarray,

@@ -12,9 +12,10 @@ Memory is O(batch_size²) per worker plus 6 bytes per valued row and target batc
 stored per-pair gradients and top classes), never O(n · m): the valued rows are read batch by
 batch from ``problem.x`` (a read-only ``np.memmap`` is fine and its pages are released
 after each read, so resident memory stays flat), and the label cost W is computed once
-from a stratified sample. Batch pairs run on a thread pool (POT's network simplex and
-numpy's kernels release the GIL); results are stored by pair index, so they do not
-depend on scheduling.
+from a stratified sample. POT's network simplex holds the GIL, so for large problems the
+batches (and W's class pairs) are solved in spawned worker processes that receive the
+target batches once and one valued batch per task; small problems use a thread pool.
+Results are stored by batch index, so they do not depend on scheduling or worker kind.
 
 Differences from the reference code, on purpose: W from the whole sets (a stratified
 sample), not from the first batch pair; outer marginals normalised (the reference's
@@ -34,9 +35,10 @@ import mmap
 import os
 import time
 import warnings
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +65,10 @@ class SavaParams:
     outer_reg: float = param(0.01, low=0.0, high=10.0,
                              help="Entropic regularisation of the outer OT between batches, relative to the "
                                   "largest batch-pair cost (the reference's 0.01); 0 = exact outer OT.")
-    n_jobs: int = param(0, low=0, high=1024, help="Threads solving batch pairs; 0 = all local cores.")
+    n_jobs: int = param(0, low=0, high=1024, help="Workers solving batch pairs; 0 = all local cores.")
+    parallel: str = param("auto", choices=("auto", "processes", "threads"),
+                          help="Worker kind: processes run exact solves in parallel (POT holds the GIL) "
+                               "but take ~1 s each to start; auto picks processes for large problems.")
 
 
 def batch_bounds(n: int, batch_size: int) -> np.ndarray:
@@ -186,6 +191,62 @@ def _blas_single_thread(workers: int):
     return threadpool_limits(limits=1, user_api="blas")
 
 
+#: the per-run state a worker process receives once (target batches, solver settings)
+_WORKER_STATE: dict = {}
+
+
+def _init_worker(state: dict) -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")  # one BLAS thread per worker process
+    _WORKER_STATE.clear()
+    _WORKER_STATE.update(state)
+
+
+def _solve_group(state: dict, k: int, xk: np.ndarray, yk: np.ndarray, ls: tuple[int, ...], w: np.ndarray):
+    """OT of valued batch k (rows ``xk``, labels ``yk``) against target batches ``ls``.
+
+    Returns ``(k, [(l, pair cost, calibrated gradient, top target class, converged), ...])``.
+    """
+    xk = np.asarray(xk, dtype=np.float64)
+    out = []
+    for l in ls:
+        cost = _ot.augmented_cost(xk, yk, state["target_x"][l], state["target_y"][l], w, state["label_weight"])
+        duals = _ot.solve_duals(cost, state["solver"], state["reg"])
+        del cost
+        top = _ot.top_target_class(duals.plan, state["target_y"][l], state["n_classes"])
+        out.append((l, duals.cost, _ot.calibrated_gradient(duals.f).astype(np.float32), top, duals.converged))
+    return k, out
+
+
+def _worker_solve_group(k, xk, yk, ls, w):
+    return _solve_group(_WORKER_STATE, k, xk, yk, ls, w)
+
+
+def use_processes(parallel: str, workers: int, n: int, m: int) -> bool:
+    """Whether batch pairs go to worker processes (POT's network simplex holds the GIL,
+    so threads do not run solves in parallel; processes cost ~1 s each to start)."""
+    if workers <= 1 or parallel == "threads":
+        return False
+    return parallel == "processes" or n * m >= PROCESS_MIN_ENTRIES
+
+
+def _process_context():
+    """``fork`` when this process runs a single Python thread (workers start at once, no
+    imports); ``spawn`` otherwise (e.g. inside Streamlit), since forking a process whose
+    other threads may hold locks can deadlock the child."""
+    import multiprocessing
+    import threading
+
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+#: ``parallel="auto"`` uses processes from this many valued x target rows (≈ 5 s of solves)
+PROCESS_MIN_ENTRIES = 20_000_000
+
+
 class SavaValuator(BaseValuator):
     """Batched (hierarchical) LAVA; memory independent of the number of valued rows."""
 
@@ -200,64 +261,66 @@ class SavaValuator(BaseValuator):
         n_k = len(batch_bounds(n, params.batch_size)) - 1
         n_l = len(batch_bounds(m, params.batch_size)) - 1
         total = n_k * n_l
-        workers = params.n_jobs or len(os.sched_getaffinity(0))
-
-        reporter.update("label cost", 0, 1, "W between classes")
-        t = time.perf_counter()
-        with _blas_single_thread(workers):
-            w = _ot.label_cost(problem.x, problem.y, problem.x_target, problem.y_target, problem.classes,
-                               per_class=params.label_samples, rng=rng, workers=workers)
-        release_pages(problem.x)
-        timings["label_cost"] = time.perf_counter() - t
+        workers = max(1, min(params.n_jobs or len(os.sched_getaffinity(0)), total))
+        processes = use_processes(params.parallel, workers, n, m)
 
         y = np.asarray(problem.y)
         v_batches = stratified_batches(y, n_k, rng)
         target_rows = stratified_batches(problem.y_target, n_l, rng)
-        target_x = [np.asarray(problem.x_target[r], dtype=np.float64) for r in target_rows]
-        target_y = [np.asarray(problem.y_target)[r] for r in target_rows]
+        state = {"target_x": [np.asarray(problem.x_target[r], dtype=np.float64) for r in target_rows],
+                 "target_y": [np.asarray(problem.y_target)[r] for r in target_rows],
+                 "label_weight": params.label_weight, "solver": params.solver, "reg": params.reg,
+                 "n_classes": n_classes}
+
+        def valued_rows(k: int) -> np.ndarray:
+            return v_batches[k]
+
+        if processes:
+            pool = ProcessPoolExecutor(workers, mp_context=_process_context(),
+                                       initializer=_init_worker, initargs=(state,))
+            solve = partial(pool.submit, _worker_solve_group)
+            map_fn = partial(pool.map, chunksize=4)
+        else:
+            pool = ThreadPoolExecutor(workers)  # threads overlap reading and cost building only
+            solve = partial(pool.submit, _solve_group, state)
+            map_fn = None
 
         gradients = np.empty((n, n_l), dtype=np.float32)
         tops = np.empty((n, n_l), dtype=np.int16 if n_classes < 2**15 else np.int32)
         pair_cost = np.empty((n_k, n_l))
         converged = np.ones((n_k, n_l), dtype=bool)
-
-        def valued_rows(k: int) -> np.ndarray:
-            return v_batches[k]
-
-        def solve_group(k: int, ls: tuple[int, ...]):
-            # one read of valued batch k (from disk when x is memory-mapped) for all its pairs
-            rows = valued_rows(k)
-            xk = np.asarray(problem.x[rows], dtype=np.float64)
-            release_pages(problem.x)
-            yk = y[rows]
-            out = []
-            for l in ls:
-                cost = _ot.augmented_cost(xk, yk, target_x[l], target_y[l], w, params.label_weight)
-                duals = _ot.solve_duals(cost, params.solver, params.reg)
-                del cost
-                top = _ot.top_target_class(duals.plan, target_y[l], n_classes)
-                out.append((l, duals.cost, _ot.calibrated_gradient(duals.f), top, duals.converged))
-            return k, rows, out
-
-        workers = max(1, min(workers, total))
-        # a task per valued batch (all its target batches) when there are enough of them to
-        # keep the workers busy, else a task per pair
+        # a task per valued batch (all its target batches: one read of its rows, from disk
+        # when x is memory-mapped) when there are enough to keep the workers busy, else per pair
         if n_k >= 2 * workers:
             groups = [(k, tuple(range(n_l))) for k in range(n_k)]
         else:
             groups = [(k, (l,)) for k in range(n_k) for l in range(n_l)]
         tasks = iter(groups)
-        done = 0
-        reporter.update("batch pairs", 0, total, f"{n_k} x {n_l} batches")
-        t = time.perf_counter()
-        with _blas_single_thread(workers), ThreadPoolExecutor(workers) as pool:
-            first = [next(tasks) for _ in range(min(len(groups), 2 * workers))]
-            pending = {pool.submit(solve_group, *g) for g in first}
+
+        with _blas_single_thread(workers), pool:
+            reporter.update("label cost", 0, 1, "W between classes")
+            t = time.perf_counter()
+            w = _ot.label_cost(problem.x, y, problem.x_target, problem.y_target, problem.classes,
+                               per_class=params.label_samples, rng=rng, map_fn=map_fn)
+            release_pages(problem.x)
+            timings["label_cost"] = time.perf_counter() - t
+
+            def submit(k: int, ls: tuple[int, ...]):
+                rows = valued_rows(k)
+                xk = np.array(problem.x[rows], dtype=np.float32)
+                release_pages(problem.x)
+                return solve(k, xk, y[rows], ls, w)
+
+            done = 0
+            reporter.update("batch pairs", 0, total, f"{n_k} x {n_l} batches")
+            t = time.perf_counter()
+            pending = {submit(*g) for g in [next(tasks) for _ in range(min(len(groups), 2 * workers))]}
             try:
                 while pending:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:
-                        k, rows, out = fut.result()
+                        k, out = fut.result()
+                        rows = valued_rows(k)
                         for l, cost, gradient, top, ok in out:
                             gradients[rows, l] = gradient
                             tops[rows, l] = top
@@ -267,10 +330,9 @@ class SavaValuator(BaseValuator):
                         reporter.update("batch pairs", done, total, f"pair {done}/{total}")
                         nxt = next(tasks, None)
                         if nxt is not None:
-                            pending.add(pool.submit(solve_group, *nxt))
+                            pending.add(submit(*nxt))
             finally:
-                for fut in pending:
-                    fut.cancel()
+                pool.shutdown(wait=True, cancel_futures=True)
         timings["batch_pairs"] = time.perf_counter() - t
 
         reporter.update("outer OT", 0, 1, f"{n_k} x {n_l} batch costs")
