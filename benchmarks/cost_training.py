@@ -1,0 +1,136 @@
+"""Cost of the training-based valuators relative to plain training of the same model.
+
+N = 10,000 valued rows of a 10-class Gaussian mixture in d = 64 (20 % labels flipped, so the
+AUROC column is a sanity check), 2,000 clean target rows. For each method (defaults, the
+valuator's own MLP 128,32) one plain training run is timed with ``dataval_core.nn.fit_model``
+on the valued rows with the method's epochs and batch size, and the ratio method / plain is
+reported. DVGS trains on the target set only, so its model training is also shown on those
+rows (``fit_model`` on the 2,000 target rows with DVGS's epochs and batch size).
+
+Every timing is the best of ``--repeats`` runs after a warm-up run of each code path on a
+tiny problem (first calls import parts of torch), with a fixed number of torch threads.
+
+    flock /tmp/dataval-bench.lock .venv/bin/python benchmarks/cost_training.py
+    python benchmarks/cost_training.py --n 2000 --m 500 --repeats 1 --out /tmp/cost.md   # smoke
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_line  # noqa: E402
+
+from dataval_core import nn as dnn  # noqa: E402
+from dataval_core.methods.dvemb import DVEmbParams  # noqa: E402
+from dataval_core.methods.dvgs import DVGSParams  # noqa: E402
+from dataval_core.methods.lossval import LossValParams  # noqa: E402
+from dataval_core.problem import Problem  # noqa: E402
+from dataval_core.registry import get_valuator  # noqa: E402
+
+
+def mixture(n: int, m: int, d: int = 64, classes: int = 10, flip: float = 0.2, seed: int = 0):
+    """Gaussian mixture (class means N(0, 1), within-class sd 1.5); ``flip`` of valued labels moved."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0.0, 1.0, (classes, d))
+    y = rng.integers(0, classes, n + m)
+    x = (centers[y] + rng.normal(0.0, 1.5, (n + m, d))).astype(np.float32)
+    yv = y[:n].copy()
+    noisy = np.zeros(n, bool)
+    idx = rng.choice(n, int(flip * n), replace=False)
+    noisy[idx] = True
+    yv[idx] = (yv[idx] + rng.integers(1, classes, len(idx))) % classes
+    return Problem.from_arrays(x[:n], yv, x[n:], y[n:]), noisy
+
+
+def plain(x, y, epochs: int, batch_size: int, hidden=(128, 32)) -> float:
+    model = dnn.make_model(x.shape[1], int(y.max()) + 1, hidden=hidden, seed=0)
+    t0 = time.perf_counter()
+    dnn.fit_model(model, x, y, epochs=epochs, batch_size=batch_size, seed=0, device=torch.device("cpu"))
+    return time.perf_counter() - t0
+
+
+def best(fn, repeats: int):
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+METHODS = {  # method: (epochs, batch size) of its own training, from its defaults
+    "lossval": (LossValParams().epochs, LossValParams().batch_size),
+    "dvgs": (DVGSParams().epochs, DVGSParams().target_batch_size),
+    "dvemb": (DVEmbParams().epochs, DVEmbParams().batch_size),
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--m", type=int, default=2_000)
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "cost_training.md"))
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    problem, noisy = mixture(args.n, args.m)
+    x, y = problem.x, problem.y
+
+    tiny, _ = mixture(200, 50, seed=1)  # warm-up: imports and first-call overheads out of the timings
+    plain(tiny.x, tiny.y, 1, 64)
+    for name in args.methods:
+        get_valuator(name, {"epochs": 1}, seed=0).fit(tiny)
+
+    rows = []
+    for name in args.methods:
+        epochs, batch = METHODS[name]
+        t_plain, _ = best(lambda: plain(x, y, epochs, batch), args.repeats)
+        t_method, result = best(lambda: get_valuator(name, {}, seed=0).fit(problem), args.repeats)
+        auroc = roc_auc_score(noisy, -result.values)
+        row = {"method": name, "epochs": epochs, "batch": batch, "plain": t_plain, "method_s": t_method,
+               "ratio": t_method / t_plain, "auroc": auroc, "target_plain": None}
+        if name == "dvgs":
+            row["target_plain"], _ = best(lambda: plain(problem.x_target, problem.y_target, epochs, batch),
+                                          args.repeats)
+        rows.append(row)
+        print(f"{name:<8} plain {t_plain:.2f}s  method {t_method:.2f}s  ratio {t_method / t_plain:.2f}x  "
+              f"AUROC {auroc:.3f}" + (f"  (target-only training {row['target_plain']:.2f}s)"
+                                      if row["target_plain"] else ""), flush=True)
+
+    lines = ["# Cost of training-based valuators vs plain training", "",
+             f"Machine: {machine_line()}", "", f"Command: `python {' '.join(sys.argv)}`", "",
+             f"Data: {args.n:,} valued rows, 10-class Gaussian mixture in d = 64 (20 % labels flipped), "
+             f"{args.m:,} clean target rows. Model: the valuators' default MLP 64→128→32→10. Torch threads: "
+             f"{args.threads}. CPU only. Times: best of {args.repeats} runs after a warm-up, wall clock, on a "
+             "2-core machine shared with other jobs (timed runs hold /tmp/dataval-bench.lock, but tests and apps "
+             "of other agents may still run).", "",
+             "Plain = `dataval_core.nn.fit_model` (Adam) of the same model on the valued rows with the method's "
+             "epochs and batch size (for DVGS: its epochs and target batch size). Method = "
+             "`get_valuator(name, {}).fit(problem)` with default parameters (defaults include the training, "
+             "the scoring and everything else the valuator does).", "",
+             "| method | epochs | batch | plain training (s) | method (s) | ratio | AUROC (flipped, −value) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['method']} | {r['epochs']} | {r['batch']} | {r['plain']:.2f} | {r['method_s']:.2f} | "
+                     f"**{r['ratio']:.2f}×** | {r['auroc']:.3f} |")
+    for r in rows:
+        if r["target_plain"]:
+            lines += ["", f"DVGS trains its model on the {args.m:,} target rows only; plain training of that model "
+                          f"({r['epochs']} epochs, batch {r['batch']}) takes {r['target_plain']:.2f} s, so relative "
+                          f"to its own training DVGS costs {r['method_s'] / r['target_plain']:.1f}×: the rest is "
+                          "scoring every valued row's gradient at the scoring points."]
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
