@@ -201,6 +201,73 @@ def per_sample_grads(model: nn.Module, x: torch.Tensor, target: torch.Tensor, ta
         yield start, torch.cat([g[n].reshape(g[n].shape[0], -1) for n in names], 1)
 
 
+def _linear_owners(model: nn.Module, names: Sequence[str]):
+    """``[(linear module, uses weight, uses bias)]`` covering ``names``, or None if a name is not a Linear's."""
+    modules = dict(model.named_modules())
+    owners: dict[str, list] = {}
+    for name in names:
+        prefix, _, leaf = name.rpartition(".")
+        mod = modules.get(prefix)
+        if not isinstance(mod, nn.Linear) or leaf not in ("weight", "bias"):
+            return None
+        owners.setdefault(prefix, [mod, False, False])[1 if leaf == "weight" else 2] = True
+    return [tuple(v) for v in owners.values()]
+
+
+def per_sample_grad_dots(model: nn.Module, x: torch.Tensor, target: torch.Tensor, task: str, vec: torch.Tensor, *,
+                         names: Sequence[str], chunk_size: int = 1024):
+    """Yield ``(start, dots, sq_norms)``: ⟨g_i, vec⟩ and ‖g_i‖² of every row's loss gradient over ``names``.
+
+    ``vec`` is flattened like :func:`per_sample_grads` (``names`` order). When every name is a
+    ``nn.Linear`` weight or bias with 2-D input (MLPs, the CNN's dense head) the per-sample
+    gradient δ_i a_iᵀ (and δ_i for the bias) is never formed: one forward/backward gives the layer
+    inputs a_i and output gradients δ_i, then ⟨δ a ᵀ, V⟩ = δᵀ V a and ‖δ aᵀ‖² = ‖δ‖²‖a‖², exact
+    (rows do not interact: no batch norm). Otherwise falls back to :func:`per_sample_grads`.
+    """
+    owners = _linear_owners(model, names)
+    params = dict(model.named_parameters())
+    parts, off = {}, 0
+    for n in names:
+        k = params[n].numel()
+        parts[n] = vec[off:off + k].reshape(params[n].shape)
+        off += k
+    if owners is not None:
+        name_of = {id(m): prefix for prefix, m in model.named_modules()}
+        for start in range(0, len(x), chunk_size):
+            seen: list = []
+            hooks = [mod.register_forward_hook(lambda m, inp, out: seen.append((m, inp[0], out)))
+                     for mod, _, _ in owners]
+            try:
+                with torch.enable_grad():
+                    outs = model(x[start:start + chunk_size])
+                    captured = [(m, a.detach(), z) for m, a, z in seen]
+                    if any(a.dim() != 2 for _, a, _ in captured) or len(captured) != len(owners):
+                        break  # e.g. a Linear applied to 3-D input: use the general path
+                    loss = per_sample_loss(outs, target[start:start + chunk_size], task).sum()
+                    deltas = torch.autograd.grad(loss, [z for _, _, z in captured])
+            finally:
+                for h in hooks:
+                    h.remove()
+            dots = torch.zeros(len(outs), dtype=vec.dtype, device=vec.device)
+            sq = torch.zeros_like(dots)
+            uses = {id(m): (w, b) for m, w, b in owners}
+            for (m, a, _), d in zip(captured, deltas):
+                w, b = uses[id(m)]
+                prefix = name_of[id(m)]
+                dd = (d * d).sum(1)
+                if w:
+                    dots += ((d @ parts[f"{prefix}.weight"]) * a).sum(1)
+                    sq += dd * (a * a).sum(1)
+                if b:
+                    dots += d @ parts[f"{prefix}.bias"]
+                    sq += dd
+            yield start, dots, sq
+        else:
+            return
+    for start, g in per_sample_grads(model, x, target, task, names=names, chunk_size=chunk_size):
+        yield start, g @ vec, (g * g).sum(1)
+
+
 def flat_grad(model: nn.Module, loss: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
     """Gradient of a scalar ``loss`` over the parameters ``names``, flattened to (P,) (no graph kept)."""
     params = dict(model.named_parameters())

@@ -67,6 +67,31 @@ def test_per_sample_grads_match_single_backward(task, which):
         torch.testing.assert_close(got[i], dnn.flat_grad(model, loss, names), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("arch,task,which", [("mlp", "classification", "all"), ("mlp", "regression", "last"),
+                                             ("mlp", "reconstruction", "all"), ("cnn", "classification", "last"),
+                                             ("cnn", "classification", "all")])
+def test_per_sample_grad_dots_match_materialised_grads(arch, task, which):
+    """The dense-layer shortcut (δᵀVa, ‖δ‖²‖a‖²) and the CNN fallback agree with explicit per-sample gradients."""
+    torch.manual_seed(0)
+    if arch == "mlp":
+        x = torch.randn(11, 5)
+        out = {"classification": 3, "regression": 1, "reconstruction": 5}[task]
+        model = dnn.make_mlp(5, out, (6, 4), seed=1)
+    else:
+        x = torch.rand(11, 1 * 8 * 8)
+        out = 3
+        model = dnn.make_cnn((1, 8, 8), out, width=2, embed_dim=4, seed=1)
+    target = {"classification": torch.randint(0, 3, (11,)), "regression": torch.randn(11, 1), "reconstruction": x}[task]
+    names = dnn.grad_param_names(model, which)
+    g = torch.cat([g for _, g in dnn.per_sample_grads(model, x, target, task, names=names)])
+    vec = torch.randn(g.shape[1])
+    chunks = list(dnn.per_sample_grad_dots(model, x, target, task, vec, names=names, chunk_size=4))
+    assert [s for s, _, _ in chunks] == [0, 4, 8]
+    torch.testing.assert_close(torch.cat([d for _, d, _ in chunks]), g @ vec, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.cat([q for _, _, q in chunks]), (g * g).sum(1), rtol=1e-5, atol=1e-6)
+    assert all(p.grad is None for p in model.parameters())  # no side effect on .grad
+
+
 def test_random_projection_is_seeded_and_norm_preserving():
     a = dnn.random_projection(500, 200, seed=3)
     assert torch.equal(a, dnn.random_projection(500, 200, seed=3))

@@ -96,7 +96,8 @@ def _cosines(model, x, y, task, names, g_target, chunk_size: int = 1024) -> np.n
     """Cosine similarity of every valued sample's gradient with ``g_target``, shape (n,)."""
     out = np.empty(len(x), dtype=np.float64)
     g_unit = g_target / g_target.norm().clamp_min(1e-12)
-    for start, g in dnn.per_sample_grads(model, x, y, task, names=names, chunk_size=chunk_size):
-        cos = (g @ g_unit) / g.norm(dim=1).clamp_min(1e-12)
-        out[start:start + len(g)] = cos.detach().cpu().numpy()
+    # dense layers: dot products and norms without forming the per-sample gradients (exact, ~10× faster)
+    for start, dots, sq in dnn.per_sample_grad_dots(model, x, y, task, g_unit, names=names, chunk_size=chunk_size):
+        cos = dots / sq.sqrt().clamp_min(1e-12)
+        out[start:start + len(dots)] = cos.detach().cpu().numpy()
     return out
