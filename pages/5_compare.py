@@ -31,9 +31,10 @@ if len(results) < 2:
     st.caption("Choose at least two runs.")
 else:
     st.dataframe(compare.agreement(results, k), hide_index=True,
-                 column_config={"spearman": st.column_config.ProgressColumn(min_value=-1, max_value=1, format="%.2f"),
-                                "bottom_k_overlap": st.column_config.ProgressColumn(min_value=0, max_value=1,
-                                                                                    format="%.2f")})
+                 column_config={"spearman": st.column_config.ProgressColumn("Spearman", min_value=-1, max_value=1,
+                                                                            format="%.2f"),
+                                "bottom_k_overlap": st.column_config.ProgressColumn(f"bottom-{k} overlap", min_value=0,
+                                                                                    max_value=1, format="%.2f")})
     flagged = compare.flagged(results, ds, k)
     st.markdown(f"**Flagged by several runs:** {len(flagged):,} samples are in the bottom {k} of two or more runs.")
     if len(flagged):
@@ -51,8 +52,9 @@ elif results:
                "1 = perfect). **Precision / recall at k**: share of the k lowest that are flipped, with k = number "
                "of flips. **k-means F1**: F1 of the low cluster when values are split in two groups.")
     st.dataframe(compare.noise_metrics(ds, results), hide_index=True,
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in ("auroc", "precision_at_k", "recall_at_k", "kmeans_f1")})
+                 column_config={c: st.column_config.NumberColumn(name, format="%.3f")
+                                for c, name in (("auroc", "AUROC"), ("precision_at_k", "precision at k"),
+                                                ("recall_at_k", "recall at k"), ("kmeans_f1", "k-means F1"))})
     st.plotly_chart(compare.detection_figure(ds, results), key="cmp_detection")
 
 st.subheader("Point removal")

@@ -175,8 +175,9 @@ def test_upload_run_drop_two_export(server, browser):
     page.locator(".st-key-rv_status").click()  # show decided ones too: the two drops may be among them
     page.get_by_role("option", name="All", exact=True).click()
     settle(page)
-    cards = page.locator("[class*=st-key-card_] [data-testid=stCaptionContainer] code")
-    assert set(cards.all_inner_texts()) == picked
+    shown = page.evaluate("() => [...document.querySelectorAll('[class*=st-key-card_]')].map("
+                          "c => c.querySelector('[data-testid=stCaptionContainer] code').innerText)")
+    assert set(shown) == picked and len(shown) == n_picked
     page.get_by_role("button", name="Show all").click()
     settle(page)
     page.wait_for_function("() => document.querySelectorAll('[class*=st-key-card_]').length === 19")

@@ -74,6 +74,8 @@ def runs_table(record: DatasetRecord) -> None:
                            "status": r.status, "seconds": r.timings.get("total"),
                            "params": ", ".join(f"{k}={v}" for k, v in r.params.items()),
                            "seed": r.seed, "message": r.error or ""} for r in reversed(runs)])
+    if not frame["message"].any():
+        frame = frame.drop(columns="message")  # an empty column only for failed runs' errors
     st.dataframe(frame, hide_index=True, column_config={"seconds": st.column_config.NumberColumn(format="%.1f")})
     for r in runs[::-1]:
         if r.status == "failed":

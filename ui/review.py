@@ -106,11 +106,11 @@ def _card(i: int, rec: pd.Series, record: DatasetRecord, run: RunRecord, classes
     relabel = _relabel_option(rec)
     with st.container(key=f"card_{i}", border=True):
         st.image(grid.thumbnail(path), width=120)
-        st.markdown(f"**#{rec['rank']}** · label **{rec['label']}** · value `{rec['value']:.3g}`")
-        notes = [f"suggested **{sug}**" if sug is not None and sug == sug else "no suggestion"]
-        if "noisy" in rec and rec["noisy"]:
-            notes.append(f":orange[injected flip, truly {rec['original']}]")
-        st.caption(f"`{rec['id']}`  \n" + " · ".join(notes))
+        st.markdown(f"**#{rec['rank']}** · label **{rec['label']}**")
+        notes = [f"value `{rec['value']:.3g}`",
+                 f"suggested **{sug}**" if sug is not None and sug == sug else "no suggestion"]
+        flip = f"  \n:orange[injected flip, truly {rec['original']}]" if "noisy" in rec and rec["noisy"] else ""
+        st.caption(f"`{rec['id']}`  \n" + " · ".join(notes) + flip)
         options = [KEEP, DROP] + ([relabel] if relabel else [])
         current = {"keep": KEEP, "drop": DROP}.get(rec["action"])
         if rec["action"] == "relabel" and relabel and rec["new_label"] == str(sug):
@@ -131,10 +131,11 @@ def card_grid(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRe
     """Image cards for the rows of ``page`` (thumbnail, rank, value, label, suggestion, decision)."""
     paths = grid.image_paths(ds)
     classes = ds.classes
-    cols = st.columns(columns)
-    for i, (_, rec) in enumerate(page.iterrows()):
-        with cols[i % columns]:
-            _card(i, rec, record, run, classes, paths[rec["id"]])
+    records = [rec for _, rec in page.iterrows()]
+    for row in range(0, len(records), columns):  # one st.columns per row keeps each row's cards aligned
+        for col, (i, rec) in zip(st.columns(columns), enumerate(records[row:row + columns], start=row)):
+            with col:
+                _card(i, rec, record, run, classes, paths[rec["id"]])
 
 
 def table_view(page: pd.DataFrame, ds: Dataset, key: str) -> list[str]:
