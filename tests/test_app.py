@@ -149,7 +149,14 @@ def test_demo_button_starts_knn_shapley_on_noisy_mnist(workspace_dir):
     assert record.name == "mnist" and ds.meta["label_noise"]["rows"] == 400
     (run,) = ws.list_runs(record.key)
     assert run.method == "knn_shapley"
-    state._jobs(str(workspace_dir.resolve())).cancel(run.run_id)
+    assert state._jobs(str(workspace_dir.resolve())).wait(run.run_id, timeout=300).status == "done"
+    # the demo's promise: Review opens on the lowest-valued digits, mostly the injected flips (base rate 10%)
+    at.switch_page("pages/3_review.py").run()
+    assert not errors(at)
+    cards = [c.value for c in at.caption if "suggested" in c.value]
+    assert len(cards) == 24
+    flipped = sum("injected flip" in c for c in cards)
+    assert flipped >= 18, f"only {flipped} of 24 cards on the demo's first Review page are injected flips"
 
 
 def test_two_sessions_never_see_each_other(workspace_dir, tmp_path):
