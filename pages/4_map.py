@@ -41,7 +41,10 @@ if result is not None:
     event = st.plotly_chart(mapview.figure(frame, color), on_select="rerun", selection_mode=("box", "lasso"),
                             key=f"map_chart_{run.run_id}")
     picked = mapview.selected_ids(event, frame)
-    if picked:
+    if not picked:
+        st.caption("Drag on the map to lasso samples (or pick the box tool in the chart's toolbar); hover a dot "
+                   "for its label and value. Double-click clears the selection.")
+    else:
         with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
             st.markdown(f"**{len(picked):,} samples selected.**", width="content")
             to_review = st.button("Open in Review", type="primary", icon=":material/grid_view:", key="map_to_review")
