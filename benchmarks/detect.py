@@ -68,8 +68,9 @@ def to_markdown(frame: pd.DataFrame, command: str) -> str:
              f"Machine: {machine_line()}", "", f"Command: `{command}`", "",
              "Target set: stratified 20 % of rows, clean. Noise only in valued rows. AUROC of −value vs the flip "
              "flag (1.0 = every flipped sample ranks below every clean one; 0.5 = chance); P@k: fraction of the "
-             "k lowest-valued samples that are flipped, k = number flipped. Time: wall clock including the embedding, "
-             "1 torch thread, on a machine shared with other jobs (an upper bound).", "",
+             "k lowest-valued samples that are flipped, k = number flipped. Time: wall clock, 1 torch thread, on a "
+             "machine shared with other jobs (an upper bound); it includes the embedding unless an earlier run "
+             "left it in the cache (`--cache-dir`).", "",
              "| dataset | noise | rate | method | embedding | AUROC (mean ± sd) | P@k | time (s) | seeds |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
