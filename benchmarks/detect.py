@@ -60,17 +60,42 @@ def run(datasets, methods, kinds, rates, seeds, cache_dir, save) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def to_markdown(frame: pd.DataFrame, command: str) -> str:
+KEY = ["dataset", "kind", "rate", "seed", "method"]
+
+
+def merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` rows that ``new`` did not rerun, then ``new``: update part of the table without redoing all."""
+    rerun = old.set_index(KEY).index.isin(new.set_index(KEY).index)
+    return pd.concat([old[~rerun], new], ignore_index=True)
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
     g = frame.groupby(["dataset", "kind", "rate", "method", "embedding"], sort=False)
     table = g.agg(auroc=("auroc", "mean"), auroc_sd=("auroc", "std"), p_at_k=("p_at_k", "mean"),
                   seconds=("seconds", "mean"), seeds=("seed", "nunique")).reset_index()
+    methods = [s.name for s in list_valuators()]
+    order = {"method": methods, "kind": ["uniform", "pair"], "dataset": list(DATASETS)}
+
+    def rank(col: pd.Series) -> pd.Series:
+        known = order.get(col.name)
+        return col if known is None else col.map(lambda v: known.index(v) if v in known else len(known))
+
+    table = table.sort_values(["dataset", "kind", "rate", "method"], key=rank, kind="stable")
+    at20 = table[table["rate"] == 0.2]
+    summary = at20.pivot_table(index="method", columns=["dataset", "kind"], values="auroc", sort=False)
     lines = ["# Detection of injected label noise", "",
-             f"Machine: {machine_line()}", "", f"Command: `{command}`", "",
+             f"Machine: {machine_line()}", "",
+             "Commands (a later one reran and replaced its rows):", "",
+             *[f"- `{c}`" for c in frame["command"].unique()], "",
              "Target set: stratified 20 % of rows, clean. Noise only in valued rows. AUROC of −value vs the flip "
              "flag (1.0 = every flipped sample ranks below every clean one; 0.5 = chance); P@k: fraction of the "
              "k lowest-valued samples that are flipped, k = number flipped. Time: wall clock, 1 torch thread, on a "
              "machine shared with other jobs (an upper bound); it includes the embedding unless an earlier run "
-             "left it in the cache (`--cache-dir`).", "",
+             "left it in the cache (`--cache-dir`). With two classes (breast_cancer) pair and uniform flips coincide.", "",
+             "AUROC at 20 % noise (mean over seeds):", "",
+             "| method | " + " | ".join(f"{d} {k}" for d, k in summary.columns) + " |",
+             "|---|" + "---|" * len(summary.columns),
+             *[f"| {m} | " + " | ".join(f"{v:.3f}" for v in row) + " |" for m, row in summary.iterrows()], "",
              "| dataset | noise | rate | method | embedding | AUROC (mean ± sd) | P@k | time (s) | seeds |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
@@ -89,15 +114,24 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "detection.md"))
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default: none)")
+    p.add_argument("--update", action="store_true",
+                   help="keep the rows of an earlier run's CSV next to --out that this run does not redo")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: the small models here gain nothing from more, and it avoids "
                         "oversubscribing a shared machine)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
+    csv = Path(args.out).with_suffix(".csv")
+    old = pd.read_csv(csv) if args.update and csv.exists() else None
+    command = "python " + " ".join(sys.argv)
+
     def save(frame: pd.DataFrame) -> None:
-        Path(args.out).write_text(to_markdown(frame, "python " + " ".join(sys.argv)))
-        frame.to_csv(Path(args.out).with_suffix(".csv"), index=False)
+        frame = frame.assign(command=command)
+        if old is not None:
+            frame = merge(old, frame)
+        Path(args.out).write_text(to_markdown(frame))
+        frame.to_csv(csv, index=False)
 
     run(args.datasets, args.methods, args.kinds, args.rates, args.seeds, args.cache_dir, save)
     print(f"wrote {args.out}")
