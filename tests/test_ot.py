@@ -257,3 +257,17 @@ def test_short_tail_batch_is_merged(extra):
 def test_batch_bounds_keep_a_long_tail_as_its_own_batch():
     assert list(batch_bounds(40, 16)) == [0, 16, 32, 40]  # 8 = half a batch: kept
     assert list(batch_bounds(10, 16)) == [0, 10]  # fewer rows than a batch: one batch
+
+
+@pytest.mark.slow
+def test_sava_spawned_workers_give_the_thread_result(medium, monkeypatch):
+    """The spawn path (taken when the host process runs other threads, e.g. Streamlit)."""
+    import multiprocessing
+
+    from dataval_core.methods import sava
+
+    problem, _ = medium
+    threads = fit("sava", problem, seed=7, batch_size=64, n_jobs=2, parallel="threads")
+    monkeypatch.setattr(sava, "_process_context", lambda: multiprocessing.get_context("spawn"))
+    spawned = fit("sava", problem, seed=7, batch_size=64, n_jobs=2, parallel="processes")
+    np.testing.assert_array_equal(spawned.values, threads.values)

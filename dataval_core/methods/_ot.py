@@ -18,6 +18,7 @@ Kessler et al., "SAVA: Scalable Learning-Agnostic Data Valuation", ICLR 2025). T
 """
 from __future__ import annotations
 
+import mmap
 import os
 import warnings
 from dataclasses import dataclass
@@ -55,6 +56,50 @@ def sq_distances(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
     d -= 2.0 * (xa @ xb.T)
     np.maximum(d, 0.0, out=d)
     return d
+
+
+def _file_map(x: np.ndarray) -> mmap.mmap | None:
+    """The shared file mapping behind ``x``, if any: ``x`` itself may be an ``np.memmap``
+    or a plain view of one (``np.asarray(memmap)``, as ``Problem.from_arrays`` makes)."""
+    obj = x
+    while obj is not None:
+        if isinstance(obj, np.memmap):
+            # copy-on-write maps ("c") are private: dropping their pages would lose edits
+            handle = getattr(obj, "_mmap", None)
+            if obj.mode != "c" and isinstance(handle, mmap.mmap) and hasattr(handle, "madvise"):
+                return handle
+            return None
+        obj = getattr(obj, "base", None)
+    return None
+
+
+def release_pages(x: np.ndarray) -> None:
+    """Drop this process's resident pages of a memory-mapped array (no-op otherwise).
+
+    The data stay in the OS page cache; the next read faults them back in. Keeps the
+    resident set of a streaming pass flat instead of growing to the file's size.
+    """
+    handle = _file_map(x)
+    if handle is not None:
+        handle.madvise(mmap.MADV_DONTNEED)
+
+
+def read_rows(x: np.ndarray, rows: np.ndarray, chunk: int = 128) -> np.ndarray:
+    """``x[rows]`` as a new float32 array, read ``chunk`` rows at a time from a memory map,
+    releasing the mapped pages after each chunk.
+
+    Each page fault on a file map also maps its neighbours (the kernel's fault-around,
+    64 KiB), so one fancy-index read of 1,000 rows scattered over a large file can map
+    most of the file at once; chunked reads keep that transient below ``chunk`` x 64 KiB.
+    """
+    rows = np.asarray(rows)
+    if _file_map(x) is None:
+        return np.asarray(x[rows], dtype=np.float32)
+    out = np.empty((len(rows), x.shape[1]), dtype=np.float32)
+    for start in range(0, len(rows), chunk):
+        out[start:start + chunk] = x[rows[start:start + chunk]]
+        release_pages(x)
+    return out
 
 
 def stratified_rows(y: np.ndarray, cls: int, cap: int, rng: np.random.Generator) -> np.ndarray:
@@ -108,7 +153,7 @@ def label_cost(x: np.ndarray, y: np.ndarray, x_target: np.ndarray, y_target: np.
         raise ValueError(f"Class {names} has valued rows ({counts}) but none in the target set; OT valuation "
                          "compares every valued class with target rows of that class. Add target rows of "
                          "that class or drop its valued rows.")
-    valued_x = {int(c): np.asarray(x[stratified_rows(y, c, per_class, rng)], dtype=np.float64)
+    valued_x = {int(c): read_rows(x, stratified_rows(y, c, per_class, rng)).astype(np.float64)
                 for c in valued_cls}
     target_x = {int(c): np.asarray(x_target[stratified_rows(y_target, c, per_class, rng)], dtype=np.float64)
                 for c in target_cls}

@@ -31,7 +31,6 @@ rows are dealt evenly, so batch sizes differ by at most one row.
 from __future__ import annotations
 
 import dataclasses
-import mmap
 import os
 import time
 import warnings
@@ -80,21 +79,6 @@ def batch_bounds(n: int, batch_size: int) -> np.ndarray:
     return bounds
 
 
-def _file_map(x: np.ndarray) -> mmap.mmap | None:
-    """The shared file mapping behind ``x``, if any: ``x`` itself may be an ``np.memmap``
-    or a plain view of one (``np.asarray(memmap)``, as ``Problem.from_arrays`` makes)."""
-    obj = x
-    while obj is not None:
-        if isinstance(obj, np.memmap):
-            # copy-on-write maps ("c") are private: dropping their pages would lose edits
-            handle = getattr(obj, "_mmap", None)
-            if obj.mode != "c" and isinstance(handle, mmap.mmap) and hasattr(handle, "madvise"):
-                return handle
-            return None
-        obj = getattr(obj, "base", None)
-    return None
-
-
 def stratified_batches(y: np.ndarray, n_batches: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Seeded class-stratified partition of ``range(len(y))`` into ``n_batches`` batches.
 
@@ -120,15 +104,8 @@ def stratified_batches(y: np.ndarray, n_batches: int, rng: np.random.Generator) 
     return np.split(grouped, np.cumsum(np.bincount(batch, minlength=n_batches))[:-1])
 
 
-def release_pages(x: np.ndarray) -> None:
-    """Drop this process's resident pages of a memory-mapped array (no-op otherwise).
-
-    The data stay in the OS page cache; the next read faults them back in. Keeps the
-    resident set of a streaming pass flat instead of growing to the file's size.
-    """
-    handle = _file_map(x)
-    if handle is not None:
-        handle.madvise(mmap.MADV_DONTNEED)
+#: re-exported for callers that stream a memory-mapped problem (CLI, benchmarks)
+release_pages = _ot.release_pages
 
 
 def memmap_problem(problem: Problem, path: str | os.PathLike, chunk_rows: int = 65536) -> Problem:
@@ -307,9 +284,7 @@ class SavaValuator(BaseValuator):
 
             def submit(k: int, ls: tuple[int, ...]):
                 rows = valued_rows(k)
-                xk = np.array(problem.x[rows], dtype=np.float32)
-                release_pages(problem.x)
-                return solve(k, xk, y[rows], ls, w)
+                return solve(k, _ot.read_rows(problem.x, rows), y[rows], ls, w)
 
             done = 0
             reporter.update("batch pairs", 0, total, f"{n_k} x {n_l} batches")
