@@ -72,6 +72,26 @@ METHODS = {  # method: (epochs, batch size) of its own training, from its defaul
 }
 
 
+NOTES = """Notes.
+
+* Plain-training times of the same step count vary up to 2.5× between rows (about 1,570 steps each:
+  10×157, 20×79, 5×313): the machine is shared, so single ratios carry that noise; the conclusions
+  (DVGS and DVEmb well under 5×) do not depend on it.
+* DVGS before the dense-layer shortcut (commit 85bcc2c): 33.2 s, 4.3× on the same data (smoke run,
+  same machine). The time was 20 scoring points × per-sample gradients of all 12,778 parameters for
+  10,000 rows, materialised by ``torch.func.vmap``. Cosine similarity only needs ⟨g_i, g_T⟩ and ‖g_i‖;
+  for a dense layer g_i = δ_i a_iᵀ, so ⟨g_i, G⟩ = δ_iᵀ G a_i and ‖g_i‖² = ‖δ_i‖²‖a_i‖² from one
+  forward/backward (``nn.per_sample_grad_dots``; exact, checked against the vmapped gradients in
+  ``tests/test_training_methods.py``; conv layers fall back to vmap). Same values, same AUROC.
+* DVEmb: training with per-sample output-layer gradients recorded every step (5 epochs, batch 32)
+  plus the backward recursion on 330-dim gradients; no change was needed.
+* LossVal is not in the 5× target and was not optimised: each step runs 30 log-domain Sinkhorn
+  iterations against all 2,000 target rows (a 64×2,000 cost matrix, two log-sum-exps per
+  iteration) plus the batch self-term; in a micro-benchmark that is about 80 % of a step (≈ 45 ms
+  of ≈ 57 ms). Fewer ``sinkhorn_iters`` or a target subsample per step would cut it but change the
+  values, so that is a user choice, not an optimisation."""
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=10_000)
@@ -128,6 +148,7 @@ def main() -> None:
                           f"({r['epochs']} epochs, batch {r['batch']}) takes {r['target_plain']:.2f} s, so relative "
                           f"to its own training DVGS costs {r['method_s'] / r['target_plain']:.1f}×: the rest is "
                           "scoring every valued row's gradient at the scoring points."]
+    lines += ["", NOTES]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 
