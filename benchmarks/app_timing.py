@@ -319,7 +319,7 @@ def main() -> None:
         f"| Map: sidebar click → chart drawn, map already in this server (median of {args.repeat}) "
         f"| {extra['map_revisit']:.2f} |",
         f"| One-click demo, new session: click → Review showing the first 24 digits (load MNIST, inject noise, "
-        f"run knn_shapley) | {extra['demo_s']:.1f} |", "",
+        f"run knn_shapley; same workspace, so the raw-pixel features cached in set-up may be reused) | {extra['demo_s']:.1f} |", "",
         f"Demo check: **{extra['demo_flipped']} of the {extra['demo_cards']}** lowest-valued digits on the demo's "
         f"first Review page are injected flips ({extra['demo_flipped'] / max(1, extra['demo_cards']):.0%}; "
         f"the base rate is {info['flipped'] / info['valued']:.0%})."]
