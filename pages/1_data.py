@@ -5,10 +5,9 @@ from dataval_core.dataset import DataError
 from dataval_core.samples import SAMPLES
 from ui import actions, grid, layout, state
 
-layout.setup("Data")
-st.title("Data")
-st.caption("Load the labeled dataset to curate. Every sample keeps a stable id (row number, id column or "
-           "path in the zip) from here to the export.")
+layout.page("Data",
+            "Load the labeled dataset to curate. Every sample keeps a stable id (row number, id column or "
+            "path in the zip) from here to the export.")
 
 layout.demo_card()
 

@@ -5,14 +5,10 @@ from dataval_core.embeddings import list_embeddings
 from dataval_core.registry import get_spec, list_valuators
 from ui import actions, forms, layout, progress
 
-layout.setup("Valuate")
-st.title("Valuate")
-st.caption("Every valued sample gets a value: **higher = more useful**, the lowest are the ones to inspect. "
-           "Runs happen in the background, so you can switch pages meanwhile; every run is kept.")
-cur = layout.need_dataset()
-if cur is None:
-    st.stop()
-record, ds = cur
+layout.page("Valuate",
+            "Every valued sample gets a value: **higher = more useful**, the lowest are the ones to inspect. "
+            "Runs happen in the background, so you can switch pages meanwhile; every run is kept.")
+record, ds = layout.require_dataset()
 
 summaries = {s.name: s.summary for s in list_valuators()}
 with st.expander("What each method does"):

@@ -3,20 +3,13 @@ import streamlit as st
 
 from ui import layout, review, state
 
-layout.setup("Review")
-st.title("Review")
-st.caption("The lowest-valued samples come first: they are the likeliest to be mislabeled or harmful. "
-           "Keep, drop or relabel each one (accept the method's suggestion or pick a class); "
-           "every click is saved at once and goes into the export.")
-cur = layout.need_dataset()
-if cur is None:
-    st.stop()
-record, ds = cur
-runs = layout.need_runs(record)
-if runs is None:
-    st.stop()
+layout.page("Review",
+            "The lowest-valued samples come first: they are the likeliest to be mislabeled or harmful. "
+            "Keep, drop or relabel each one (accept the method's suggestion or pick a class); "
+            "every click is saved at once and goes into the export.")
+record, ds = layout.require_dataset()
+by_label = layout.require_runs(record)
 
-by_label = {r.label: r for r in runs}
 c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
 run = by_label[c1.selectbox("Run", list(by_label), key="rv_run", help="Whose values order the samples.")]
 frame = review.review_frame(ds, review.result(run), state.workspace().decisions(record.key))

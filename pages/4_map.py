@@ -3,20 +3,13 @@ import streamlit as st
 
 from ui import grid, layout, mapview, progress, review, state
 
-layout.setup("Map")
-st.title("Map")
-st.caption("Each dot is a valued sample, placed by a 2-D UMAP of the features the run used (PCA above 20,000 "
-           "points). Mislabeled samples often sit inside another class's cluster. Drag a box or lasso to pick "
-           "samples, then open them in Review.")
-cur = layout.need_dataset()
-if cur is None:
-    st.stop()
-record, ds = cur
-runs = layout.need_runs(record)
-if runs is None:
-    st.stop()
+layout.page("Map",
+            "Each dot is a valued sample, placed by a 2-D UMAP of the features the run used (PCA above 20,000 "
+            "points). Mislabeled samples often sit inside another class's cluster. Drag a box or lasso to pick "
+            "samples, then open them in Review.")
+record, ds = layout.require_dataset()
+by_label = layout.require_runs(record)
 
-by_label = {r.label: r for r in runs}
 c1, c2, c3 = st.columns([2.6, 1.6, 2.4])
 run = by_label[c1.selectbox("Run", list(by_label), key="map_run", help="Gives the values and the embedding.")]
 method = mapview.LAYOUTS[c2.segmented_control(

@@ -3,19 +3,12 @@ import streamlit as st
 
 from ui import compare, layout, progress, state
 
-layout.setup("Compare & check")
-st.title("Compare & check")
-st.caption("Do the methods agree on which samples are bad? And when the noise is known (injected on the Data "
-           "page), how much of it does each method find?")
-cur = layout.need_dataset()
-if cur is None:
-    st.stop()
-record, ds = cur
-runs = layout.need_runs(record)
-if runs is None:
-    st.stop()
+layout.page("Compare & check",
+            "Do the methods agree on which samples are bad? And when the noise is known (injected on the Data "
+            "page), how much of it does each method find?")
+record, ds = layout.require_dataset()
+by_label = layout.require_runs(record)
 
-by_label = {r.label: r for r in runs}
 chosen = [by_label[x] for x in st.multiselect("Runs", list(by_label), default=list(by_label)[:6], key="cmp_runs")]
 results = compare.named_results(chosen)
 n_valued = int((~ds.is_target).sum())

@@ -4,15 +4,11 @@ import streamlit as st
 from dataval_core.dataset import DataError
 from ui import export, layout
 
-layout.setup("Export")
-st.title("Export")
-st.caption("Download the cleaned dataset in the format it came in (same columns and dtypes; for images the same "
-           "folder layout, relabeled images moved to their new class folder), plus the values of every run, "
-           "the decisions audit log and a one-page report. Files are built when you click.")
-cur = layout.need_dataset()
-if cur is None:
-    st.stop()
-record, ds = cur
+layout.page("Export",
+            "Download the cleaned dataset in the format it came in (same columns and dtypes; for images the same "
+            "folder layout, relabeled images moved to their new class folder), plus the values of every run, "
+            "the decisions audit log and a one-page report. Files are built when you click.")
+record, ds = layout.require_dataset()
 
 try:
     counts = export.plan_counts(record, ds)

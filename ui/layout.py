@@ -97,25 +97,33 @@ def sidebar() -> None:
         st.caption(f"Share key `{record.key}` — another session can open this dataset with it.")
 
 
-def need_dataset() -> tuple | None:
-    """The current (record, dataset), or a hint to pick one first (returns None then)."""
+def page(title: str, caption: str) -> None:
+    """:func:`setup` plus the page's title and the caption that explains it."""
+    setup(title)
+    st.title(title)
+    st.caption(caption)
+
+
+def require_dataset() -> tuple:
+    """The current (record, dataset); without one, a hint to pick one first and the page stops."""
     cur = state.current()
     if cur is None:
         st.info("No dataset chosen yet: pick a sample, upload a file or run the demo on the Data page.")
         st.page_link(PAGES["data"], label="Go to Data", icon=":material/database:")
+        st.stop()
     return cur
 
 
-def need_runs(record) -> list | None:
-    """The dataset's finished runs (newest first), or a hint to run a method first (returns None)."""
+def require_runs(record) -> dict:
+    """The dataset's finished runs by label (newest first); without any, a hint to run a method and the page stops."""
     from .actions import finished_runs
 
     runs = finished_runs(record)
     if not runs:
         st.info("No finished valuation run for this dataset yet: start one on the Valuate page.")
         st.page_link(PAGES["valuate"], label="Go to Valuate", icon=":material/play_circle:")
-        return None
-    return runs
+        st.stop()
+    return {r.label: r for r in runs}
 
 
 def demo_card() -> None:
