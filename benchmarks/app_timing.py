@@ -32,24 +32,20 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 from _machine import machine_line  # noqa: E402
+from test_browser import CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402  (the e2e test's server start-up)
 
 OUT = ROOT / "benchmarks" / "results" / "app_timing.md"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT_MS = 180_000
 
 #: JavaScript: every <img> under ``sel`` is decoded (and there are ``n`` of them)
@@ -77,32 +73,6 @@ PAGES = [
     ("Export", "export", _title("Export") + " && document.querySelectorAll('[data-testid=stDownloadButton]')"
                                             ".length === 5 && !!document.querySelector('[data-testid=stMetric]')"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(workspace: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "DATAVAL_WORKSPACE": str(workspace)}
-    log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError(f"streamlit did not start; see {log_path}")
 
 
 def prepare_workspace(root: Path) -> tuple[str, str, dict]:
@@ -198,7 +168,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         sid, key, info = prepare_workspace(tmp / "ws")
-        proc, url = start_server(tmp / "ws", tmp / "streamlit.log")
+        proc, url = start_server(tmp / "ws", tmp / "streamlit.log", timeout=90)
         rows, extra = [], {}
         try:
             with sync_playwright() as pw:

@@ -35,7 +35,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(workspace: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_server(workspace: Path, log_path: Path, timeout: float = 60) -> tuple[subprocess.Popen, str]:
     """``streamlit run app.py`` on a free port; returns the process and its URL once healthy."""
     port = free_port()
     env = {**os.environ, "DATAVAL_WORKSPACE": str(workspace)}
@@ -45,7 +45,7 @@ def start_server(workspace: Path, log_path: Path) -> tuple[subprocess.Popen, str
                              "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
