@@ -80,6 +80,8 @@ class Problem:
         y_target = np.asarray(y_target)
         if classes is None and task == CLASSIFICATION:
             classes = tuple(str(c) for c in range(int(max(y.max(), y_target.max())) + 1))
-        ids = np.arange(len(x)).astype(str) if ids is None else np.asarray(ids).astype(str)
+        if ids is None:  # "0".."n-1" in the narrowest str dtype (astype(str) would take 21 characters a row)
+            ids = np.arange(len(x)).astype(f"<U{len(str(max(len(x) - 1, 0)))}")
+        ids = np.asarray(ids).astype(str, copy=False)
         return cls(ids, np.asarray(x, dtype=np.float32), y, np.asarray(x_target, dtype=np.float32), y_target,
                    tuple(classes or ()), task, embedding, image_shape)

@@ -39,7 +39,7 @@ class ValuationResult:
     status: str = "ok"
 
     def __post_init__(self):
-        ids = np.asarray(self.ids).astype(str)
+        ids = np.asarray(self.ids).astype(str, copy=False)  # no copy of a million ids that are str already
         values = np.asarray(self.values, dtype=np.float64)
         if ids.ndim != 1 or values.shape != ids.shape:
             raise ValueError(f"values has shape {values.shape} but there are {ids.shape[0]} ids.")

@@ -98,8 +98,8 @@ def stratified_batches(y: np.ndarray, n_batches: int, rng: np.random.Generator) 
     y = np.asarray(y)
     order = rng.permutation(len(y))
     order = order[np.argsort(y[order], kind="stable")]
-    batch = np.empty(len(y), dtype=np.int64)
-    batch[order] = np.arange(len(y)) % n_batches
+    batch = np.empty(len(y), dtype=np.int32)
+    batch[order] = np.arange(len(y), dtype=np.int32) % n_batches
     grouped = np.argsort(batch, kind="stable")
     return np.split(grouped, np.cumsum(np.bincount(batch, minlength=n_batches))[:-1])
 
@@ -315,7 +315,7 @@ class SavaValuator(BaseValuator):
         outer = outer_plan(pair_cost, params.outer_reg)
         weights = outer.plan * n_k  # rows sum to 1: a weighted average over target batches
         values = np.empty(n)
-        suggested = np.empty(n, dtype=int)
+        suggested = np.empty(n, dtype=np.int32)
         for k in range(n_k):
             rows = valued_rows(k)
             values[rows] = -(gradients[rows].astype(np.float64) @ weights[k])
