@@ -97,6 +97,8 @@ def child(method: str, n: int, data_dir: Path, params: dict) -> dict:
     except ValueError as exc:
         record.update(status="refused", message=str(exc), fit_s=time.perf_counter() - t)
         return record
+    if reset:  # read before the AUROC check below, whose sorts and copies of n rows are not fit's
+        record["fit_peak_rss_mib"] = _status_kib("VmHWM") / 1024
     workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker processes, joined by now
     record.update(status=result.status, fit_s=time.perf_counter() - t,
                   fit_cpu_s=time.process_time() - cpu + workers.ru_utime + workers.ru_stime,
@@ -104,9 +106,19 @@ def child(method: str, n: int, data_dir: Path, params: dict) -> dict:
                   timings={k: round(v, 2) for k, v in result.timings.items()},
                   finite=bool(np.isfinite(result.values).all()),
                   auroc=float(roc_auc_score(flipped, -result.values)))
-    if reset:
-        record["fit_peak_rss_mib"] = _status_kib("VmHWM") / 1024
     return record
+
+
+def growth_lines(records: list[dict]) -> list[str]:
+    """How sava's main fit peak and time grow from its second-smallest to its largest N."""
+    sava = sorted((r for r in records if r["method"] == "sava" and "fit_peak_rss_mib" in r), key=lambda r: r["n"])
+    if len(sava) < 2:
+        return []
+    lo, hi = sava[-2], sava[-1]
+    return [f"sava from N = {lo['n']:,} to {hi['n']:,} ({hi['n'] / lo['n']:g}x rows): main fit peak "
+            f"{lo['fit_peak_rss_mib']:.0f} -> {hi['fit_peak_rss_mib']:.0f} MiB "
+            f"({hi['fit_peak_rss_mib'] / lo['fit_peak_rss_mib']:.2f}x), fit time "
+            f"{hi['fit_s'] / lo['fit_s']:.1f}x.", ""]
 
 
 def run_child(method: str, n: int, data_dir: Path, params: dict, timeout: float) -> dict:
@@ -211,15 +223,16 @@ def main() -> None:
             "part of it is pages shared with the main process). *process peak MiB*: whole-process peak RSS "
             "of the main process from `wait4`, including interpreter, imports and building the `Problem` "
             "(its finite-value check reads every row of the memory map once; those clean file pages count "
-            "in RSS until `sava` releases them). *AUROC*: flipped rows found by low value (sanity check). Row ids "
-            "are compact strings ('<U7'); `Problem.from_arrays`' default ids (`np.arange(n).astype(str)`, "
-            "'<U21') would add about 84 MB per million rows, and `ValuationResult` copies them once more.",
+            "in RSS until `sava` releases them) and the AUROC check after `fit` (sklearn sorts and copies the "
+            "n values). *AUROC*: flipped rows found by low value (sanity check). Row ids are compact strings "
+            "('<U7', 28 bytes a row), as `Problem.from_arrays` makes them.",
             "",
             "| method | N valued | status | fit s | fit CPU s | main fit peak MiB | worker peak MiB "
             "| process peak MiB | ms / row | AUROC flips |",
             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
             *[fmt_row(r) for r in records],
             "",
+            *growth_lines(records),
         ]
         for r in records:
             if r["status"] == "refused":

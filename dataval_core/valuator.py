@@ -81,11 +81,9 @@ class BaseValuator(ABC):
         total = time.perf_counter() - start
         suggested = None
         if out.suggested is not None:
-            codes = np.asarray(out.suggested, dtype=int)
-            names = np.full(len(codes), None, dtype=object)
-            ok = codes >= 0
-            names[ok] = problem.class_names(codes[ok])
-            suggested = names
+            # code -1 picks the trailing None; entries share the class-name objects (8 bytes a row)
+            names = np.asarray((*problem.classes, None), dtype=object)
+            suggested = names[np.asarray(out.suggested).astype(np.int32, copy=False)]
         timings = dict(out.timings or {})
         timings["total"] = total
         return ValuationResult(ids=problem.ids, values=out.values, method=self.name,

@@ -100,7 +100,7 @@ def stratified_batches(y: np.ndarray, n_batches: int, rng: np.random.Generator) 
     order = order[np.argsort(y[order], kind="stable")]
     batch = np.empty(len(y), dtype=np.int32)
     batch[order] = np.arange(len(y), dtype=np.int32) % n_batches
-    grouped = np.argsort(batch, kind="stable")
+    grouped = np.argsort(batch, kind="stable").astype(np.int32)  # int32: 4 bytes a row for the whole run
     return np.split(grouped, np.cumsum(np.bincount(batch, minlength=n_batches))[:-1])
 
 
@@ -326,5 +326,4 @@ class SavaValuator(BaseValuator):
         timings["outer_ot"] = time.perf_counter() - t
         reporter.update("outer OT", 1, 1, "done")
         status = "ok" if converged.all() and outer.converged else "not_converged"
-        return Output(values=values, suggested=suggested, extras={"calibrated_gradient": -values},
-                      status=status, timings=timings)
+        return Output(values=values, suggested=suggested, status=status, timings=timings)
