@@ -48,8 +48,9 @@ def main() -> None:
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--flip", type=float, default=0.2)
     p.add_argument("--sep", type=float, default=1.0, help="std of the class centres (noise std is 1)")
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--solver", default="exact")
+    p.add_argument("--solver", nargs="+", default=["exact"], help="for both methods; one lava run each")
+    p.add_argument("--batch-size", type=int, nargs="+", default=[1024], help="sava batch sizes to try")
+    p.add_argument("--outer-reg", type=float, nargs="+", default=[0.01], help="sava outer_reg values to try")
     p.add_argument("--n-jobs", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-memory-gb", type=float, default=8.0, help="lava's memory limit")
@@ -59,44 +60,49 @@ def main() -> None:
     rows = []
     for n in args.n:
         problem, flipped = make_data(n, args.m, args.d, args.classes, args.flip, args.sep, args.seed)
-        need = check_memory(n, args.m, args.d, args.solver, args.max_memory_gb)
-        t = time.perf_counter()
-        lava = get_valuator("lava", {"solver": args.solver, "max_memory_gb": args.max_memory_gb},
-                            seed=args.seed).fit(problem)
-        t_lava = time.perf_counter() - t
-        t = time.perf_counter()
-        sava = get_valuator("sava", {"solver": args.solver, "batch_size": args.batch_size, "n_jobs": args.n_jobs},
-                            seed=args.seed).fit(problem)
-        t_sava = time.perf_counter() - t
-        rho = spearmanr(lava.values, sava.values).statistic
-        auc_l, auc_s = roc_auc_score(flipped, -lava.values), roc_auc_score(flipped, -sava.values)
-        row = dict(n=n, m=args.m, rho=rho, auc_lava=auc_l, auc_sava=auc_s, t_lava=t_lava, t_sava=t_sava,
-                   lava_gb=need / 2**30, status=f"{lava.status}/{sava.status}")
-        rows.append(row)
-        print(f"N={n:,} M={args.m:,}: Spearman(sava, lava) = {rho:.3f}; AUROC flips lava {auc_l:.3f}, "
-              f"sava {auc_s:.3f}; time lava {t_lava:.1f} s (est. {need / 2**30:.2f} GB), sava {t_sava:.1f} s; "
-              f"status {row['status']}", flush=True)
+        for solver in args.solver:
+            need = check_memory(n, args.m, args.d, solver, args.max_memory_gb)
+            t = time.perf_counter()
+            lava = get_valuator("lava", {"solver": solver, "max_memory_gb": args.max_memory_gb},
+                                seed=args.seed).fit(problem)
+            t_lava = time.perf_counter() - t
+            for batch_size in args.batch_size:
+                for outer_reg in args.outer_reg:
+                    t = time.perf_counter()
+                    sava = get_valuator("sava", {"solver": solver, "batch_size": batch_size, "outer_reg": outer_reg,
+                                                 "n_jobs": args.n_jobs}, seed=args.seed).fit(problem)
+                    t_sava = time.perf_counter() - t
+                    row = dict(n=n, m=args.m, solver=solver, batch_size=batch_size, outer_reg=outer_reg,
+                               rho=spearmanr(lava.values, sava.values).statistic,
+                               rho_clean=spearmanr(lava.values[~flipped], sava.values[~flipped]).statistic,
+                               auc_lava=roc_auc_score(flipped, -lava.values),
+                               auc_sava=roc_auc_score(flipped, -sava.values), t_lava=t_lava, t_sava=t_sava,
+                               lava_gb=need / 2**30, status=f"{lava.status}/{sava.status}")
+                    rows.append(row)
+                    print(", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                    for k, v in row.items()), flush=True)
 
     if args.out:
-        cmd = " ".join([Path(sys.executable).name if False else ".venv/bin/python", *sys.argv])
         lines = [
             "# SAVA fidelity to LAVA",
             "",
             f"Machine: {machine_line()}",
             "",
-            f"Command: `flock /tmp/dataval-bench.lock {cmd}`",
+            f"Command: `flock /tmp/dataval-bench.lock .venv/bin/python {' '.join(sys.argv)}`",
             "",
             f"Data: Gaussian mixture, {args.classes} classes, d = {args.d}, centres N(0, {args.sep}²) per "
             f"coordinate, unit noise; {args.flip:.0%} of valued labels flipped uniformly to another class; "
-            f"clean target set of {args.m:,} rows; raw features. Solver `{args.solver}` for both; sava "
-            f"batch size {args.batch_size}, seed {args.seed}.",
+            f"clean target set of {args.m:,} rows; raw features; seed {args.seed}. The same solver for both "
+            "methods (lava solved once per N and solver). *Spearman clean*: over the rows whose labels were "
+            "not flipped.",
             "",
-            "| N valued | M target | Spearman(sava, lava) | AUROC flips, lava | AUROC flips, sava | lava s | sava s "
-            "| lava est. GB | status lava/sava |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| N valued | M target | solver | sava batch | outer_reg | Spearman(sava, lava) | Spearman clean "
+            "| AUROC flips, lava | AUROC flips, sava | lava s | sava s | lava est. GB | status lava/sava |",
+            "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in rows:
-            lines.append(f"| {r['n']:,} | {r['m']:,} | {r['rho']:.3f} | {r['auc_lava']:.3f} | {r['auc_sava']:.3f} "
+            lines.append(f"| {r['n']:,} | {r['m']:,} | {r['solver']} | {r['batch_size']} | {r['outer_reg']:g} "
+                         f"| {r['rho']:.3f} | {r['rho_clean']:.3f} | {r['auc_lava']:.3f} | {r['auc_sava']:.3f} "
                          f"| {r['t_lava']:.1f} | {r['t_sava']:.1f} | {r['lava_gb']:.2f} | {r['status']} |")
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(lines) + "\n")

@@ -53,7 +53,10 @@ from . import _ot
 class SavaParams:
     """``lava``'s parameters plus the batch size and the worker count."""
 
-    batch_size: int = param(1024, low=16, high=1_000_000, help="Rows per valued and per target batch.")
+    batch_size: int = param(1024, low=16, high=1_000_000,
+                            help="Rows per valued and per target batch. Larger batches track lava more closely "
+                                 "(Spearman 0.875 / 0.908 / 0.951 at 1024 / 2048 / 4096 with 20,000 rows) for "
+                                 "a little more time; memory per worker grows with its square.")
     solver: str = param("exact", choices=_ot.SOLVERS,
                         help="exact: network simplex duals; sinkhorn: entropic, log-stabilised duals.")
     reg: float = param(0.05, low=0.0, high=10.0, low_open=True,
