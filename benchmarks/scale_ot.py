@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -184,7 +185,14 @@ def main() -> None:
     if not x_path.exists() or np.load(x_path, mmap_mode="r").shape != (n_max, args.d) or \
             len(np.load(args.data_dir / "yt.npy")) != args.m:
         t = time.perf_counter()
-        generate(args.data_dir, n_max, args.m, args.d)
+        # in a child: Linux carries a process's peak RSS across fork + exec into each run's
+        # wait4 figure, so this process must never hold the generated arrays itself
+        writer = multiprocessing.get_context("spawn").Process(target=generate,
+                                                              args=(args.data_dir, n_max, args.m, args.d))
+        writer.start()
+        writer.join()
+        if writer.exitcode != 0:
+            sys.exit(f"writing the data to {args.data_dir} failed (exit code {writer.exitcode})")
         print(f"wrote {x_path} ({n_max:,} x {args.d} float32) in {time.perf_counter() - t:.0f} s", flush=True)
 
     records = []
