@@ -26,12 +26,27 @@ from typing import Callable
 
 import numpy as np
 
+from ..params import param
+
 #: network-simplex iteration cap; POT's default (1e5) stops early on 2000 x 2000 problems
 EMD_MAX_ITER = 10_000_000
 #: Sinkhorn stopping threshold on the marginal violation (float64 reaches it reliably)
 SINKHORN_STOP = 1e-6
 SINKHORN_MAX_ITER = 10_000
 SOLVERS = ("exact", "sinkhorn")
+
+
+@dataclass(frozen=True)
+class OTParams:
+    """Parameters of the OT problem itself, shared by ``lava`` and ``sava``."""
+
+    solver: str = param("exact", choices=SOLVERS,
+                        help="exact: network simplex duals; sinkhorn: entropic, log-stabilised duals.")
+    reg: float = param(0.05, low=0.0, high=10.0, low_open=True,
+                       help="Entropic regularisation relative to the mean cost (sinkhorn only).")
+    label_weight: float = param(1.0, low=0.0, help="Weight of the label-to-label cost W in the ground cost.")
+    label_samples: int = param(1000, low=2, high=1_000_000,
+                               help="Rows per class (each side) used to compute the label cost W.")
 
 # Bytes per cost-matrix entry held at the peak of one dense solve (cost + plan +
 # solver state), measured with POT 0.9.7 on float64 problems: the network simplex keeps

@@ -28,16 +28,9 @@ from . import _ot
 
 
 @dataclass(frozen=True)
-class LavaParams:
-    """Parameters shared in meaning with ``sava`` (same names, same defaults)."""
+class LavaParams(_ot.OTParams):
+    """The OT parameters plus the memory limit of the dense problem."""
 
-    solver: str = param("exact", choices=_ot.SOLVERS,
-                        help="exact: network simplex duals; sinkhorn: entropic, log-stabilised duals.")
-    reg: float = param(0.05, low=0.0, high=10.0, low_open=True,
-                       help="Entropic regularisation relative to the mean cost (sinkhorn only).")
-    label_weight: float = param(1.0, low=0.0, help="Weight of the label-to-label cost W in the ground cost.")
-    label_samples: int = param(1000, low=2, high=1_000_000,
-                               help="Rows per class (each side) used to compute the label cost W.")
     max_memory_gb: float = param(4.0, low=0.0, low_open=True,
                                  help="Refuse (and suggest sava) when the dense problem needs more than this.")
 

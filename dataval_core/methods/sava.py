@@ -50,20 +50,13 @@ from . import _ot
 
 
 @dataclass(frozen=True)
-class SavaParams:
-    """``lava``'s parameters plus the batch size and the worker count."""
+class SavaParams(_ot.OTParams):
+    """The OT parameters plus the batches, the outer OT and the workers."""
 
     batch_size: int = param(1024, low=16, high=1_000_000,
                             help="Rows per valued and per target batch. Larger batches track lava more closely "
                                  "(Spearman 0.875 / 0.908 / 0.951 at 1024 / 2048 / 4096 with 20,000 rows) for "
                                  "a little more time; memory per worker grows with its square.")
-    solver: str = param("exact", choices=_ot.SOLVERS,
-                        help="exact: network simplex duals; sinkhorn: entropic, log-stabilised duals.")
-    reg: float = param(0.05, low=0.0, high=10.0, low_open=True,
-                       help="Entropic regularisation relative to the mean cost (sinkhorn only).")
-    label_weight: float = param(1.0, low=0.0, help="Weight of the label-to-label cost W in the ground cost.")
-    label_samples: int = param(1000, low=2, high=1_000_000,
-                               help="Rows per class (each side) used to compute the label cost W.")
     outer_reg: float = param(0.01, low=0.0, high=10.0,
                              help="Entropic regularisation of the outer OT between batches, relative to the "
                                   "largest batch-pair cost (the reference's 0.01); 0 = exact outer OT.")
