@@ -48,6 +48,7 @@ class OTParams:
     label_samples: int = param(1000, low=2, high=1_000_000,
                                help="Rows per class (each side) used to compute the label cost W.")
 
+
 # Bytes per cost-matrix entry held at the peak of one dense solve (cost + plan +
 # solver state), measured with POT 0.9.7 on float64 problems: the network simplex keeps
 # an arc list with costs, flows and states; stabilised Sinkhorn keeps the cost, the
