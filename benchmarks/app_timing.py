@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 from _machine import machine_line  # noqa: E402
+import test_browser as browser_test  # noqa: E402  (the e2e test's screenshots)
 from test_browser import CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402  (the e2e test's server start-up)
 
 OUT = ROOT / "benchmarks" / "results" / "app_timing.md"
@@ -143,17 +144,9 @@ def choose(page, key: str, option: str) -> None:
 
 
 def shot(page, shots: Path | None, name: str) -> None:
-    if shots is None:
-        return
-    shots.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(1000)
-    size = page.viewport_size
-    height = page.evaluate("() => Math.max(...['stMain', 'stMainBlockContainer'].map("
-                           "t => document.querySelector(`[data-testid=${t}]`)?.scrollHeight || 0))")
-    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 40, 8000))})
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-    page.set_viewport_size(size)
+    """The e2e test's full-page screenshot, into ``shots`` when given."""
+    if shots is not None:
+        browser_test.shot(page, name, shots)
 
 
 def main() -> None:

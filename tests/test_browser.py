@@ -89,17 +89,17 @@ def go(page, label: str) -> None:
     settle(page)
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, directory: Path = ARTIFACTS) -> None:
     """Screenshot of the whole page: Streamlit scrolls inside its main section, so the viewport is
     stretched to the content's height for the picture, then put back."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(1500)  # charts and dataframes draw on a canvas after the run ends
     size = page.viewport_size
     height = page.evaluate("() => Math.max(...['stMain', 'stMainBlockContainer', 'stSidebarContent'].map("
                            "t => document.querySelector(`[data-testid=${t}]`)?.scrollHeight || 0))")
     page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 40, 6000))})
     page.wait_for_timeout(500)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
     page.set_viewport_size(size)
 
 
