@@ -80,7 +80,7 @@ def prepare_workspace(root: Path) -> tuple[str, str, dict]:
     """The demo dataset, a finished knn_shapley run and its cached map, in a new workspace."""
     from dataval_core.embeddings import build_problem
     from dataval_core.jobs import JobManager
-    from dataval_core.mapping import map_coordinates
+    from dataval_core.projection import map_coordinates
     from dataval_core.noise import inject_label_noise
     from dataval_core.samples import load_sample
     from dataval_core.targets import split_target

@@ -39,7 +39,7 @@ from torch.func import functional_call, grad, vmap
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine_line  # noqa: E402
 
-from dataval_core import nn as dnn  # noqa: E402
+from dataval_core import torch_models  # noqa: E402
 from dataval_core.methods.dvemb import dvemb_trajectory  # noqa: E402
 
 
@@ -90,10 +90,10 @@ class Replay:
 
         def batch_loss(params, w, xb, yb):
             out = functional_call(model, params, (xb,))
-            return (w * dnn.per_sample_loss(out, yb, "classification")).sum()
+            return (w * torch_models.per_sample_loss(out, yb, "classification")).sum()
 
         def target_loss(params):
-            return dnn.per_sample_loss(functional_call(model, params, (xt,)), yt, "classification").mean()
+            return torch_models.per_sample_loss(functional_call(model, params, (xt,)), yt, "classification").mean()
 
         self.g_w = vmap(grad(batch_loss), in_dims=(0, 0, None, None))  # per-run weights
         self.g_1 = vmap(grad(batch_loss), in_dims=(0, None, None, None))  # shared weights
@@ -168,7 +168,7 @@ class Replay:
 
 def exact_tsloo(train: Train, x, y, xt, yt, init_seed: int, batches, n: int):
     """Exact TSLOO per occurrence (training order) for both η conventions, plus all-epoch removal."""
-    model = dnn.make_mlp(x.shape[1], 10, train.hidden, seed=init_seed).double()
+    model = torch_models.make_mlp(x.shape[1], 10, train.hidden, seed=init_seed).double()
     params0 = {k: v.detach() for k, v in model.named_parameters()}
     rp = Replay(model, x, y, xt, yt, batches, train.lr)
     ckpt, base = rp.run(params0)
@@ -191,7 +191,7 @@ def run_config(train: Train, ests: list[Est], seed: int, n: int, m: int, flip: f
         if est.method == "exact-H":
             continue
         dt = torch.float64 if est.dtype == "float64" else torch.float32
-        model = dnn.make_mlp(xv.shape[1], 10, train.hidden, seed=init_seed).to(dt)
+        model = torch_models.make_mlp(xv.shape[1], 10, train.hidden, seed=init_seed).to(dt)
         t0 = time.perf_counter()
         traj = dvemb_trajectory(model, x64.to(dt), y, xt64.to(dt), yt, "classification", epochs=train.epochs,
                                 batch_size=train.batch_size, lr=train.lr, order_seed=order_seed,
@@ -291,7 +291,7 @@ def to_markdown(rows: list[dict], command: str, n: int, m: int, flip: float) -> 
         "# DVEmb fidelity vs exact trajectory-specific leave-one-out", "",
         f"Machine: {machine_line()}", "", f"Command: `{command}`", "",
         f"Data: sklearn digits, {n} valued rows ({flip:.0%} labels flipped to another class) and {m} clean target "
-        "rows, features standardised over all rows. Model: ReLU MLP 64→hidden→10 (`dnn.make_mlp`), plain SGD on "
+        "rows, features standardised over all rows. Model: ReLU MLP 64→hidden→10 (`torch_models.make_mlp`), plain SGD on "
         "the mean batch loss, same init, same batch order on both sides. Seeds: "
         f"{sorted(df.seed.unique().tolist())} (each seed: another row sample, flips, init, batch order and "
         "projection); cells are mean [min, max] over seeds.", "",

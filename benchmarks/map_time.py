@@ -1,4 +1,4 @@
-"""Map time (``dataval_core.mapping.map_coordinates``) at 5k and 50k points, 64-d embeddings.
+"""Map time (``dataval_core.projection.map_coordinates``) at 5k and 50k points, 64-d embeddings.
 
 The data are sklearn's 8×8 digits (1797 × 64) repeated with Gaussian jitter, so the
 map has real class structure. Each size is timed with a cold disk cache (first call)
@@ -26,7 +26,7 @@ from sklearn.datasets import load_digits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine_line  # noqa: E402
 
-from dataval_core.mapping import map_coordinates  # noqa: E402
+from dataval_core.projection import map_coordinates  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "map_time.md"
 FORCED_NOTE = ('Forced UMAP at 50,000 points is the reason the app switches to PCA above 20,000. On this synthetic '

@@ -3,7 +3,7 @@
 Noise only ever touches valued rows (``is_target`` False), so the target stays
 clean, and exactly ``round(rate * n_valued)`` rows are changed. Label noise keeps
 the clean labels in ``original_labels``; feature noise only records a per-row
-noise level in ``feature_noise``, which :mod:`dataval_core.features` applies when
+noise level in ``feature_noise``, which :mod:`dataval_core.embeddings.raw` applies when
 it builds the matrix, so the stored table and images are never modified.
 """
 from __future__ import annotations
@@ -146,7 +146,7 @@ def _clean_features(ds: Dataset, rows: np.ndarray) -> np.ndarray:
         paths = ds.image_paths()
         picked = [paths[i] for i in rows]
         return load_image_matrix(picked, CONFUSION_IMAGE_SIDE, image_mode_for(picked))
-    from .features import raw_features
+    from .embeddings.raw import raw_features
 
     return raw_features(ds.replace(feature_noise=None)).x[rows]
 

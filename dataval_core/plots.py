@@ -2,7 +2,7 @@
 
 Pages call these instead of building figures, so the app and the exported report
 show the same plots. Every builder takes plain arrays or DataFrames (the outputs
-of :mod:`dataval_core.evaluation` and :mod:`dataval_core.mapping`) and returns a
+of :mod:`dataval_core.evaluation` and :mod:`dataval_core.projection`) and returns a
 ``plotly.graph_objects.Figure``; nothing here computes a metric.
 """
 from __future__ import annotations
@@ -109,7 +109,7 @@ def map_scatter(coords: pd.DataFrame, *, color_by: str = "value", values: pd.Ser
     are drawn grey in their own trace.
 
     Args:
-        coords: :func:`dataval_core.mapping.map_coordinates` frame (``id``, ``x``, ``y``).
+        coords: :func:`dataval_core.projection.map_coordinates` frame (``id``, ``x``, ``y``).
         color_by: ``"value"`` (continuous, red = low) or ``"decision"``.
         values: values indexed by id (required for ``"value"``).
         decisions: the decisions log or current decisions (``id``, ``action``); ids

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dataval_core.dataset import DataError
-from ui import export, layout
+from ui import downloads, layout
 
 layout.page("Export",
             "Download the cleaned dataset in the format it came in (same columns and dtypes; for images the same "
@@ -11,7 +11,7 @@ layout.page("Export",
 record, ds = layout.require_dataset()
 
 try:
-    counts = export.plan_counts(record, ds)
+    counts = downloads.plan_counts(record, ds)
 except DataError as exc:
     st.error(str(exc))
     st.stop()
@@ -23,12 +23,12 @@ m4.metric("Relabeled", f"{counts['relabel']:,}")
 st.caption("Target (validation) rows are part of your data and are exported too.")
 
 cols = st.columns(5)
-for col, (label, name, mime, build) in zip(cols, export.downloads(record, ds)):
+for col, (label, name, mime, build) in zip(cols, downloads.downloads(record, ds)):
     col.download_button(label, data=build, file_name=name, mime=mime, on_click="ignore", icon=":material/download:",
                         key=f"exp_{name}", width="stretch")
 
 st.subheader("Decisions log")
-log = export.log_preview(record)
+log = downloads.log_preview(record)
 if log.empty:
     st.caption("No decisions yet: make them on the Review page.")
 else:

@@ -9,7 +9,7 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.metrics import roc_auc_score
 
-from dataval_core import nn as dnn
+from dataval_core import torch_models
 from dataval_core.problem import Problem
 from dataval_core.progress import Cancelled
 from dataval_core.registry import get_valuator
@@ -55,16 +55,16 @@ def test_per_sample_grads_match_single_backward(task, which):
     torch.manual_seed(0)
     x = torch.randn(7, 5)
     out = {"classification": 3, "regression": 1, "reconstruction": 5}[task]
-    model = dnn.make_mlp(5, out, (6, 4), seed=1)
+    model = torch_models.make_mlp(5, out, (6, 4), seed=1)
     target = {"classification": torch.randint(0, 3, (7,)), "regression": torch.randn(7, 1), "reconstruction": x}[task]
-    names = dnn.grad_param_names(model, which)
-    chunks = list(dnn.per_sample_grads(model, x, target, task, names=names, chunk_size=3))
+    names = torch_models.grad_param_names(model, which)
+    chunks = list(torch_models.per_sample_grads(model, x, target, task, names=names, chunk_size=3))
     assert [s for s, _ in chunks] == [0, 3, 6]
     got = torch.cat([g for _, g in chunks])
-    assert got.shape == (7, dnn.n_grad_params(model, names))
+    assert got.shape == (7, torch_models.n_grad_params(model, names))
     for i in range(7):
-        loss = dnn.per_sample_loss(model(x[i:i + 1]), target[i:i + 1], task).sum()
-        torch.testing.assert_close(got[i], dnn.flat_grad(model, loss, names), rtol=1e-5, atol=1e-6)
+        loss = torch_models.per_sample_loss(model(x[i:i + 1]), target[i:i + 1], task).sum()
+        torch.testing.assert_close(got[i], torch_models.flat_grad(model, loss, names), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("arch,task,which", [("mlp", "classification", "all"), ("mlp", "regression", "last"),
@@ -76,16 +76,16 @@ def test_per_sample_grad_dots_match_materialised_grads(arch, task, which):
     if arch == "mlp":
         x = torch.randn(11, 5)
         out = {"classification": 3, "regression": 1, "reconstruction": 5}[task]
-        model = dnn.make_mlp(5, out, (6, 4), seed=1)
+        model = torch_models.make_mlp(5, out, (6, 4), seed=1)
     else:
         x = torch.rand(11, 1 * 8 * 8)
         out = 3
-        model = dnn.make_cnn((1, 8, 8), out, width=2, embed_dim=4, seed=1)
+        model = torch_models.make_cnn((1, 8, 8), out, width=2, embed_dim=4, seed=1)
     target = {"classification": torch.randint(0, 3, (11,)), "regression": torch.randn(11, 1), "reconstruction": x}[task]
-    names = dnn.grad_param_names(model, which)
-    g = torch.cat([g for _, g in dnn.per_sample_grads(model, x, target, task, names=names)])
+    names = torch_models.grad_param_names(model, which)
+    g = torch.cat([g for _, g in torch_models.per_sample_grads(model, x, target, task, names=names)])
     vec = torch.randn(g.shape[1])
-    chunks = list(dnn.per_sample_grad_dots(model, x, target, task, vec, names=names, chunk_size=4))
+    chunks = list(torch_models.per_sample_grad_dots(model, x, target, task, vec, names=names, chunk_size=4))
     assert [s for s, _, _ in chunks] == [0, 4, 8]
     torch.testing.assert_close(torch.cat([d for _, d, _ in chunks]), g @ vec, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(torch.cat([q for _, _, q in chunks]), (g * g).sum(1), rtol=1e-5, atol=1e-6)
@@ -93,9 +93,9 @@ def test_per_sample_grad_dots_match_materialised_grads(arch, task, which):
 
 
 def test_random_projection_is_seeded_and_norm_preserving():
-    a = dnn.random_projection(500, 200, seed=3)
-    assert torch.equal(a, dnn.random_projection(500, 200, seed=3))
-    assert not torch.equal(a, dnn.random_projection(500, 200, seed=4))
+    a = torch_models.random_projection(500, 200, seed=3)
+    assert torch.equal(a, torch_models.random_projection(500, 200, seed=3))
+    assert not torch.equal(a, torch_models.random_projection(500, 200, seed=4))
     g = torch.randn(50, 500)
     ratio = ((g @ a).norm(dim=1) / g.norm(dim=1)).mean()
     assert abs(float(ratio) - 1) < 0.1
@@ -113,7 +113,7 @@ def _explicit_embeddings(grads, etas):
 
 
 def test_dvemb_recursion_equals_explicit_product():
-    model = dnn.make_mlp(3, 2, (4,), seed=0).double()
+    model = torch_models.make_mlp(3, 2, (4,), seed=0).double()
     gen = torch.Generator().manual_seed(0)
     grads, etas = [], []
     for t in range(5):  # per-sample gradients of a tiny model at five parameter points
@@ -122,7 +122,7 @@ def test_dvemb_recursion_equals_explicit_product():
                 p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
         x = torch.randn(3, 3, generator=gen, dtype=torch.float64)
         y = torch.randint(0, 2, (3,), generator=gen)
-        grads.append(torch.cat([g for _, g in dnn.per_sample_grads(model, x, y, "classification")]))
+        grads.append(torch.cat([g for _, g in torch_models.per_sample_grads(model, x, y, "classification")]))
         etas.append(0.3 / 3)
     store = torch.cat(grads).numpy().copy()
     dvemb_recursion(store, [0, 3, 6, 9, 12, 15], etas)
@@ -135,22 +135,22 @@ def test_dvemb_trajectory_matches_replayed_sgd():
     x = torch.randn(12, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     y = (x[:, 0] > 0).long()
     xt, yt = x[:4] + 0.1, y[:4]
-    model = dnn.make_mlp(3, 2, (4,), seed=2).double()
-    replay = dnn.make_mlp(3, 2, (4,), seed=2).double()
+    model = torch_models.make_mlp(3, 2, (4,), seed=2).double()
+    replay = torch_models.make_mlp(3, 2, (4,), seed=2).double()
     traj = dvemb_trajectory(model, x, y, xt, yt, "classification", epochs=2, batch_size=4, lr=0.5, order_seed=7,
                             proj_dim=0, proj_seed=0)
     grads, etas, samples = [], [], []
     opt = torch.optim.SGD(replay.parameters(), lr=0.5)
-    gen = dnn.torch_generator(7)
-    for idx in [b for _ in range(2) for b in dnn.batch_order(12, 4, gen)]:
-        grads.append(torch.cat([g for _, g in dnn.per_sample_grads(replay, x[idx], y[idx], "classification")]))
+    gen = torch_models.torch_generator(7)
+    for idx in [b for _ in range(2) for b in torch_models.batch_order(12, 4, gen)]:
+        grads.append(torch.cat([g for _, g in torch_models.per_sample_grads(replay, x[idx], y[idx], "classification")]))
         etas.append(0.5 / len(idx))
         samples.append(idx.numpy())
         opt.zero_grad()
-        dnn.per_sample_loss(replay(x[idx]), y[idx], "classification").mean().backward()
+        torch_models.per_sample_loss(replay(x[idx]), y[idx], "classification").mean().backward()
         opt.step()
-    names = dnn.grad_param_names(replay)
-    g_val = dnn.flat_grad(replay, dnn.per_sample_loss(replay(xt), yt, "classification").mean(), names)
+    names = torch_models.grad_param_names(replay)
+    g_val = torch_models.flat_grad(replay, torch_models.per_sample_loss(replay(xt), yt, "classification").mean(), names)
     expected = torch.cat(_explicit_embeddings(grads, etas)) @ g_val
     np.testing.assert_array_equal(traj.sample, np.concatenate(samples))
     np.testing.assert_allclose(traj.contribution, expected.numpy(), rtol=1e-8, atol=1e-12)

@@ -26,7 +26,7 @@ def map_task(ds: Dataset, run: RunRecord, method: str = "auto"):
     ``method`` is ``map_coordinates``'s: ``"auto"`` (UMAP up to 20,000 points, PCA above) or ``"pca"``.
     """
     from dataval_core.embeddings import build_problem
-    from dataval_core.mapping import map_coordinates
+    from dataval_core.projection import map_coordinates
 
     def task(progress, cancel):
         cache = state.workspace().cache_dir

@@ -1,7 +1,7 @@
 """Small helpers the training-based valuators (lossval, dvgs, dvemb) share.
 
 The torch pieces (per-sample gradients, projections, the epoch loop) live in
-:mod:`dataval_core.nn`; this module holds the glue between a :class:`Problem`
+:mod:`dataval_core.torch_models`; this module holds the glue between a :class:`Problem`
 and those pieces: hidden-size parsing, seed derivation and tensor conversion.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import nn as dnn
+from .. import torch_models
 from ..problem import Problem
 
 
@@ -41,12 +41,12 @@ def tensors(problem: Problem, task: str, device: torch.device, dtype: torch.dtyp
     if task == "reconstruction":
         return x, x, xt, xt
     if task == "classification":
-        return x, dnn.as_targets(problem.y, task, device), xt, dnn.as_targets(problem.y_target, task, device)
+        return x, torch_models.as_targets(problem.y, task, device), xt, torch_models.as_targets(problem.y_target, task, device)
     y, yt = np.asarray(problem.y, dtype=np.float64), np.asarray(problem.y_target, dtype=np.float64)
     mu, sd = yt.mean(), yt.std()
     sd = sd if sd > 0 else 1.0
-    return (x, dnn.as_targets((y - mu) / sd, task, device).to(dtype), xt,
-            dnn.as_targets((yt - mu) / sd, task, device).to(dtype))
+    return (x, torch_models.as_targets((y - mu) / sd, task, device).to(dtype), xt,
+            torch_models.as_targets((yt - mu) / sd, task, device).to(dtype))
 
 
 def out_dim(problem: Problem, task: str) -> int:

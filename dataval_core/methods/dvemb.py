@@ -39,7 +39,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .. import nn as dnn
+from .. import torch_models
 from ..params import param
 from ..problem import Problem
 from ..progress import Reporter
@@ -123,8 +123,8 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
     stays at one batch plus the k×k recursion matrix whatever the data size.
     """
     n = len(x)
-    names = dnn.grad_param_names(model, grad_params)
-    p = dnn.n_grad_params(model, names)
+    names = torch_models.grad_param_names(model, grad_params)
+    p = torch_models.n_grad_params(model, names)
     dtype = next(model.parameters()).dtype
     device = x.device
     if proj_dim == 0 or (2 * proj_dim >= p and p <= MAX_UNPROJECTED):
@@ -137,10 +137,10 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
         proj = None
         k = p
     else:
-        proj = dnn.random_projection(p, proj_dim, proj_seed, device, dtype)
+        proj = torch_models.random_projection(p, proj_dim, proj_seed, device, dtype)
         k = proj_dim
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    gen = dnn.torch_generator(order_seed)
+    gen = torch_models.torch_generator(order_seed)
     sample = np.empty(epochs * n, dtype=np.int64)
     step_of = np.empty(epochs * n, dtype=np.int64)
     epoch_of = np.empty(epochs * n, dtype=np.int64)
@@ -156,7 +156,7 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
                 epoch_starts.append(t)
             idx = idx.to(device)
             xb, tb = x[idx], target[idx]
-            for start, g in dnn.per_sample_grads(model, xb, tb, task, names=names, chunk_size=chunk_size):
+            for start, g in torch_models.per_sample_grads(model, xb, tb, task, names=names, chunk_size=chunk_size):
                 if proj is not None:
                     g = g @ proj
                 lo = bounds[-1] + start
@@ -168,10 +168,10 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
             bounds.append(bounds[-1] + len(idx))
             etas.append(lr / len(idx))
             optimizer.zero_grad(set_to_none=True)
-            dnn.per_sample_loss(model(xb), tb, task).mean().backward()
+            torch_models.per_sample_loss(model(xb), tb, task).mean().backward()
             optimizer.step()
 
-        n_steps = dnn.run_epochs(n, step, epochs=epochs, batch_size=batch_size, generator=gen,
+        n_steps = torch_models.run_epochs(n, step, epochs=epochs, batch_size=batch_size, generator=gen,
                                  reporter=reporter, stage="train")
         g_target = _mean_target_grad(model, x_target, target_target, task, names, chunk_size)
         if proj is not None:
@@ -189,8 +189,8 @@ def _mean_target_grad(model, x_target, target_target, task, names, chunk_size):
     total = None
     for start in range(0, len(x_target), chunk_size):
         sl = slice(start, start + chunk_size)
-        loss = dnn.per_sample_loss(model(x_target[sl]), target_target[sl], task).sum() / len(x_target)
-        g = dnn.flat_grad(model, loss, names)
+        loss = torch_models.per_sample_loss(model(x_target[sl]), target_target[sl], task).sum() / len(x_target)
+        g = torch_models.flat_grad(model, loss, names)
         total = g if total is None else total + g
     return total
 
@@ -210,10 +210,10 @@ class DVEmbValuator(BaseValuator):
     def _compute(self, problem: Problem, params: DVEmbParams, rng: np.random.Generator, reporter: Reporter) -> Output:
         hidden = parse_hidden(params.hidden, self.name)
         task = problem.task
-        device = dnn.pick_device()
+        device = torch_models.pick_device()
         s_model, s_order, s_proj = seeds(rng, 3)
         x, y, xt, yt = tensors(problem, task, device)
-        model = dnn.make_model(x.shape[1], out_dim(problem, task), problem.image_shape, hidden=hidden,
+        model = torch_models.make_model(x.shape[1], out_dim(problem, task), problem.image_shape, hidden=hidden,
                                seed=s_model).to(device)
         traj = dvemb_trajectory(model, x, y, xt, yt, task, epochs=params.epochs, batch_size=params.batch_size,
                                 lr=params.lr, order_seed=s_order, proj_dim=params.proj_dim, proj_seed=s_proj,

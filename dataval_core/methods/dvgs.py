@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import nn as dnn
+from .. import torch_models
 from ..params import param
 from ..problem import Problem
 from ..progress import Reporter
@@ -58,10 +58,10 @@ class DVGSValuator(BaseValuator):
     def _compute(self, problem: Problem, params: DVGSParams, rng: np.random.Generator, reporter: Reporter) -> Output:
         hidden = parse_hidden(params.hidden, self.name)
         task = "reconstruction" if params.mode == "autoencoder" else problem.task
-        device = dnn.pick_device()
+        device = torch_models.pick_device()
         x, y, xt, yt = tensors(problem, task, device)
         s_order, *s_models = seeds(rng, 1 + params.restarts)
-        gen = dnn.torch_generator(s_order)
+        gen = torch_models.torch_generator(s_order)
         steps_per_epoch = -(-len(xt) // params.target_batch_size)
         n_steps = steps_per_epoch * params.epochs
         n_scores = min(params.scores_per_restart, n_steps)
@@ -70,16 +70,16 @@ class DVGSValuator(BaseValuator):
         count = 0
         model = None
         for r, s_model in enumerate(s_models):
-            model = dnn.make_model(x.shape[1], out_dim(problem, task), problem.image_shape, hidden=hidden,
+            model = torch_models.make_model(x.shape[1], out_dim(problem, task), problem.image_shape, hidden=hidden,
                                    seed=s_model).to(device)
-            names = dnn.grad_param_names(model, params.grad_params)
+            names = torch_models.grad_param_names(model, params.grad_params)
             optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)
 
             def step(epoch: int, t: int, idx: torch.Tensor) -> None:
                 nonlocal count
                 idx = idx.to(device)
                 optimizer.zero_grad(set_to_none=True)
-                dnn.per_sample_loss(model(xt[idx]), yt[idx], task).mean().backward()
+                torch_models.per_sample_loss(model(xt[idx]), yt[idx], task).mean().backward()
                 if t in score_at:  # at the parameters this step starts from
                     by_name = dict(model.named_parameters())
                     g_target = torch.cat([by_name[nm].grad.reshape(-1) for nm in names])
@@ -87,13 +87,13 @@ class DVGSValuator(BaseValuator):
                     count += 1
                 optimizer.step()
 
-            dnn.run_epochs(len(xt), step, epochs=params.epochs, batch_size=params.target_batch_size,
+            torch_models.run_epochs(len(xt), step, epochs=params.epochs, batch_size=params.target_batch_size,
                            generator=gen, reporter=reporter, stage="train on target, score gradients",
                            done=r * params.epochs, total=params.restarts * params.epochs)
         values = total / max(count, 1)
         suggested = None
         if task == "classification":
-            suggested = dnn.predict(model, problem.x).argmax(1)
+            suggested = torch_models.predict(model, problem.x).argmax(1)
         return Output(values=values, suggested=suggested, extras={})
 
 
@@ -102,7 +102,7 @@ def _cosines(model, x, y, task, names, g_target, chunk_size: int = 1024) -> np.n
     out = np.empty(len(x), dtype=np.float64)
     g_unit = g_target / g_target.norm().clamp_min(1e-12)
     # dense layers: dot products and norms without forming the per-sample gradients (exact, ~10× faster)
-    for start, dots, sq in dnn.per_sample_grad_dots(model, x, y, task, g_unit, names=names, chunk_size=chunk_size):
+    for start, dots, sq in torch_models.per_sample_grad_dots(model, x, y, task, g_unit, names=names, chunk_size=chunk_size):
         cos = dots / sq.sqrt().clamp_min(1e-12)
         out[start:start + len(dots)] = cos.detach().cpu().numpy()
     return out

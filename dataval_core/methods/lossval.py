@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import nn as dnn
+from .. import torch_models
 from ..params import param
 from ..problem import Problem
 from ..progress import Reporter
@@ -125,11 +125,11 @@ class LossValValuator(BaseValuator):
                  reporter: Reporter) -> Output:
         hidden = parse_hidden(params.hidden, self.name)
         task = problem.task
-        device = dnn.pick_device()
+        device = torch_models.pick_device()
         s_model, s_order = seeds(rng, 2)
         x, y, xt, yt = tensors(problem, task, device)
         n, m = len(x), len(xt)
-        model = dnn.make_model(x.shape[1], out_dim(problem, task), problem.image_shape, hidden=hidden,
+        model = torch_models.make_model(x.shape[1], out_dim(problem, task), problem.image_shape, hidden=hidden,
                                seed=s_model).to(device)
         weights = torch.nn.Embedding(n, 1, sparse=True).to(device)
         torch.nn.init.ones_(weights.weight)
@@ -160,7 +160,7 @@ class LossValValuator(BaseValuator):
                 const = float((log_b.exp() * g).sum()) - 0.5 * ot_bb
             # debiased divergence S = OT(a,b) − ½OT(a,a) − ½OT(b,b); gradient in a is f − p
             divergence = (a * (f - p)).sum() + const
-            task_loss = (w * dnn.per_sample_loss(model(x[idx]), y[idx], task)).sum()
+            task_loss = (w * torch_models.per_sample_loss(model(x[idx]), y[idx], task)).sum()
             loss = task_loss * divergence.pow(2)
             opt_model.zero_grad(set_to_none=True)
             opt_weights.zero_grad(set_to_none=True)
@@ -168,8 +168,8 @@ class LossValValuator(BaseValuator):
             opt_model.step()
             opt_weights.step()
 
-        dnn.run_epochs(n, step, epochs=params.epochs, batch_size=params.batch_size,
-                       generator=dnn.torch_generator(s_order), reporter=reporter, stage="train weights and model")
+        torch_models.run_epochs(n, step, epochs=params.epochs, batch_size=params.batch_size,
+                       generator=torch_models.torch_generator(s_order), reporter=reporter, stage="train weights and model")
         values = weights.weight.detach().squeeze(1).cpu().numpy().astype(np.float64)
-        suggested = dnn.predict(model, problem.x).argmax(1) if task == "classification" else None
+        suggested = torch_models.predict(model, problem.x).argmax(1) if task == "classification" else None
         return Output(values=values, suggested=suggested, extras={})

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .dataset import IMAGE, DataError, Dataset
+from ..dataset import IMAGE, DataError, Dataset
 
 #: text columns with more distinct values than this are not one-hot encoded (ids, free text)
 MAX_ONE_HOT_LEVELS = 50
@@ -97,7 +97,7 @@ def _table_features(dataset: Dataset, columns: list[str]) -> FeatureMatrix:
 
 
 def _image_features(dataset: Dataset) -> FeatureMatrix:
-    from .images import image_mode_for, load_image_matrix, open_image
+    from ..images import image_mode_for, load_image_matrix, open_image
 
     paths = dataset.image_paths()
     with open_image(paths[0]) as first:

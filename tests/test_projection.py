@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dataval_core.mapping import map_coordinates
+from dataval_core.projection import map_coordinates
 from dataval_core.progress import Cancelled, new_cancel_flag
 
 

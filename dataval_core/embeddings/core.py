@@ -2,7 +2,7 @@
 
 Names (PRODUCT.md §3):
 
-- ``raw`` — standardised table features / small-image pixels (:mod:`dataval_core.features`).
+- ``raw`` — standardised table features / small-image pixels (:mod:`dataval_core.embeddings.raw`).
 - ``pca`` or ``pca:<k>`` — PCA of ``raw`` to k dims (default 32).
 - ``target_trained`` — penultimate layer of a small MLP (tables) or CNN (images)
   trained on the **target rows only**, so valued rows' (possibly wrong) labels never
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import IMAGE, DataError, Dataset
-from .features import raw_features
-from .problem import Problem
-from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
+from ..dataset import IMAGE, DataError, Dataset
+from .raw import raw_features
+from ..problem import Problem
+from ..progress import CancelFlag, ProgressCallback, Reporter, as_reporter
 
 OFFLINE_EMBEDDINGS = ("raw", "pca", "target_trained", "columns:<prefix>")
 DEFAULT_PCA_DIM = 32
@@ -113,21 +113,21 @@ def _pca(dataset: Dataset, k: int, seed: int) -> np.ndarray:
 
 
 def _target_trained(dataset: Dataset, seed: int, reporter: Reporter) -> np.ndarray:
-    from . import nn as dnn
+    from .. import torch_models
 
     fm = raw_features(dataset)
     t = dataset.target_index
     if dataset.task == "classification" and len(np.unique(dataset.labels[t])) < 2:
         raise DataError("target_trained needs at least two classes in the target set.")
     out_dim = dataset.n_classes if dataset.task == "classification" else 1
-    model = dnn.make_model(fm.x.shape[1], out_dim, fm.image_shape, hidden=(128, 32), seed=seed)
+    model = torch_models.make_model(fm.x.shape[1], out_dim, fm.image_shape, hidden=(128, 32), seed=seed)
     # ~3,000 optimisation steps whatever the target size: enough to fit small targets, bounded for big ones
     batch = 64
     epochs = int(np.clip(3000 * batch / max(len(t), 1), 5, 60))
     y = dataset.labels[t] if dataset.task == "classification" else _standardise(dataset.labels[t])
-    dnn.fit_model(model, fm.x[t], y, task=dataset.task, epochs=epochs, batch_size=batch, lr=1e-3,
+    torch_models.fit_model(model, fm.x[t], y, task=dataset.task, epochs=epochs, batch_size=batch, lr=1e-3,
                   seed=seed, reporter=reporter, stage="embedding: training on the target set")
-    return dnn.penultimate(model, fm.x)
+    return torch_models.penultimate(model, fm.x)
 
 
 def _standardise(y: np.ndarray) -> np.ndarray:
@@ -190,8 +190,8 @@ def _torchvision(dataset: Dataset, arch: str, reporter: Reporter) -> np.ndarray:
             f"Pretrained weights for {arch} are not in the local torch cache ({file}). Nothing is downloaded "
             f"here: copy that file there from a machine with internet access, or use an offline embedding: "
             f"{', '.join(OFFLINE_EMBEDDINGS)}.")
-    from .images import load_image_matrix
-    from .nn import pick_device
+    from ..images import load_image_matrix
+    from ..torch_models import pick_device
 
     device = pick_device()
     model = get_model(arch, weights=weights).eval().to(device)  # reads the cached file; weights_only load
