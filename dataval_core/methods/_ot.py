@@ -44,7 +44,7 @@ class OTParams:
                         help="exact: network simplex duals; sinkhorn: entropic, log-stabilised duals.")
     reg: float = param(0.05, low=0.0, high=10.0, low_open=True,
                        help="Entropic regularisation relative to the mean cost (sinkhorn only).")
-    label_weight: float = param(1.0, low=0.0, help="Weight of the label-to-label cost W in the ground cost.")
+    label_weight: float = param(1.0, low=0.0, high=100.0, help="Weight of the label-to-label cost W in the ground cost.")
     label_samples: int = param(1000, low=2, high=1_000_000,
                                help="Rows per class (each side) used to compute the label cost W.")
 

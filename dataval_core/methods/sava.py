@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..params import param
+from ..params import CORES, param
 from ..problem import Problem
 from ..progress import Reporter
 from ..valuator import BaseValuator, Output
@@ -60,7 +60,7 @@ class SavaParams(_ot.OTParams):
     outer_reg: float = param(0.01, low=0.0, high=10.0,
                              help="Entropic regularisation of the outer OT between batches, relative to the "
                                   "largest batch-pair cost (the reference's 0.01); 0 = exact outer OT.")
-    n_jobs: int = param(0, low=0, high=1024, help="Workers solving batch pairs; 0 = all local cores.")
+    n_jobs: int = param(0, low=0, high=CORES, help="Workers solving batch pairs; 0 = all local cores.")
     parallel: str = param("auto", choices=("auto", "processes", "threads"),
                           help="Worker kind: processes run exact solves in parallel (POT holds the GIL) "
                                "but take ~1 s each to start; auto picks processes for large problems.")
