@@ -40,8 +40,13 @@ try:
                 id_choice = c2.selectbox("Id column", ["(row number)"] + [c for c in columns if c != label],
                                          key="data_id", help="A column of unique sample ids; default: 0-based row number.")
                 id_column = None if id_choice == "(row number)" else id_choice
+            task_choice = st.segmented_control(
+                "Task", ["Auto", "Classification", "Regression"], default="Auto", required=True, key="data_task",
+                help="Auto: text labels and integers with at most 50 distinct values are classes, other numbers a "
+                     "regression target. The choice and its reason are shown once loaded.")
+            task = None if task_choice == "Auto" else task_choice.lower()
             with st.spinner("Reading and checking the upload…"):
-                base = actions.load_upload(path, label, id_column)
+                base = actions.load_upload(path, label, id_column, task)
     else:
         records = state.workspace().list_datasets(state.session_id())
         if not records:
@@ -67,6 +72,8 @@ if base is not None:
     what = f"{base.n_classes} classes" if base.n_classes else "a numeric (regression) target"
     st.success(f"Loaded **{base.name}**: {len(base):,} {kind}, {what}."
                + (f" {base.meta['imputation']}" if base.meta.get("imputation") else ""))
+    for note in base.notes:
+        st.caption(note)
 
     st.subheader("Target set", help="The trusted reference the methods value every other sample against. "
                                     "Methods are only as good as this set is clean.")

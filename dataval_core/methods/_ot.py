@@ -164,8 +164,10 @@ def label_cost(x: np.ndarray, y: np.ndarray, x_target: np.ndarray, y_target: np.
     target_cls = np.unique(y_target)
     missing = [int(c) for c in valued_cls if c not in set(target_cls.tolist())]
     if missing:
-        names = ", ".join(repr(classes[c]) for c in missing)
-        counts = ", ".join(str(int((y == c).sum())) for c in missing)
+        shown = missing[:5]  # hundreds of class names would bury the reason that follows
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        names = ", ".join(repr(classes[c]) for c in shown) + more
+        counts = ", ".join(str(int((y == c).sum())) for c in shown) + (", …" if more else "")
         raise ValueError(f"Class {names} has valued rows ({counts}) but none in the target set; OT valuation "
                          "compares every valued class with target rows of that class. Add target rows of "
                          "that class or drop its valued rows.")
