@@ -260,3 +260,29 @@ def test_duplicate_zip_entries_are_an_error_naming_them(tmp_path):
     with pytest.raises(DataError, match=r"same path more than once: a/1\.png, b/1\.png"):
         load_dataset(path, workdir=tmp_path / "x")
     assert not (tmp_path / "x" / "a").exists()
+
+
+# -- the app's Data page --------------------------------------------------------------------
+def test_data_page_reads_uploads_like_the_cli_and_offers_the_task(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DATAVAL_WORKSPACE", str(tmp_path / "ws"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/1_data.py").run()
+    at.segmented_control(key="data_source").set_value("Upload a file").run()
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"poids": rng.normal(size=240), "label": np.repeat(np.arange(60), 4)})
+    latin = b"\xef\xbb\xbf" + frame.to_csv(index=False).encode()
+    at.file_uploader(key="data_upload").upload("ints.csv", latin, "text/csv").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="data_label").options == ["poids", "label"]  # no '\ufefflabel'
+    assert any("Task: regression, because the labels are integers with 60 distinct values" in c.value
+               for c in at.caption)
+    at.segmented_control(key="data_task").set_value("Classification").run()
+    assert any("60 classes" in s.value for s in at.success)
+    assert any("Task: classification (chosen explicitly)" in c.value for c in at.caption)
+
+    at.file_uploader(key="data_upload").upload("dup.csv", b"x,label,label\n1,a,b\n2,b,a\n", "text/csv").run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["dup.csv has duplicate column names: 'label'; rename them so each "
+                                           "column is named once."]
