@@ -29,7 +29,7 @@ def _memory_bytes() -> int:
 
 #: CPU cores this process may use: the cap of every worker count
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-#: physical memory in GiB (rounded down; at least 4, so the defaults stay valid on small machines): the cap of every memory limit
+#: physical memory in GiB, rounded down (at least 4, so defaults stay valid on small machines): caps memory limits
 MEMORY_GB = max(4, _memory_bytes() // 2**30)
 #: weights between consecutive hidden layers: float32 weights, gradients and two Adam moments
 #: (16 bytes each) within an eighth of the memory

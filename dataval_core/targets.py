@@ -8,10 +8,10 @@ target before injecting noise, so the target stays clean.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
-
-from pathlib import Path
 
 from .dataset import CLASSIFICATION, IMAGE, REGRESSION, TABLE, DataError, Dataset
 

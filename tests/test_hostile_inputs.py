@@ -32,12 +32,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import pytest
+from imagefiles import png_bytes, png_claiming, write_zip
 from PIL import Image
 
 from dataval_core.dataset import DataError
 from dataval_core.params import build
 from dataval_core.registry import get_spec
-from imagefiles import png_bytes, png_claiming, write_zip
 
 ROOT = Path(__file__).resolve().parents[1]
 #: fast method for the runs that should succeed (the CLI default may be a slower ensemble)

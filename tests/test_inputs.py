@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from imagefiles import png_bytes, write_zip
 from PIL import Image
 
 from dataval_core.cli import main
@@ -17,7 +18,6 @@ from dataval_core.embeddings.raw import raw_features
 from dataval_core.images import load_image_matrix
 from dataval_core.io import load_dataset, table_columns
 from dataval_core.targets import load_target_file, split_target
-from imagefiles import png_bytes, write_zip
 
 ROOT = Path(__file__).resolve().parents[1]
 

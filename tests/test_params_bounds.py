@@ -10,10 +10,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import make_blobs_problem
 
 from dataval_core import get_valuator, list_valuators
 from dataval_core.params import CORES, MAX_LAYER_PARAMS, MAX_LAYER_WIDTH, MAX_LAYERS, MEMORY_GB, build, specs
-from conftest import make_blobs_problem
 
 METHODS = [s.name for s in list_valuators()]
 #: runs at an upper bound that would take minutes on two cores are checked for acceptance only

@@ -11,8 +11,8 @@ from typing import Any, Iterable, Mapping
 
 import streamlit as st
 
-from dataval_core.dataset import DataError, Dataset
 from dataval_core import io as engine_io
+from dataval_core.dataset import DataError, Dataset
 from dataval_core.noise import inject_label_noise
 from dataval_core.samples import load_sample
 from dataval_core.targets import load_target_file, split_target, target_from_column
