@@ -134,6 +134,16 @@ def load_for_cli(data: str, *, label: str | None, id_column: str | None, workdir
     return load_dataset(path, label=label, id_column=id_column, workdir=workdir, task=task)
 
 
+def _input_path(data: str) -> str:
+    """The file or folder behind DATA; ``sample:<name>`` is the bundled file (never to be overwritten either)."""
+    if not data.startswith("sample:"):
+        return data
+    from .samples import SAMPLE_DIR, SAMPLES
+
+    info = next((s for s in SAMPLES if s.name == data.split(":", 1)[1]), None)
+    return str(SAMPLE_DIR / info.path) if info is not None else data
+
+
 def check_out(out: str, inputs: list[str]) -> Path:
     """The resolved ``--out`` path, checked before anything is loaded.
 
@@ -193,7 +203,7 @@ def cmd_value(args) -> int:
         raise ValueError(f"--target-frac must be between 0 and 1 (exclusive), got {frac}.")
     if args.inject_noise is not None and not 0 <= args.inject_noise < 1:
         raise ValueError(f"--inject-noise must be at least 0 and below 1, got {args.inject_noise}.")
-    out = check_out(args.out, [a for a in (args.data, args.target) if a and not a.startswith("sample:")])
+    out = check_out(args.out, [_input_path(a) for a in (args.data, args.target) if a])
     task = None if args.task == "auto" else args.task
     with tempfile.TemporaryDirectory(prefix="dataval-") as work:
         ds = load_for_cli(args.data, label=args.label, id_column=args.id_column, task=task,

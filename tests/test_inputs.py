@@ -286,3 +286,11 @@ def test_data_page_reads_uploads_like_the_cli_and_offers_the_task(tmp_path, monk
     assert not at.exception
     assert [e.value for e in at.error] == ["dup.csv has duplicate column names: 'label'; rename them so each "
                                            "column is named once."]
+
+
+def test_out_over_a_bundled_sample_is_refused(capsys):
+    digits = ROOT / "sample_data" / "digits.csv"
+    before = digits.read_bytes()
+    code, _, err = cli(["value", "sample:digits", "--out", digits, "--quiet"], capsys)
+    one_line(code, err, "is the input")
+    assert digits.read_bytes() == before
