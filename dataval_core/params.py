@@ -7,8 +7,9 @@ CLI and renders the app's parameter form.
 
 Every number has both bounds, and no number may be infinite or NaN. Limits that
 depend on the machine are declared here once and follow its cores and memory:
-:data:`CORES` (worker counts), :data:`MEMORY_GB` (memory limits) and
-:data:`MAX_LAYER_PARAMS` (hidden layer widths, the ``widths`` kind).
+:data:`CORES` (worker counts), :data:`MEMORY_GB` (memory limits), :data:`MAX_OT_SIDE`
+(rows per side of a dense OT problem) and :data:`MAX_LAYER_PARAMS` (hidden layer widths,
+the ``widths`` kind).
 """
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ MAX_LAYER_PARAMS = _memory_bytes() // 8 // 16
 MAX_LAYER_WIDTH = math.isqrt(MAX_LAYER_PARAMS)
 #: hidden layers at most
 MAX_LAYERS = 8
+#: rows per side of one dense OT problem (sava batches, label-cost samples): its cost matrix and solver
+#: state (about 64 bytes per entry for the network simplex) within a quarter of the memory
+MAX_OT_SIDE = math.isqrt(_memory_bytes() // 4 // 64)
 
 
 def param(default: Any, *, low: float | None = None, high: float | None = None,

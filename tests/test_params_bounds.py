@@ -13,7 +13,8 @@ import pytest
 from conftest import make_blobs_problem
 
 from dataval_core import get_valuator, list_valuators
-from dataval_core.params import CORES, MAX_LAYER_PARAMS, MAX_LAYER_WIDTH, MAX_LAYERS, MEMORY_GB, build, specs
+from dataval_core.params import (CORES, MAX_LAYER_PARAMS, MAX_LAYER_WIDTH, MAX_LAYERS, MAX_OT_SIDE, MEMORY_GB, build,
+                                 specs)
 
 METHODS = [s.name for s in list_valuators()]
 #: runs at an upper bound that would take minutes on two cores are checked for acceptance only
@@ -108,3 +109,6 @@ def test_machine_caps():
     assert MAX_LAYER_PARAMS * 16 <= MEMORY_GB * 2**30 / 4
     sava = next(v for v in list_valuators() if v.name == "sava").load()
     assert next(s for s in specs(sava.Params) if s.name == "n_jobs").high == CORES
+    # one dense OT problem of MAX_OT_SIDE rows a side (cost + solver state, 64 bytes an entry) fits in a quarter
+    assert next(s for s in specs(sava.Params) if s.name == "batch_size").high == MAX_OT_SIDE
+    assert MAX_OT_SIDE ** 2 * 64 <= MEMORY_GB * 2**30 / 4 + 2**30

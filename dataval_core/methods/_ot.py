@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..params import param
+from ..params import MAX_OT_SIDE, param
 
 #: network-simplex iteration cap; POT's default (1e5) stops early on 2000 x 2000 problems
 EMD_MAX_ITER = 10_000_000
@@ -45,7 +45,7 @@ class OTParams:
     reg: float = param(0.05, low=0.0, high=10.0, low_open=True,
                        help="Entropic regularisation relative to the mean cost (sinkhorn only).")
     label_weight: float = param(1.0, low=0.0, high=100.0, help="Weight of the label-to-label cost W in the ground cost.")
-    label_samples: int = param(1000, low=2, high=1_000_000,
+    label_samples: int = param(1000, low=2, high=MAX_OT_SIDE,
                                help="Rows per class (each side) used to compute the label cost W.")
 
 

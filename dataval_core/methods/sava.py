@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..params import CORES, param
+from ..params import CORES, MAX_OT_SIDE, param
 from ..problem import Problem
 from ..progress import Reporter
 from ..valuator import BaseValuator, Output
@@ -53,7 +53,7 @@ from . import _ot
 class SavaParams(_ot.OTParams):
     """The OT parameters plus the batches, the outer OT and the workers."""
 
-    batch_size: int = param(1024, low=16, high=1_000_000,
+    batch_size: int = param(1024, low=16, high=MAX_OT_SIDE,
                             help="Rows per valued and per target batch. Larger batches track lava more closely "
                                  "(Spearman 0.875 / 0.908 / 0.951 at 1024 / 2048 / 4096 with 20,000 rows) for "
                                  "a little more time; memory per worker grows with its square.")
