@@ -294,3 +294,22 @@ def test_out_over_a_bundled_sample_is_refused(capsys):
     code, _, err = cli(["value", "sample:digits", "--out", digits, "--quiet"], capsys)
     one_line(code, err, "is the input")
     assert digits.read_bytes() == before
+
+
+def test_a_write_that_fails_midway_keeps_the_old_output(tmp_path):
+    """A real fault: the file-size limit (RLIMIT_FSIZE) stops the CSV write halfway."""
+    import resource
+    import signal
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    out = tmp_path / "values.csv"
+    out.write_text("old results\n")
+    proc = subprocess.run([sys.executable, "-m", "dataval_core.cli", "value", str(ROOT / "sample_data" / "digits.csv"),
+                           "--label", "label", "--method", "random", "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, preexec_fn=limit_file_size)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "too large" in proc.stderr, proc.stderr
+    assert out.read_text() == "old results\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["values.csv"]
