@@ -152,7 +152,7 @@ def table_columns(path: str | Path) -> list[str]:
     if path.stat().st_size == 0:
         raise DataError(f"{path.name} is empty.")
     if fmt == "parquet":
-        return [str(c) for c in _parquet_schema(path).names]
+        return [str(c) for c in _parquet_schema(path).names if not str(c).startswith("__index_level_")]
     return [str(c) for c in _read_csv(path, header_only=True).columns]
 
 
@@ -237,7 +237,7 @@ def _parquet_schema(path: Path):
         schema = pq.read_schema(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for damaged files
         raise DataError(f"{path.name} could not be read as Parquet: {first_line(exc)}.") from None
-    names = [n for n in schema.names if n != "__index_level_0__"]
+    names = [n for n in schema.names if not n.startswith("__index_level_")]  # pandas' stored index
     _check_header(names, path.name)
     nested = [f.name for f in schema if pa.types.is_nested(f.type)
               or (pa.types.is_dictionary(f.type) and pa.types.is_nested(f.type.value_type))]

@@ -313,3 +313,9 @@ def test_a_write_that_fails_midway_keeps_the_old_output(tmp_path):
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "too large" in proc.stderr, proc.stderr
     assert out.read_text() == "old results\n"
     assert [p.name for p in tmp_path.iterdir()] == ["values.csv"]
+
+
+def test_parquet_columns_in_the_app_menu_match_the_loaded_table(tmp_path):
+    path = tmp_path / "indexed.parquet"
+    pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "label": list("abab")}, index=[5, 6, 7, 8]).to_parquet(path)
+    assert table_columns(path) == list(load_dataset(path, label="label").table.columns) == ["x", "label"]
