@@ -181,7 +181,7 @@ def _csv_encoding(path: Path, head: bytes) -> str:
 
 
 def _check_header(names: list, what: str) -> None:
-    """Refuse duplicate or blank column names: pandas would rename them silently ("label.1")."""
+    """Refuse duplicate column names: pandas would rename them ("label.1") and the label could be the wrong one."""
     text = [str(n) for n in names]
     dupes = sorted({n for n in text if text.count(n) > 1})
     if dupes:
@@ -190,11 +190,12 @@ def _check_header(names: list, what: str) -> None:
 
 
 def _read_csv(path: Path, header_only: bool = False) -> pd.DataFrame:
+    """Read a CSV as the CLI and the app both do: sniffed encoding and delimiter, raw header checked first;
+    a UTF-8 read that fails past the sniffed block is retried as latin-1."""
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
     encoding = _csv_encoding(path, head)
-    text_head = head.decode(encoding if encoding != "utf-16" else "utf-16", errors="ignore")
-    sep = _delimiter(text_head.lstrip("\ufeff"))
+    sep = _delimiter(head.decode(encoding, errors="ignore").lstrip("\ufeff"))
     for attempt in (encoding, "latin-1"):
         try:
             header = pd.read_csv(path, encoding=attempt, sep=sep, header=None, nrows=1, dtype=str,
