@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import stat
 import tempfile
+from collections import Counter
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -182,8 +183,8 @@ def _csv_encoding(path: Path, head: bytes) -> str:
 
 def _check_header(names: list, what: str) -> None:
     """Refuse duplicate column names: pandas would rename them ("label.1") and the label could be the wrong one."""
-    text = [str(n) for n in names]
-    dupes = sorted({n for n in text if text.count(n) > 1})
+    counts = Counter(str(n) for n in names)
+    dupes = sorted(n for n, k in counts.items() if k > 1)
     if dupes:
         raise DataError(f"{what} has duplicate column names: {', '.join(repr(d) for d in dupes[:10])}; "
                         "rename them so each column is named once.")
