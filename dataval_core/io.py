@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import stat
 import tempfile
-from collections import Counter
 import zipfile
+from collections import Counter
 from pathlib import Path, PurePosixPath
 
 import numpy as np
