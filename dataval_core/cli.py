@@ -176,9 +176,19 @@ def check_out(out: str, inputs: list[str]) -> Path:
 
 
 def write_atomically(frame: pd.DataFrame, out: Path) -> None:
-    """Write the CSV to a temporary file next to ``out``, then rename it over ``out``."""
+    """Write the CSV to a temporary file next to ``out``, then rename it over ``out``.
+
+    The file gets the permissions a plain write would give (an existing file's, else the umask's).
+    """
+    if out.exists():
+        mode = out.stat().st_mode & 0o777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", newline="") as f:
             frame.to_csv(f, index=False)
         os.replace(tmp, out)

@@ -319,3 +319,14 @@ def test_parquet_columns_in_the_app_menu_match_the_loaded_table(tmp_path):
     path = tmp_path / "indexed.parquet"
     pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "label": list("abab")}, index=[5, 6, 7, 8]).to_parquet(path)
     assert table_columns(path) == list(load_dataset(path, label="label").table.columns) == ["x", "label"]
+
+
+def test_output_gets_ordinary_permissions(table, tmp_path, capsys):
+    out = tmp_path / "values.csv"
+    old = os.umask(0o022)
+    try:
+        code, _, err = cli(["value", table, "--label", "label", "--out", out, "--quiet"], capsys)
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert out.stat().st_mode & 0o777 == 0o644
