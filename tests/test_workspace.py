@@ -51,7 +51,7 @@ def test_same_content_same_session_reuses_record_other_session_gets_its_own(ws):
     assert rec_b.key != rec_a.key and rec_b.content_hash == rec_a.content_hash
     assert [r.key for r in ws.list_datasets(a)] == [rec_a.key]
     assert not ws.can_access(b, rec_a.key)
-    ws.open_dataset(b, rec_a.key)
+    ws.open_shared(b, ws.create_share_key(a, rec_a.key))
     assert ws.can_access(b, rec_a.key) and ws.current_dataset(b) == rec_a.key
 
 
