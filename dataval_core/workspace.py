@@ -389,7 +389,25 @@ class Workspace:
 
     def _execute(self, sql: str, args: Iterable[Any] = ()) -> int:
         with _faults(), closing(self._connect()) as con, con:
-            return con.execute(sql, tuple(args)).rowcount
+            count = con.execute(sql, tuple(args)).rowcount
+        if self._unsaved_status:
+            self._save_pending_states()
+        return count
+
+    def _save_pending_states(self) -> None:
+        """Write run states the disk refused earlier, now that a write went through."""
+        with self._lock:
+            pending = dict(self._unsaved_status)
+        try:
+            with _faults(), closing(self._connect()) as con, con:
+                for run_id, (status, error) in pending.items():
+                    con.execute("UPDATE runs SET status = ?, error = ?, finished = ? WHERE run_id = ?",
+                                (status, error, time.time(), run_id))
+        except WorkspaceError:
+            return
+        with self._lock:
+            for run_id in pending:
+                self._unsaved_status.pop(run_id, None)
 
     def _folder(self, *parts: str) -> Path:
         path = self.root.joinpath(*parts)
