@@ -130,6 +130,8 @@ class AccessError(PermissionError):
         return str(self.args[0])
 
 
+#: free bytes under which a disk I/O error from SQLite is taken for a full disk
+_FULL_BELOW_BYTES = 1 << 20
 _FAULT_MESSAGES = {
     "full": "The workspace disk is full, so nothing more can be saved. Free some space (or run `dataval gc`) "
             "and try again.",
@@ -140,15 +142,37 @@ _FAULT_MESSAGES = {
 }
 
 
-def _fault(exc: BaseException) -> WorkspaceError:
-    """The :class:`WorkspaceError` for an ``OSError`` or ``sqlite3.Error`` raised by workspace I/O."""
+def _disk_nearly_full(root: Path | None) -> bool:
+    try:
+        return root is not None and shutil.disk_usage(root).free < _FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
+def _read_only(root: Path | None) -> bool:
+    """Whether ``root`` exists but cannot be written (read-only mount or no permission)."""
+    try:
+        return root is not None and root.is_dir() and (
+            bool(os.statvfs(root).f_flag & os.ST_RDONLY) or not os.access(root, os.W_OK))
+    except OSError:
+        return False
+
+
+def _fault(exc: BaseException, root: Path | None = None) -> WorkspaceError:
+    """The :class:`WorkspaceError` for an ``OSError`` or ``sqlite3.Error`` raised by workspace I/O under ``root``.
+
+    SQLite reports a full disk as ``SQLITE_FULL`` or, when its journal cannot grow, as a
+    disk I/O error; the latter counts as full when the disk has almost no space left.
+    """
     if isinstance(exc, WorkspaceError):
         return exc
     code = getattr(exc, "errno", None)
     text = str(exc).lower()
-    if code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text:
+    if code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text or \
+            ("disk i/o error" in text and _disk_nearly_full(root)):
         reason = "full"
-    elif code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text or "read-only" in text:
+    elif code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text or "read-only" in text or \
+            ("unable to open" in text and _read_only(root)):
         reason = "read_only"
     elif code == errno.ENOENT or "unable to open" in text or "no such table" in text:
         reason = "missing"
@@ -158,14 +182,14 @@ def _fault(exc: BaseException) -> WorkspaceError:
 
 
 @contextmanager
-def _faults() -> Iterator[None]:
-    """Turn I/O and SQLite failures inside the block into one :class:`WorkspaceError`."""
+def _faults(root: Path | None = None) -> Iterator[None]:
+    """Turn I/O and SQLite failures inside the block into one :class:`WorkspaceError` (see :func:`_fault`)."""
     try:
         yield
     except (WorkspaceError, AccessError):
         raise
     except (OSError, sqlite3.Error) as exc:
-        raise _fault(exc) from exc
+        raise _fault(exc, root) from exc
 
 
 def session_tag(session_id: str | None) -> str | None:
@@ -348,7 +372,7 @@ class Workspace:
         #: run states this process could not write (full or read-only disk): reads show them anyway
         self._unsaved_status: dict[str, tuple[str, str | None]] = {}
         self._lock = threading.Lock()
-        with _faults():
+        with _faults(self.root):
             self.root.mkdir(parents=True, exist_ok=True)
             with closing(self._connect(create=True)) as con:
                 con.execute("PRAGMA journal_mode=WAL")
@@ -356,8 +380,10 @@ class Workspace:
 
     # -- plumbing -------------------------------------------------------------------------
     def _connect(self, create: bool = False) -> sqlite3.Connection:
-        uri = self.db_path.as_uri() + ("?mode=rwc" if create else "?mode=rw")
-        con = sqlite3.connect(uri, uri=True, timeout=30)
+        mode = "?mode=rwc" if create else "?mode=rw"
+        if not create and _read_only(self.root) and not Path(f"{self.db_path}-wal").exists():
+            mode = "?immutable=1"  # a read-only disk: reads still work (nothing is left in a WAL); writes fail
+        con = sqlite3.connect(self.db_path.as_uri() + mode, uri=True, timeout=30)
         con.row_factory = sqlite3.Row
         con.create_function("session_tag", 1, session_tag, deterministic=True)
         return con
@@ -384,11 +410,11 @@ class Workspace:
                 raise
 
     def _query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with _faults(), closing(self._connect()) as con:
+        with _faults(self.root), closing(self._connect()) as con:
             return con.execute(sql, tuple(args)).fetchall()
 
     def _execute(self, sql: str, args: Iterable[Any] = ()) -> int:
-        with _faults(), closing(self._connect()) as con, con:
+        with _faults(self.root), closing(self._connect()) as con, con:
             count = con.execute(sql, tuple(args)).rowcount
         if self._unsaved_status:
             self._save_pending_states()
@@ -399,7 +425,7 @@ class Workspace:
         with self._lock:
             pending = dict(self._unsaved_status)
         try:
-            with _faults(), closing(self._connect()) as con, con:
+            with _faults(self.root), closing(self._connect()) as con, con:
                 for run_id, (status, error) in pending.items():
                     con.execute("UPDATE runs SET status = ?, error = ?, finished = ? WHERE run_id = ?",
                                 (status, error, time.time(), run_id))
@@ -411,7 +437,7 @@ class Workspace:
 
     def _folder(self, *parts: str) -> Path:
         path = self.root.joinpath(*parts)
-        with _faults():
+        with _faults(self.root):
             path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -487,7 +513,7 @@ class Workspace:
         self.check_budget(len(data))
         tmp = path.with_suffix(path.suffix + ".part")
         try:
-            with _faults():
+            with _faults(self.root):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp.write_bytes(data)
                 tmp.replace(path)
@@ -524,10 +550,10 @@ class Workspace:
         if existing:
             key = existing[0]["key"]
         else:
-            with _faults():
+            with _faults(self.root):
                 self._write_dataset_files(dataset, content_hash)
             key = "ds_" + uuid.uuid4().hex[:12]
-            with _faults(), closing(self._connect()) as con, con:
+            with _faults(self.root), closing(self._connect()) as con, con:
                 con.execute(
                     "INSERT INTO datasets (key, content_hash, owner, name, modality, n, info, created) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -567,7 +593,7 @@ class Workspace:
     def load_dataset(self, key: str) -> Dataset:
         """The :class:`Dataset` of record ``key`` as it was stored."""
         folder = self.root / "datasets" / self.dataset_record(key).content_hash
-        with _faults():
+        with _faults(self.root):
             desc = json.loads((folder / "dataset.json").read_text())
             rows = pd.read_parquet(folder / "rows.parquet")
             table = pd.read_parquet(folder / "table.parquet") if (folder / "table.parquet").exists() else None
@@ -725,7 +751,7 @@ class Workspace:
         path = self.root / "runs" / f"{run_id}.parquet"
         tmp = path.with_suffix(".part")
         try:
-            with _faults():
+            with _faults(self.root):
                 path.parent.mkdir(exist_ok=True)
                 frame.to_parquet(tmp, index=False)
                 tmp.replace(path)
@@ -771,7 +797,7 @@ class Workspace:
     def load_result(self, run_id: str) -> ValuationResult:
         """The :class:`ValuationResult` of a finished run."""
         rec = self.run_record(run_id)
-        with _faults():
+        with _faults(self.root):
             frame = pd.read_parquet(self.root / "runs" / f"{run_id}.parquet")
         extras: dict[str, np.ndarray] = {}
         columns_2d: dict[str, list[str]] = {}
@@ -814,7 +840,7 @@ class Workspace:
                            row.get("run_id"), row.get("method"),
                            None if value is None else float(value), None if rank is None else int(rank), stamp,
                            tag))
-        with _faults(), closing(self._connect()) as con, con:
+        with _faults(self.root), closing(self._connect()) as con, con:
             con.executemany("INSERT INTO decisions (dataset_key, session_id, id, action, old_label, new_label, "
                             "run_id, method, value, rank, time, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             values)
@@ -825,7 +851,7 @@ class Workspace:
 
         Columns ``DECISION_COLUMNS`` and ``session``: the :func:`session_tag` of the session that made it.
         """
-        with _faults(), closing(self._connect()) as con:
+        with _faults(self.root), closing(self._connect()) as con:
             frame = pd.read_sql_query(f"SELECT {', '.join(DECISION_COLUMNS)}, session FROM decisions "
                                       "WHERE dataset_key = ? ORDER BY seq", con, params=(key,))
         return frame
@@ -953,7 +979,7 @@ class Workspace:
         if not shared:
             size += folder_bytes(folder)
         if not dry_run:
-            with _faults(), closing(self._connect()) as con, con:
+            with _faults(self.root), closing(self._connect()) as con, con:
                 for table, column in (("decisions", "dataset_key"), ("runs", "dataset_key"),
                                       ("share_keys", "dataset_key"), ("session_datasets", "key"),
                                       ("datasets", "key")):
@@ -982,13 +1008,13 @@ def check_workspace(root: str | Path | None = None, probe_bytes: int = 1 << 16) 
         free = shutil.disk_usage(ws.root).free
         probe = ws.root / f".health-{os.getpid()}-{threading.get_ident()}"
         try:
-            with _faults(), open(probe, "wb") as fh:
+            with _faults(ws.root), open(probe, "wb") as fh:
                 fh.write(b"\0" * probe_bytes)
                 fh.flush()
                 os.fsync(fh.fileno())
         finally:
             probe.unlink(missing_ok=True)
-        with _faults(), closing(ws._connect()) as con:
+        with _faults(ws.root), closing(ws._connect()) as con:
             con.isolation_level = None
             con.execute("BEGIN IMMEDIATE")
             con.execute("ROLLBACK")
