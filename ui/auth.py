@@ -30,6 +30,7 @@ PASSWORD_ENV = "DATAVAL_PASSWORD"
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 60.0
 LOCKOUT_S = 60.0
+_MAX_CLIENTS = 10_000
 #: seconds between the app's workspace health checks (each writes and removes a 64 KB probe)
 HEALTH_EVERY_S = 30.0
 
@@ -66,6 +67,9 @@ class LoginThrottle:
 
     def failed(self, client: str) -> None:
         with self._lock:
+            if len(self._failures) > _MAX_CLIENTS:  # many addresses: forget the quiet ones
+                cutoff = time.monotonic() - max(FAILURE_WINDOW_S, LOCKOUT_S)
+                self._failures = {c: d for c, d in self._failures.items() if d and d[-1] > cutoff}
             self._failures.setdefault(client, deque(maxlen=MAX_FAILURES)).append(time.monotonic())
 
     def succeeded(self, client: str) -> None:
@@ -88,7 +92,8 @@ def require_login() -> None:
     expected = configured_password()
     if expected is None or st.session_state.get("auth_ok"):
         return
-    client = st.context.ip_address or "unknown"
+    ip = st.context.ip_address
+    client = ip if isinstance(ip, str) and ip else "unknown"  # unknown clients share one budget of tries
     st.title("dataval")
     st.caption("This server is private. Enter the password you were given.")
     given = st.text_input("Password", type="password", key="login_password")
