@@ -59,7 +59,7 @@ def test_with_a_password_an_uninvited_visitor_sees_only_the_login_page(workspace
     at.run()
     at.switch_page(page).run()
     assert only_login(at)
-    at.text_input(key="login_password").input("wrong").run()
+    at.text_input(key="login_password").input("wrong")
     at.button(key="login_submit").click().run()
     assert only_login(at) and at.error[0].value == "Wrong password."
     assert sessions_in(workspace_dir) == before  # nothing was minted for the visitor
@@ -71,7 +71,7 @@ def test_login_lets_in_and_restores_the_session(workspace_dir, monkeypatch, fres
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["sid"] = sid
     at.run()
-    at.text_input(key="login_password").input("correct horse").run()
+    at.text_input(key="login_password").input("correct horse")
     at.button(key="login_submit").click().run()
     assert not at.exception and at.session_state["sid"] == sid and at.session_state["dataset_key"] == key
     assert at.button(key="demo")  # the Home page itself
@@ -83,9 +83,9 @@ def test_wrong_passwords_are_rate_limited(workspace_dir, monkeypatch, fresh_thro
     monkeypatch.setenv("DATAVAL_PASSWORD", "correct horse")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     for _ in range(auth.MAX_FAILURES):
-        at.text_input(key="login_password").input("guess").run()
+        at.text_input(key="login_password").input("guess")
         at.button(key="login_submit").click().run()
-    at.text_input(key="login_password").input("correct horse").run()
+    at.text_input(key="login_password").input("correct horse")
     at.button(key="login_submit").click().run()
     assert only_login(at) and at.error[0].value.startswith("Too many wrong passwords")
 
@@ -95,7 +95,7 @@ def test_password_from_the_secrets_file(workspace_dir, fresh_throttle):
     at.secrets["auth"] = {"password": "from secrets"}
     at.run()
     assert only_login(at)
-    at.text_input(key="login_password").input("from secrets").run()
+    at.text_input(key="login_password").input("from secrets")
     at.button(key="login_submit").click().run()
     assert not at.exception and "sid" in at.session_state
 

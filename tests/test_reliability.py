@@ -302,3 +302,22 @@ def test_16_app_sessions_bulk_deciding_beside_16_writer_threads_lose_nothing(tmp
     clicked = sum(at.session_state["done"] for at in apps)
     saved = sum(len(ws.decision_log(k)) for k in keys)
     assert clicked == 16 * 6 * 25 and saved == clicked + sum(written) and min(written) > 0
+
+
+def test_a_not_converged_run_says_so_in_the_app_runs_table(tmp_path, monkeypatch):
+    from dataval_core.result import ValuationResult
+
+    monkeypatch.setenv("DATAVAL_WORKSPACE", str(tmp_path / "ws"))
+    ws = Workspace(tmp_path / "ws")
+    sid = ws.mint_session()
+    ds = small_table()
+    record = ws.add_dataset(sid, ds)
+    run_id = ws.create_run(record.key, "lava", embedding=None, params={}, seed=0)
+    valued = ds.ids[~ds.is_target]
+    ws.save_result(run_id, ValuationResult(ids=valued, values=np.zeros(len(valued)), method="lava",
+                                           status="not_converged"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["sid"] = sid
+    at.run().switch_page("pages/2_valuate.py").run()
+    assert not at.exception
+    assert at.dataframe[0].value["status"].tolist() == ["done · not converged"]

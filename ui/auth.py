@@ -96,8 +96,10 @@ def require_login() -> None:
     client = ip if isinstance(ip, str) and ip else "unknown"  # unknown clients share one budget of tries
     st.title("dataval")
     st.caption("This server is private. Enter the password you were given.")
-    given = st.text_input("Password", type="password", key="login_password")
-    if st.button("Sign in", type="primary", key="login_submit") and given:
+    with st.form("login", border=False):  # Enter in the field signs in
+        given = st.text_input("Password", type="password", key="login_password")
+        submitted = st.form_submit_button("Sign in", type="primary", key="login_submit")
+    if submitted and given:
         wait = _throttle().wait_s(client)
         if wait > 0:
             st.error(f"Too many wrong passwords. Try again in {int(wait) + 1} s.")
