@@ -996,13 +996,15 @@ class Workspace:
 def check_workspace(root: str | Path | None = None, probe_bytes: int = 1 << 16) -> Health:
     """Whether the workspace can be opened and written now (for ``dataval health`` and the app's banner).
 
-    Opens (and migrates) it, writes and removes a ``probe_bytes`` file, takes SQLite's
+    A workspace that does not exist yet is reported missing, not created. Opens (and migrates) it, writes and removes a ``probe_bytes`` file, takes SQLite's
     write lock, and compares its size with the budget. Never raises.
     """
     path = Path(root or os.environ.get(ENV_VAR) or DEFAULT_ROOT).resolve()
     used, budget, free = 0, None, None
     try:
         budget = budget_bytes()
+        if not (path / "workspace.sqlite").is_file():  # a check never creates one (e.g. on an unmounted disk)
+            raise WorkspaceError(_FAULT_MESSAGES["missing"], "missing")
         ws = Workspace(path)
         used = folder_bytes(ws.root)
         free = shutil.disk_usage(ws.root).free

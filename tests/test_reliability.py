@@ -144,7 +144,7 @@ def test_missing_workspace_is_one_message_on_every_page(tmp_path, monkeypatch):
         at.switch_page(page).run()
         assert not at.exception, page
         assert len(at.error) == 1 and "missing" in at.error[0].value and str(tmp_path) not in at.error[0].value
-    assert cli_main(["health", "--workspace", str(root)]) == 0  # health creates a missing workspace anew
+    assert cli_main(["health", "--workspace", str(root)]) == 1 and not root.exists()  # reported, not created
 
 
 _CHILD = """

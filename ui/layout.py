@@ -136,6 +136,10 @@ def demo_card() -> None:
                       "flipped to a confusable digit (4→9, 3→5, …), valued with KNN-Shapley. Review then opens on "
                       "the lowest-valued digits, which are mostly the flipped ones.")
         if right.button("Run the demo", type="primary", icon=":material/bolt:", key="demo", width="stretch"):
-            with st.spinner("Loading MNIST and injecting noise…"):
-                finished = start_demo()
+            try:
+                with st.spinner("Loading MNIST and injecting noise…"):
+                    finished = start_demo()
+            except OSError as exc:  # the workspace's faults (WorkspaceError) and refusals: one line
+                st.error(str(exc))
+                return
             st.switch_page(PAGES["review" if finished else "valuate"])
