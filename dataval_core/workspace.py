@@ -36,11 +36,12 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -86,6 +87,13 @@ CREATE INDEX IF NOT EXISTS decisions_by_dataset ON decisions (dataset_key, id);
 """
 
 
+def _migrate_v1(con: sqlite3.Connection) -> None:
+    """The original tables (kept as they were, so a pre-versioning workspace passes through unchanged)."""
+    for statement in _SCHEMA_V1.split(";"):
+        if statement.strip():
+            con.execute(statement)
+
+
 def _migrate_v2(con: sqlite3.Connection) -> None:
     """Run status kept with the run, the deciding session in the audit log, access modes and share keys."""
     con.execute("ALTER TABLE runs ADD COLUMN result_status TEXT NOT NULL DEFAULT 'ok'")
@@ -101,7 +109,7 @@ def _migrate_v2(con: sqlite3.Connection) -> None:
 
 #: schema migrations in order; migration ``i`` takes a workspace from ``user_version`` i to i + 1
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    lambda con: [con.execute(stmt) for stmt in _SCHEMA_V1.split(";") if stmt.strip()],
+    _migrate_v1,
     _migrate_v2,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -338,7 +346,7 @@ def _safe_name(name: str) -> str:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _owner_alive(owner: str | None) -> bool:
@@ -887,7 +895,7 @@ class Workspace:
             for run in self.list_runs(key):
                 if run.created < cutoff and run.status in ("failed", "cancelled", "interrupted"):
                     removed.append(self._remove_run(run.run_id, dry_run))
-        for key in sorted(doomed, key=activity.get):
+        for key in sorted(doomed, key=lambda k: activity[k]):
             removed.append(self._remove_dataset(key, dry_run))
         if max_gb is not None:
             limit = max_gb * 1e9
@@ -900,7 +908,7 @@ class Workspace:
                     item = self._remove_path(kind, path, dry_run)
                     removed.append(item)
                     used -= item[2]
-            for key in sorted(set(activity) - doomed, key=activity.get):
+            for key in sorted(set(activity) - doomed, key=lambda k: activity[k]):
                 if used <= limit:
                     break
                 item = self._remove_dataset(key, dry_run)
@@ -996,8 +1004,9 @@ class Workspace:
 def check_workspace(root: str | Path | None = None, probe_bytes: int = 1 << 16) -> Health:
     """Whether the workspace can be opened and written now (for ``dataval health`` and the app's banner).
 
-    A workspace that does not exist yet is reported missing, not created. Opens (and migrates) it, writes and removes a ``probe_bytes`` file, takes SQLite's
-    write lock, and compares its size with the budget. Never raises.
+    A workspace that does not exist yet is reported missing, not created. Opens (and migrates) it,
+    writes and removes a ``probe_bytes`` file, takes SQLite's write lock, and compares its size with
+    the budget. Never raises.
     """
     path = Path(root or os.environ.get(ENV_VAR) or DEFAULT_ROOT).resolve()
     used, budget, free = 0, None, None

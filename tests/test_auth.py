@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dataval_core.workspace import Workspace
+
 from test_app import image_zip, seeded_session
 
 ROOT = Path(__file__).resolve().parent.parent

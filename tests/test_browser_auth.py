@@ -2,11 +2,10 @@
 only the login page on every URL, nothing is minted for a planted ``?sid=``, and the password lets it in."""
 from __future__ import annotations
 
-import signal
-
 import pytest
 
 from dataval_core.workspace import Workspace
+
 from test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, settle, shot, start_server
 
 pytestmark = pytest.mark.browser
