@@ -304,3 +304,22 @@ def test_health_reports_a_writable_workspace(ws):
 
     health = check_workspace(ws.root)
     assert health.ok and health.message.startswith("ok")
+
+
+def test_cli_gc_dry_run_lists_and_keeps_then_gc_removes(ws, capsys):
+    import os
+    import time
+
+    from dataval_core.cli import main
+
+    (ws.cache_dir / "old.npy").write_bytes(b"0" * 2_000_000)
+    stamp = time.time() - 40 * 86400
+    os.utime(ws.cache_dir / "old.npy", (stamp, stamp))
+    assert main(["gc", "--workspace", str(ws.root), "--dry-run"]) == 0
+    out = capsys.readouterr()
+    assert "would remove cache    cache/old.npy  (2.0 MB)" in out.out and "dry run" in out.err
+    assert (ws.cache_dir / "old.npy").exists()
+    assert main(["gc", "--workspace", str(ws.root)]) == 0 and not (ws.cache_dir / "old.npy").exists()
+    assert main(["gc", "--workspace", str(ws.root), "--older-than", "-1"]) == 1
+    capsys.readouterr()
+    assert main(["health", "--workspace", str(ws.root)]) == 0 and ": ok (" in capsys.readouterr().out

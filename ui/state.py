@@ -84,6 +84,12 @@ def current() -> tuple[DatasetRecord, Dataset] | None:
     return workspace().dataset_record(key), _dataset(workspace_root(), key)
 
 
+def can_write() -> bool:
+    """Whether this session may decide and run on its current dataset (not on a view-only share)."""
+    key = st.session_state.get("dataset_key")
+    return bool(key) and workspace().can_write(session_id(), key)
+
+
 def set_current(key: str | None) -> None:
     """Make ``key`` the session's current dataset (persisted for reloads)."""
     st.session_state["dataset_key"] = key
