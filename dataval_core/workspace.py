@@ -12,8 +12,9 @@ Layout under the workspace root (``$DATAVAL_WORKSPACE``, default ``./.dataval/``
 
 A *dataset record* (``ds_…``) is one curation project: a dataset (stored once per
 content hash) owned by the browser session that created it, with its runs and
-decisions. A session sees only its own records unless it opens another on purpose
-(:meth:`Workspace.open_dataset`). Everything is plain data (Parquet, JSON, SQLite):
+decisions. A session sees only its own records and those it opened with a share key
+its owner made (:meth:`Workspace.create_share_key`, :meth:`Workspace.open_shared`):
+view-only unless the owner allowed edits, until revoked or expired. Everything is plain data (Parquet, JSON, SQLite):
 no pickle, so reading a workspace never executes code. Safe to use from several
 threads: each call opens its own SQLite connection.
 
