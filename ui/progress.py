@@ -71,7 +71,7 @@ def runs_table(record: DatasetRecord) -> None:
         st.caption("No runs yet.")
         return
     frame = pd.DataFrame([{"run": r.label, "method": r.method, "embedding": r.embedding or "default",
-                           "status": r.status, "seconds": r.timings.get("total"),
+                           "status": r.status_text, "seconds": r.timings.get("total"),
                            "params": ", ".join(f"{k}={v}" for k, v in r.params.items()),
                            "seed": r.seed, "message": r.error or ""} for r in reversed(runs)])
     if not frame["message"].any():
