@@ -153,7 +153,7 @@ def test_demo_button_starts_knn_shapley_on_noisy_mnist(workspace_dir):
     # the demo's promise: Review opens on the lowest-valued digits, mostly the injected flips (base rate 10%)
     at.switch_page("pages/3_review.py").run()
     assert not errors(at)
-    cards = [c.value for c in at.caption if "suggested" in c.value]
+    cards = [c.value for c in at.caption if "· value `" in c.value]
     assert len(cards) == 24
     flipped = sum("injected flip" in c for c in cards)
     assert flipped >= 18, f"only {flipped} of 24 cards on the demo's first Review page are injected flips"
