@@ -159,7 +159,8 @@ def _run_section(dataset: Dataset, name: str, result, current: pd.DataFrame) -> 
     facts = [f"method <b>{escape(result.method)}</b>", f"embedding {escape(result.embedding or '—')}",
              f"seed {result.seed}", f"{len(result.ids):,} samples valued"]
     if total is not None:
-        facts.append(f"{total:.1f} s")
+        parts = [f"{name} {result.timings[name]:.1f} s" for name in ("embedding", "method") if name in result.timings]
+        facts.append(f"{total:.1f} s" + (f" ({', '.join(parts)})" if parts else ""))
     params = ", ".join(f"{escape(str(k))}={escape(str(v))}" for k, v in result.params.items())
     html = [f"<h2>Run: {escape(name)}</h2><p>{' · '.join(facts)}</p>"]
     if params:

@@ -3,7 +3,7 @@ import streamlit as st
 
 from dataval_core.dataset import DataError
 from dataval_core.samples import SAMPLES
-from ui import actions, grid, layout, state
+from ui import actions, data, grid, layout, state
 
 layout.page("Data",
             "Load the labeled dataset to curate. Every sample keeps a stable id (row number, id column or "
@@ -67,6 +67,11 @@ if base is not None:
     what = f"{base.n_classes} classes" if base.n_classes else "a numeric (regression) target"
     st.success(f"Loaded **{base.name}**: {len(base):,} {kind}, {what}."
                + (f" {base.meta['imputation']}" if base.meta.get("imputation") else ""))
+    if base.table is not None:
+        encoding = data.encoding_summary(base)
+        st.info(encoding.line, icon=":material/transform:")
+        with st.expander("How each column is encoded"):
+            st.dataframe(encoding.table, hide_index=True, key="data_encoding")
 
     st.subheader("Target set", help="The trusted reference the methods value every other sample against. "
                                     "Methods are only as good as this set is clean.")
