@@ -20,7 +20,7 @@ LOW_PERCENTILE = 10.0
 #: share of the runs with a suggestion that must agree for a suggestion to count as confident
 CONFIDENT_AGREEMENT = 0.5
 #: column values read as "known bad" in a truth column
-_TRUE_WORDS = {"1", "true", "yes", "y", "t", "bad", "noisy", "wrong", "mislabeled", "mislabelled"}
+_TRUE_WORDS = {"1", "true", "yes", "bad", "noisy", "wrong", "mislabeled", "mislabelled"}
 
 
 def runs_flagging(results: Sequence[ValuationResult], ids: np.ndarray, low: float = LOW_PERCENTILE) -> np.ndarray:
