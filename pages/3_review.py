@@ -18,7 +18,7 @@ review.show_error()
 if st.session_state.get("rv_flash"):
     st.toast(st.session_state.pop("rv_flash"), icon=":material/undo:")
 
-c1, c2, c3, c4, c5 = st.columns([3, 2, 1.4, 1.8, 1.6], vertical_alignment="bottom")
+c1, c2, c3 = st.columns([3, 2.2, 1.8], vertical_alignment="bottom")
 run = by_id[c1.selectbox("Run", list(by_id), key="rv_run", format_func=lambda i: by_id[i].label,
                          on_change=reviewstate.to_first_page,
                          help="Whose values order the samples. Opens on the best run to review: the consensus, "
@@ -28,19 +28,19 @@ others = [review.result(r) for r in runs if r.run_id != run.run_id]
 frame = review.review_frame(ds, res, state.workspace().decisions(record.key), others)
 classes = c2.multiselect("Class", sorted(frame["label"].unique()), key="rv_classes", placeholder="All classes",
                          on_change=reviewstate.to_first_page)
-status = c3.selectbox("Show", review.STATUS_FILTERS, key="rv_status", on_change=reviewstate.to_first_page,
-                      help="Undecided: samples without a decision yet (decided ones leave this view).")
-sort = c4.selectbox("Sort by", review.SORTS, key="rv_sort", on_change=reviewstate.to_first_page,
-                    help="Flagged by most runs: how many finished runs put the sample in their lowest 10%.")
-view = c5.segmented_control("View", ["Grid", "Table"], required=True, key="rv_view")
+view = c3.segmented_control("View", ["Grid", "Table"], required=True, key="rv_view")
 st.caption(f"**{run.method}** — {review.VALUE_MEANING.get(run.method, 'higher = more useful.')} "
            "**p** is the sample's percentile in this run: 0 = its lowest value (most suspicious), 100 = its highest; "
            "unlike raw values, percentiles compare across methods.")
 
-f1, f2 = st.columns([3, 2], vertical_alignment="bottom")
-pct = f1.slider("Percentile range", 0.0, 100.0, key="rv_pct", step=1.0, on_change=reviewstate.to_first_page,
+f1, f2, f3, f4 = st.columns([1.7, 2.1, 2.2, 2], vertical_alignment="bottom")
+status = f1.selectbox("Show", review.STATUS_FILTERS, key="rv_status", on_change=reviewstate.to_first_page,
+                      help="Undecided: samples without a decision yet (decided ones leave this view).")
+sort = f2.selectbox("Sort by", review.SORTS, key="rv_sort", on_change=reviewstate.to_first_page,
+                    help="Flagged by most runs: how many finished runs put the sample in their lowest 10%.")
+pct = f3.slider("Percentile range", 0.0, 100.0, key="rv_pct", step=1.0, on_change=reviewstate.to_first_page,
                 help="Show samples whose value percentile in this run lies in this range (0 = lowest).")
-f2.text_input("Go to id", key="rv_jump", placeholder="sample id, e.g. 3/0042.png", on_change=reviewstate.to_first_page,
+f4.text_input("Go to id", key="rv_jump", placeholder="a sample id", on_change=reviewstate.to_first_page,
               help="Show one sample by its id, whatever the filters.")
 jump = (st.session_state.get("rv_jump") or "").strip()
 only_ids = st.session_state["review_ids"]
@@ -65,7 +65,7 @@ if only_ids is not None and not jump:
     right.button("Show all", key="rv_clear_ids", on_click=reviewstate.clear_ids)
 
 decided = int(frame["action"].notna().sum())
-p1, p2, p3, p4 = st.columns([3, 1.2, 1, 1.4], vertical_alignment="bottom")
+p1, p2, p3, p4 = st.columns([2.6, 1.2, 1, 1.6], vertical_alignment="bottom")
 size = p3.selectbox("Per page", reviewstate.PAGE_SIZES, key="rv_size", on_change=reviewstate.to_first_page)
 pages = max(1, -(-len(shown) // size))
 reviewstate.clamp_page(pages)
@@ -74,7 +74,7 @@ start = (min(number, pages) - 1) * size
 page = shown.iloc[start:start + size]
 p1.markdown(f"**{len(shown):,}** samples match · showing {start + 1 if len(page) else 0}–{start + len(page)} · "
             f"{decided:,} of {len(frame):,} decided")
-p4.button("Undo last step", key="rv_undo", icon=":material/undo:", on_click=review.undo, args=(record,),
+p4.button("Undo", key="rv_undo", icon=":material/undo:", on_click=review.undo, args=(record,),
           shortcut="U", disabled=not state.workspace().can_undo(record.key, state.session_id()),
           help="Sets back your latest decision or bulk action (also after a reload). The log keeps both.")
 reviewstate.save(record.key)

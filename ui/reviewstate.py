@@ -43,7 +43,7 @@ def restore(dataset_key: str, runs: Mapping[str, Any], *, default_run: str, defa
     """Put the page's widget values back: from this session (per dataset), else the URL, else the defaults."""
     ss = st.session_state
     if ss.get("rv_dataset") != dataset_key:  # another dataset: nothing of the last one's view applies
-        for key in _URL:
+        for key in (*_URL, "rv_jump", "rv_ticked", "rv_pending"):
             ss.pop(key, None)
         ss["rv_dataset"] = dataset_key
     saved = ss.setdefault(_PREFS, {}).get(dataset_key, {})
