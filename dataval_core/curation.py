@@ -37,7 +37,8 @@ def suggestion_confidence(result: ValuationResult, others: Sequence[ValuationRes
 
     A method's own confidence (the ``suggestion_confidence`` extra, e.g. a consensus's
     member agreement) is used when it has one; otherwise it is the share of runs with a
-    suggestion for the sample (``result`` included) that suggest the same label.
+    suggestion for the sample (``result`` included) that suggest the same label, and
+    unknown (NaN) where no other run has a suggestion for it.
     """
     if result.suggested_labels is None:
         return np.full(len(result.ids), np.nan)
@@ -55,7 +56,7 @@ def suggestion_confidence(result: ValuationResult, others: Sequence[ValuationRes
             has = np.array([v is not None and v == v for v in theirs])
             voters += has
             agree += has & (theirs == mine.to_numpy(dtype=object))
-        conf = agree / voters
+        conf = np.where(voters >= 2, agree / voters, np.nan)  # a lone run is no second opinion
     missing = np.array([v is None or v != v for v in result.suggested_labels])
     conf[missing] = np.nan
     return conf

@@ -209,7 +209,7 @@ def _card(i: int, rec: dict[str, Any], record: DatasetRecord, run: RunRecord, cl
           path: str, gen: int) -> None:
     state_tag = f"{rec['action']}_{rec['new_label']}"
     relabel = _relabel_option(rec)
-    with st.container(key=f"card_{i}", border=True):
+    with st.container(key=f"card_{i}", border=True, width=CARD_PX):
         top = st.columns([3, 1], vertical_alignment="top", gap="small")
         top[0].image(grid.thumbnail(path), width=96)
         top[1].checkbox("Tick", value=rec["id"] in st.session_state.get(TICKS, ()), key=f"rv_tick_{gen}_{rec['id']}",
@@ -236,15 +236,23 @@ def _card(i: int, rec: dict[str, Any], record: DatasetRecord, run: RunRecord, cl
                          label_visibility="collapsed", help="Pick a class to relabel this sample.")
 
 
-def card_grid(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord, columns: int = 4) -> None:
+#: card width: a flex row of fixed-width cards wraps to fit any screen (4 a row at 1024 px, more when wider)
+CARD_PX = 168
+_CARD_CSS = """<style>
+[class*="st-key-card_"] [data-testid="stButtonGroup"] button { padding: 0.15rem 0.45rem; min-height: 1.9rem; }
+[class*="st-key-card_"] [data-testid="stButtonGroup"] > div { flex-wrap: nowrap; }
+[class*="st-key-card_"] [data-testid="stCaptionContainer"] p { overflow-wrap: anywhere; }
+</style>"""
+
+
+def card_grid(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord) -> None:
     """Image cards for the rows of ``page`` (thumbnail, tick, zoom, rank, percentile, suggestion, decision)."""
+    st.html(_CARD_CSS)
     paths = grid.image_paths(ds)
     gen = st.session_state.get("rv_gen", 0)
-    records = page.to_dict("records")
-    for row in range(0, len(records), columns):  # one st.columns per row keeps each row's cards aligned
-        for col, (i, rec) in zip(st.columns(columns), enumerate(records[row:row + columns], start=row)):
-            with col:
-                _card(i, rec, record, run, ds.classes, paths[rec["id"]], gen)
+    with st.container(horizontal=True, gap="small", key="rv_cards"):
+        for i, rec in enumerate(page.to_dict("records")):
+            _card(i, rec, record, run, ds.classes, paths[rec["id"]], gen)
 
 
 @st.dialog("Sample", width="large")
