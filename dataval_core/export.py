@@ -356,7 +356,8 @@ def values_table(dataset: Dataset, results: Results) -> pd.DataFrame:
 
     Returns:
         Columns ``id``, ``role`` (``valued``/``target``), ``label``; per run
-        ``value__<run>``, ``rank__<run>`` (1 = lowest value within that run) and
+        ``value__<run>``, ``percentile__<run>`` (0 = lowest value of that run, 100 =
+        highest: comparable across methods), ``rank__<run>`` (1 = lowest value within that run) and
         ``suggested__<run>`` (empty for target rows and samples a run did not value);
         with injected noise also ``original_label`` and ``injected_noise`` (0/1).
 
@@ -381,7 +382,10 @@ def values_table(dataset: Dataset, results: Results) -> pd.DataFrame:
         suggested = np.full(len(dataset), None, dtype=object)
         if result.suggested_labels is not None:
             suggested[pos] = result.suggested_labels
+        percentile = np.full(len(dataset), np.nan)
+        percentile[pos] = result.percentiles
         frame[f"value__{name}"] = value
+        frame[f"percentile__{name}"] = percentile
         frame[f"rank__{name}"] = rank
         frame[f"suggested__{name}"] = suggested
     noisy = dataset.noisy

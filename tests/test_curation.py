@@ -124,3 +124,59 @@ def test_run_timings_split_embedding_and_method_and_percentiles_run_0_to_100():
     pct = res.percentiles
     assert pct[np.argmin(res.values)] == 0 and pct[np.argmax(res.values)] == 100
     assert np.all(np.diff(pct[np.argsort(res.values, kind="stable")]) > 0)
+
+
+def test_values_csv_has_a_percentile_beside_each_value():
+    from dataval_core.export import values_table
+    from dataval_core.result import ValuationResult
+
+    ds = _dataset(8)
+    res = ValuationResult(ds.ids[:6], np.array([5.0, -3.0, 0.1, 2.0, 9.0, 1.0]), "lava")
+    table = values_table(ds, {"lava": res})
+    assert table["percentile__lava"].iloc[:6].tolist() == [80.0, 0.0, 20.0, 60.0, 100.0, 40.0]
+    assert table["percentile__lava"].iloc[6:].isna().all()
+
+
+def test_eta_is_counted_down_and_blended_and_restarts_with_the_stage():
+    from ui.progress import ETA_WEIGHT, smoothed_eta
+
+    store: dict = {}
+    assert smoothed_eta(store, "r", "embedding", None, 0.0) is None  # nothing to estimate yet: the stage is shown
+    assert smoothed_eta(store, "r", "fit", 100.0, 10.0) == 100.0
+    # 10 s later the reading jumps to 800 s (one slow batch): the shown ETA moves only part of the way
+    assert smoothed_eta(store, "r", "fit", 800.0, 20.0) == pytest.approx((1 - ETA_WEIGHT) * 90 + ETA_WEIGHT * 800)
+    assert smoothed_eta(store, "r", "fit", None, 30.0) == pytest.approx((1 - ETA_WEIGHT) * 90 + ETA_WEIGHT * 800 - 10)
+    assert smoothed_eta(store, "r", "score", 5.0, 31.0) == 5.0
+
+
+def test_curation_summaries_and_truth_flags(tmp_path):
+    from dataval_core.curation import (class_summary, label_confusion, runs_flagging, suggestion_confidence,
+                                       truth_from_column, truth_from_ids)
+    from dataval_core.dataset import DataError
+    from dataval_core.result import ValuationResult
+
+    ids = np.array(["a", "b", "c", "d"])
+    one = ValuationResult(ids, np.array([0.0, 1.0, 2.0, 3.0]), "knn_shapley",
+                          suggested_labels=np.array(["p", "q", None, "p"], dtype=object))
+    two = ValuationResult(ids, np.array([3.0, 0.0, 2.0, 1.0]), "data_oob",
+                          suggested_labels=np.array(["p", "p", "q", None], dtype=object))
+    assert runs_flagging([one, two], ids, low=40).tolist() == [1, 2, 0, 1]
+    conf = suggestion_confidence(one, [one, two])
+    assert conf[0] == 1.0 and conf[1] == 0.5 and np.isnan(conf[2]) and np.isnan(conf[3])
+    frame = pd.DataFrame({"id": ids, "label": ["p", "p", "q", "q"], "value": one.values,
+                          "percentile": one.percentiles, "suggested": one.suggested_labels,
+                          "action": ["drop", None, None, "keep"]})
+    summary = class_summary(frame, low=40).set_index("class")
+    assert summary.loc["p", ["samples", "low", "dropped", "undecided"]].tolist() == [2, 2, 1, 1]
+    conf_cells = label_confusion(frame).set_index(["given", "suggested"])
+    assert conf_cells.loc[("q", "p"), "ids"] == ["d"] and conf_cells.loc[("p", "q"), "count"] == 1
+
+    ds = _dataset(8)
+    ds.table["bad"] = ["yes", "no", "no", "bad", "no", "no", "no", "no"]
+    assert truth_from_column(ds, "bad").tolist() == [True, False, False, True] + [False] * 4
+    assert truth_from_ids(ds, [" 2", "5", "zz"]).sum() == 2
+    with pytest.raises(DataError, match="None of the 1 ids"):
+        truth_from_ids(ds, ["zz"])
+    ds.table["none"] = False
+    with pytest.raises(DataError, match="marks no valued row"):
+        truth_from_column(ds, "none")
