@@ -6,7 +6,8 @@ from ui import actions, layout, review, reviewstate, state
 layout.page("Review",
             "The lowest-valued samples come first: they are the likeliest to be mislabeled or harmful. "
             "Keep, drop or relabel each one (accept the method's suggestion or pick a class); "
-            "every click is saved at once, can be undone, and goes into the export.")
+            "every click is saved at once, can be undone, and goes into the export. Click a card's chosen option "
+            "again to set it back to undecided.")
 record, ds = layout.require_dataset()
 runs = actions.finished_runs(record)
 layout.require_runs(record)

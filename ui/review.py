@@ -384,12 +384,14 @@ def bulk_bar(record: DatasetRecord, run: RunRecord, ds: Dataset, shown: pd.DataF
     ticked = st.session_state.get(TICKS, set()) & set(shown["id"])
     targets = shown[shown["id"].isin(ticked)] if ticked else page
     scope = f"the {_plural(len(ticked), 'ticked sample')}" if ticked else f"this page ({_plural(len(page), 'sample')})"
-    confident = st.session_state.get("rv_confident", False)
+    known = bool(shown["confidence"].notna().any())  # a second run or a method's own confidence exists
+    confident = known and st.session_state.setdefault("rv_confident", True)
     offers = [("drop", None, f"Drop {len(targets):,}", ":material/delete:"),
               ("keep", None, f"Keep {len(targets):,}", ":material/check:")]
     if ds.task == "classification":
         n_sug = len(bulk_rows(targets, run, "relabel", "suggested", confident))
-        offers.append(("relabel", "suggested", f"Accept {_plural(n_sug, 'suggestion')}", ":material/auto_fix_high:"))
+        what = "confident suggestion" if confident else "suggestion"
+        offers.append(("relabel", "suggested", f"Accept {_plural(n_sug, what)}", ":material/auto_fix_high:"))
     with st.container(horizontal=True, vertical_alignment="center", gap="small", key="rv_bulk"):
         st.markdown(f"**Bulk** on {scope}:", width="content")
         for action, new_label, label, icon in offers:
@@ -400,9 +402,10 @@ def bulk_bar(record: DatasetRecord, run: RunRecord, ds: Dataset, shown: pd.DataF
             _bulk_button(record, run, targets, "relabel", cls, f"Relabel {len(targets):,}", ":material/label:",
                          bool(ticked), confident)
         if ds.task == "classification":
-            st.toggle("confident only", key="rv_confident",
+            st.toggle("confident only", key="rv_confident", disabled=not known,
                       help=f"Accept only suggestions at least {CONFIDENT_AGREEMENT:.0%} sure (the share of runs "
-                           "with a suggestion that agree, or the method's own confidence).")
+                           "with a suggestion that agree, or the method's own confidence)." + (
+                          "" if known else " Needs a second run that suggests labels, or a consensus run."))
         if ticked:
             st.button("Clear ticks", key="rv_clear_ticks", on_click=apply_bulk, args=(record, []), type="tertiary")
     pending = st.session_state.get(PENDING)
