@@ -4,7 +4,7 @@ import streamlit as st
 from dataval_core.dataset import DataError
 from dataval_core.samples import SAMPLES
 from dataval_core.workspace import WorkspaceError
-from ui import actions, grid, layout, state
+from ui import actions, data, grid, layout, state
 
 layout.page("Data",
             "Load the labeled dataset to curate. Every sample keeps a stable id (row number, id column or "
@@ -75,6 +75,11 @@ if base is not None:
                + (f" {base.meta['imputation']}" if base.meta.get("imputation") else ""))
     for note in base.notes:
         st.caption(note)
+    if base.table is not None:
+        encoding = data.encoding_summary(base)
+        st.info(encoding.line, icon=":material/transform:")
+        with st.expander("How each column is encoded"):
+            st.dataframe(encoding.table, hide_index=True, key="data_encoding")
 
     st.subheader("Target set", help="The trusted reference the methods value every other sample against. "
                                     "Methods are only as good as this set is clean.")

@@ -150,6 +150,7 @@ def finished_runs(record: DatasetRecord) -> list[RunRecord]:
     return list(reversed(state.workspace().list_runs(record.key, status="done")))
 
 
-def decide(record: DatasetRecord, rows: list[Mapping[str, Any]]) -> None:
-    """Save decisions at once (each row: id, action, old_label, new_label, run_id, method, value, rank)."""
-    state.workspace().record_decisions(record.key, state.session_id(), rows)
+def decide(record: DatasetRecord, rows: list[Mapping[str, Any]], *, skip_unchanged: bool = False) -> int:
+    """Save decisions as one undoable step (each row: id, action, old_label, new_label, run_id, method, value,
+    rank); returns rows written. Raises the workspace's error when nothing could be saved."""
+    return state.workspace().record_decisions(record.key, state.session_id(), rows, skip_unchanged=skip_unchanged)
