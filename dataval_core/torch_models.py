@@ -17,7 +17,6 @@ from torch import nn
 
 from .progress import Reporter
 
-
 #: torch intra-op threads for the training methods' small models (MLPs, the small CNN): measured in
 #: ``benchmarks/results/threads.md``, a second thread does not pay for its hand-offs on these sizes
 SMALL_MODEL_THREADS = 1

@@ -58,7 +58,6 @@ from ..progress import Reporter
 from ..valuator import BaseValuator, Output
 from ._training import out_dim, parse_hidden, seeds, tensors
 
-
 SINKHORN_ITERS = 5
 #: iterations of a cold start (a chunk's first use and the setup's self-terms), at least ``sinkhorn_iters``
 COLD_ITERS = 30
