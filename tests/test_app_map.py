@@ -1,8 +1,12 @@
 """The Map page in AppTest: a PCA map drawn from a finished run, with its caption."""
 from __future__ import annotations
 
-from test_app import errors, new_app, seeded_session  # noqa: F401  (fixtures below come from there too)
-from test_app import workspace_dir  # noqa: F401
+from test_app import (  # noqa: F401  (fixtures below come from there too)
+    errors,
+    new_app,
+    seeded_session,
+    workspace_dir,
+)
 
 
 def test_pca_map_draws_with_a_measured_caption(workspace_dir, tmp_path):  # noqa: F811
