@@ -27,8 +27,11 @@ from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
 #: UMAP is fitted on at most this many dimensions (PCA first when wider)
 UMAP_MAX_DIMS = 50
 #: bumped when the algorithm or its settings change, so stale cache files are not reused
-_CACHE_VERSION = "map-v1"
+_CACHE_VERSION = "map-v2"
 _METHODS = ("auto", "umap", "pca")
+#: UMAP starts from a spectral layout up to this size and from PCA above: with the spectral start a 50,000-point
+#: fit took 14 min and its solver (lobpcg) warned that it did not converge (``benchmarks/map_time.py``)
+SPECTRAL_MAX_POINTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -168,8 +171,9 @@ def _umap(x: np.ndarray, seed: int, reporter: Reporter, n_epochs: int | None = N
 
     n = len(x)
     bar = {"disable": False, "file": _EpochSink(reporter), "bar_format": "{n}/{total}", "mininterval": 0.5}
+    init = "random" if n <= 20 else "spectral" if n <= SPECTRAL_MAX_POINTS else "pca"
     reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), min_dist=0.1, random_state=seed, n_jobs=1,
-                        init="spectral" if n > 20 else "random", n_epochs=n_epochs, tqdm_kwds=bar)
+                        init=init, n_epochs=n_epochs, tqdm_kwds=bar)
     return np.asarray(reducer.fit_transform(x), dtype=np.float32)
 
 
