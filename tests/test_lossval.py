@@ -114,3 +114,19 @@ def test_torch_threads_is_per_thread_and_restored():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(caller)
+
+
+@pytest.mark.parametrize("method", ["lossval", "dvgs", "dvemb"])
+def test_training_methods_run_on_one_thread_and_restore_the_callers(method, big_problem):
+    small = Problem.from_arrays(big_problem.x[:200], big_problem.y[:200], big_problem.x_target[:60],
+                                big_problem.y_target[:60])
+    caller = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = []
+    try:
+        get_valuator(method, {"epochs": 1, "hidden": "8"}, seed=0).fit(
+            small, progress=lambda p: seen.append(torch.get_num_threads()))
+        assert seen and set(seen) == {torch_models.SMALL_MODEL_THREADS}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(caller)

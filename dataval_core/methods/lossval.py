@@ -175,7 +175,7 @@ class LossValValuator(BaseValuator):
     Params = LossValParams
     supports_regression = True
     default_embedding = "raw"
-    torch_threads = torch_models.SMALL_MODEL_THREADS
+    torch_threads = torch_models.SMALL_MODEL_THREADS  # see benchmarks/results/threads.md
 
     def _compute(self, problem: Problem, params: LossValParams, rng: np.random.Generator,
                  reporter: Reporter) -> Output:
