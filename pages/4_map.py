@@ -31,9 +31,9 @@ if state.jobs().snapshot(job) is None:
         state.jobs().submit_task(job, mapview.map_task(ds, run, method))
         st.rerun()
 result = progress.task_result(job, "UMAP map" if method != "pca" else "Map")
-if result is None and method != "pca":
-    snap = state.jobs().snapshot(preview)
-    if snap is not None and snap.status == "done":
+umap_job, pca_job = state.jobs().snapshot(job), state.jobs().snapshot(preview)
+if result is None and method != "pca" and umap_job is not None and not umap_job.finished:
+    if pca_job is not None and pca_job.status == "done":
         result = state.jobs().result(preview)
         st.caption("Showing PCA until UMAP is done.")
 if result is not None:
