@@ -68,6 +68,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--datasets", nargs="+", default=["digits", "mnist"])
     p.add_argument("--methods", nargs="+", default=["lossval", "dvgs", "dvemb", "target_trained"])
+    p.add_argument("--append", action="store_true", help="add rows to the existing results table")
     args = p.parse_args()
     load_start = os.getloadavg()[0]
     rows = []
@@ -83,20 +84,30 @@ def main() -> None:
             rows.append((name, method, t[1], t[2]))
             print(f"{name:<7} {method:<15} 1 thread {t[1][0]:.1f} s ({t[1][1]:.1f} CPU)  "
                   f"2 threads {t[2][0]:.1f} s ({t[2][1]:.1f} CPU)", flush=True)
-    load = f"1-min load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end"
-    lines = ["# Torch threads for the training methods: 1 vs 2", "",
-             f"Machine: {machine_line()}; {load}.", "", f"Command: `python {' '.join(sys.argv)}`", "",
+            write(rows, load_start, args.append)
+
+
+def write(rows, load_start: float, append: bool) -> None:
+    """Write the table so far (a long run keeps its finished rows); ``append`` keeps earlier runs' rows and lines."""
+    load = f"1-min load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} now"
+    table = [f"| {name} | {method} | {one[0]:.1f} | {one[1]:.1f} | {two[0]:.1f} | {two[1]:.1f} | "
+             f"{two[0] / one[0]:.2f} |" for name, method, one, two in rows]
+    runs = [f"- Machine: {machine_line()}; {load}. Command: `python {' '.join(sys.argv)}`"]
+    if append and OUT.exists():
+        if not hasattr(write, "before"):  # the file as it was when this run started
+            old = OUT.read_text().splitlines()
+            write.before = ([ln for ln in old if ln.startswith("- Machine:")],
+                            [ln for ln in old if ln.startswith("| ") and not ln.startswith("| data")])
+        runs = write.before[0] + runs
+        table = write.before[1] + table
+    lines = ["# Torch threads for the training methods: 1 vs 2", "", "Runs:", "", *runs, "",
              ("Each method with its defaults on raw features (digits: MLP 64→128→32→10 on 1,438 rows; MNIST: the "
-             "small CNN on 4,000 28×28 images), 20 % target, 20 % uniform noise, seed 0. `target_trained` = the "
-             "embedding's training (`fit_model` on the target rows, its epochs and batch 64). Each pair ran back "
-             "to back after a warm-up run; wall and process CPU seconds."), "",
+              "small CNN on 4,000 28×28 images), 20 % target, 20 % uniform noise, seed 0. `target_trained` = the "
+              "embedding's training (`fit_model` on the target rows, its epochs and batch 64). Each pair ran back "
+              "to back after a warm-up run; wall and process CPU seconds."), "",
              ("| data | method | 1 thread wall (s) | 1 thread CPU (s) | 2 threads wall (s) | 2 threads CPU (s) | "
-              "wall 2 / 1 |"), "|---|---|---:|---:|---:|---:|---:|"]
-    for name, method, one, two in rows:
-        lines.append(f"| {name} | {method} | {one[0]:.1f} | {one[1]:.1f} | {two[0]:.1f} | {two[1]:.1f} | "
-                     f"{two[0] / one[0]:.2f} |")
+              "wall 2 / 1 |"), "|---|---|---:|---:|---:|---:|---:|", *table]
     OUT.write_text("\n".join(lines) + "\n")
-    print(f"wrote {OUT}")
 
 
 if __name__ == "__main__":
