@@ -260,8 +260,11 @@ def values_frame(ds, result) -> pd.DataFrame:
     """VALUES.csv of PRODUCT.md §7: the app's values table for one run, with unsuffixed column names."""
     from .export import values_table
 
-    frame = values_table(ds, {"run": result})
-    return frame.rename(columns={"value__run": "value", "rank__run": "rank", "suggested__run": "suggested_label"})
+    frame = values_table(ds, {"run": result}).rename(columns={
+        "value__run": "value", "rank__run": "rank", "suggested__run": "suggested_label",
+        "percentile__run": "percentile"})
+    first = ["id", "role", "label", "value", "rank", "suggested_label", "percentile"]
+    return frame[first + [c for c in frame.columns if c not in first]]
 
 
 def cmd_evaluate(args) -> int:
