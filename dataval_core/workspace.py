@@ -54,6 +54,8 @@ ENV_VAR = "DATAVAL_WORKSPACE"
 BUDGET_ENV_VAR = "DATAVAL_MAX_WORKSPACE_GB"
 DEFAULT_ROOT = ".dataval"
 ACTIONS = ("keep", "drop", "relabel")
+#: log action that sets a sample back to no decision (undo and "revert" write it; the log keeps it)
+UNDECIDED = "undecided"
 #: run states; ``interrupted`` marks a run whose server process ended before it finished
 RUN_STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 DECISION_COLUMNS = ["id", "action", "old_label", "new_label", "run_id", "method", "value", "rank", "time"]
@@ -108,10 +110,19 @@ def _migrate_v2(con: sqlite3.Connection) -> None:
                 "created_by TEXT NOT NULL, mode TEXT NOT NULL, created REAL NOT NULL, expires REAL, revoked REAL)")
 
 
+def _migrate_v3(con: sqlite3.Connection) -> None:
+    """Decision steps: each click or bulk action is one undoable step over a range of the log."""
+    con.execute("CREATE TABLE decision_steps (step INTEGER PRIMARY KEY AUTOINCREMENT, dataset_key TEXT NOT NULL, "
+                "session_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, undoes INTEGER, "
+                "time TEXT NOT NULL)")
+    con.execute("CREATE INDEX decision_steps_by_session ON decision_steps (dataset_key, session_id)")
+
+
 #: schema migrations in order; migration ``i`` takes a workspace from ``user_version`` i to i + 1
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migrate_v1,
     _migrate_v2,
+    _migrate_v3,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -824,14 +835,18 @@ class Workspace:
                                status=rec.result_status)
 
     # -- decisions ------------------------------------------------------------------------
-    def record_decisions(self, key: str, session_id: str, rows: Iterable[Mapping[str, Any]]) -> int:
-        """Append decisions (each a mapping with the ``DECISION_COLUMNS`` except ``time``) in one transaction.
+    def record_decisions(self, key: str, session_id: str, rows: Iterable[Mapping[str, Any]], *,
+                         skip_unchanged: bool = False) -> int:
+        """Append decisions as one undoable step (each row a mapping with the ``DECISION_COLUMNS`` but ``time``).
 
-        Returns the number of rows written: when this returns they are on disk, and when it
-        raises (:class:`WorkspaceError` for a full, read-only or missing workspace,
-        :class:`AccessError` for a view-only share) none of them is. The latest row per
-        sample id wins; the full log stays as the audit trail, each row naming the session
-        that made it (:func:`session_tag`).
+        Action ``undecided`` sets a sample back to no decision. The latest row per
+        sample id wins; the full log stays as the audit trail. With ``skip_unchanged``,
+        rows that would not change a sample's current decision are not written, so
+        applying the same bulk action twice writes it once. The rows and their step
+        are written in one transaction: either all are saved or none (the error is raised).
+
+        Returns:
+            The number of rows written.
         """
         if self.access_mode(session_id, key) == "read":
             raise AccessError("This dataset was shared with you view-only, so decisions cannot be saved.")
@@ -839,8 +854,8 @@ class Workspace:
         tag = session_tag(session_id)
         values = []
         for row in rows:
-            if row["action"] not in ACTIONS:
-                raise ValueError(f"Unknown action {row['action']!r}; use one of {', '.join(ACTIONS)}.")
+            if row["action"] not in ACTIONS + (UNDECIDED,):
+                raise ValueError(f"Unknown action {row['action']!r}; use one of {', '.join(ACTIONS)} or {UNDECIDED}.")
             value = row.get("value")
             rank = row.get("rank")
             values.append((key, session_id, str(row["id"]), row["action"],
@@ -850,10 +865,76 @@ class Workspace:
                            None if value is None else float(value), None if rank is None else int(rank), stamp,
                            tag))
         with _faults(self.root), closing(self._connect()) as con, con:
-            con.executemany("INSERT INTO decisions (dataset_key, session_id, id, action, old_label, new_label, "
-                            "run_id, method, value, rank, time, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            values)
+            con.execute("BEGIN IMMEDIATE")
+            if skip_unchanged:
+                values = [v for v in values if self._current_action(con, key, v[2]) != (v[3], v[5])]
+            return self._write_step(con, key, session_id, values, stamp)
+
+    @staticmethod
+    def _current_action(con: sqlite3.Connection, key: str, sample_id: str) -> tuple[str, str | None]:
+        row = con.execute("SELECT action, new_label FROM decisions WHERE dataset_key = ? AND id = ? "
+                          "ORDER BY seq DESC LIMIT 1", (key, sample_id)).fetchone()
+        return (UNDECIDED, None) if row is None else (row["action"], row["new_label"])
+
+    @staticmethod
+    def _write_step(con: sqlite3.Connection, key: str, session_id: str, values: list[tuple], stamp: str,
+                    undoes: int | None = None) -> int:
+        if not values:
+            return 0
+        con.executemany("INSERT INTO decisions (dataset_key, session_id, id, action, old_label, new_label, "
+                        "run_id, method, value, rank, time, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        values)
+        last = con.execute("SELECT max(seq) FROM decisions").fetchone()[0]  # the write lock makes seqs contiguous
+        con.execute("INSERT INTO decision_steps (dataset_key, session_id, first_seq, last_seq, undoes, time) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", (key, session_id, last - len(values) + 1, last, undoes, stamp))
         return len(values)
+
+    def undo_last_step(self, key: str, session_id: str) -> int:
+        """Undo the session's latest decision step on record ``key`` that is not undone yet.
+
+        Each sample of that step goes back to the decision it had before (or to
+        ``undecided``), unless a later step of anyone changed its decision since. The undo is
+        itself appended to the log as a step, so the audit trail keeps every click.
+
+        Returns:
+            The number of samples set back (0 when there is nothing to undo).
+        """
+        stamp = _now_iso()
+        tag = session_tag(session_id)
+        with _faults(self.root), closing(self._connect()) as con, con:
+            con.execute("BEGIN IMMEDIATE")
+            step = con.execute(
+                "SELECT step, first_seq, last_seq FROM decision_steps s WHERE dataset_key = ? AND session_id = ? "
+                "AND undoes IS NULL AND NOT EXISTS (SELECT 1 FROM decision_steps u WHERE u.undoes = s.step) "
+                "ORDER BY step DESC LIMIT 1", (key, session_id)).fetchone()
+            if step is None:
+                return 0
+            rows = con.execute("SELECT * FROM decisions WHERE dataset_key = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+                               (key, step["first_seq"], step["last_seq"])).fetchall()
+            values = []
+            for row in {r["id"]: r for r in rows}.values():  # a sample's last row within the step
+                if self._current_action(con, key, row["id"]) != (row["action"], row["new_label"]):
+                    continue  # changed again after this step: leave the newer decision alone
+                prior = con.execute("SELECT * FROM decisions WHERE dataset_key = ? AND id = ? AND seq < ? "
+                                    "ORDER BY seq DESC LIMIT 1", (key, row["id"], step["first_seq"])).fetchone()
+                if prior is None:
+                    values.append((key, session_id, row["id"], UNDECIDED, row["old_label"], None, row["run_id"],
+                                   row["method"], row["value"], row["rank"], stamp, tag))
+                else:
+                    values.append((key, session_id, row["id"], prior["action"], prior["old_label"],
+                                   prior["new_label"], prior["run_id"], prior["method"], prior["value"],
+                                   prior["rank"], stamp, tag))
+            if not values:  # every sample was changed since: mark the step undone, nothing to restore
+                con.execute("INSERT INTO decision_steps (dataset_key, session_id, first_seq, last_seq, undoes, time) "
+                            "VALUES (?, ?, 0, -1, ?, ?)", (key, session_id, step["step"], stamp))
+                return 0
+            return self._write_step(con, key, session_id, values, stamp, undoes=step["step"])
+
+    def can_undo(self, key: str, session_id: str) -> bool:
+        """Whether the session has a decision step on record ``key`` that :meth:`undo_last_step` would undo."""
+        return bool(self._query(
+            "SELECT 1 FROM decision_steps s WHERE dataset_key = ? AND session_id = ? AND undoes IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM decision_steps u WHERE u.undoes = s.step) LIMIT 1", (key, session_id)))
 
     def decision_log(self, key: str) -> pd.DataFrame:
         """Every decision on record ``key`` in the order made (the audit trail).
@@ -866,9 +947,10 @@ class Workspace:
         return frame
 
     def decisions(self, key: str) -> pd.DataFrame:
-        """The current decision per sample (latest row per id), columns ``DECISION_COLUMNS``."""
+        """The current decision per sample (latest row per id; samples set back to undecided left out)."""
         log = self.decision_log(key)
-        return log.drop_duplicates("id", keep="last").reset_index(drop=True)
+        latest = log.drop_duplicates("id", keep="last")
+        return latest[latest["action"] != UNDECIDED].reset_index(drop=True)
 
     # -- housekeeping ---------------------------------------------------------------------
     def gc(self, *, older_than_days: float = 30.0, max_gb: float | None = None,

@@ -4,7 +4,7 @@ import streamlit as st
 from dataval_core.dataset import DataError
 from dataval_core.samples import SAMPLES
 from dataval_core.workspace import WorkspaceError
-from ui import actions, grid, layout, state
+from ui import actions, data, grid, layout, state
 
 layout.page("Data",
             "Load the labeled dataset to curate. Every sample keeps a stable id (row number, id column or "
@@ -41,8 +41,13 @@ try:
                 id_choice = c2.selectbox("Id column", ["(row number)"] + [c for c in columns if c != label],
                                          key="data_id", help="A column of unique sample ids; default: 0-based row number.")
                 id_column = None if id_choice == "(row number)" else id_choice
+            task_choice = st.segmented_control(
+                "Task", ["Auto", "Classification", "Regression"], default="Auto", required=True, key="data_task",
+                help="Auto: text labels and integers with at most 50 distinct values are classes, other numbers a "
+                     "regression target. The choice and its reason are shown once loaded.")
+            task = None if task_choice == "Auto" else task_choice.lower()
             with st.spinner("Reading and checking the upload…"):
-                base = actions.load_upload(path, label, id_column)
+                base = actions.load_upload(path, label, id_column, task)
     else:
         records = state.workspace().list_datasets(state.session_id())
         if not records:
@@ -68,6 +73,13 @@ if base is not None:
     what = f"{base.n_classes} classes" if base.n_classes else "a numeric (regression) target"
     st.success(f"Loaded **{base.name}**: {len(base):,} {kind}, {what}."
                + (f" {base.meta['imputation']}" if base.meta.get("imputation") else ""))
+    for note in base.notes:
+        st.caption(note)
+    if base.table is not None:
+        encoding = data.encoding_summary(base)
+        st.info(encoding.line, icon=":material/transform:")
+        with st.expander("How each column is encoded"):
+            st.dataframe(encoding.table, hide_index=True, key="data_encoding")
 
     st.subheader("Target set", help="The trusted reference the methods value every other sample against. "
                                     "Methods are only as good as this set is clean.")

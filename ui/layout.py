@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dataval_core import projection
+
 from . import auth, state
 
 PAGES = {
@@ -45,6 +47,7 @@ def setup(title: str) -> None:
     """
     st.set_page_config(page_title=f"{title} · dataval", page_icon=":material/cleaning_services:", layout="wide")
     auth.start_page()
+    projection.warm_up_umap_in_background()  # once per server process: the first map then skips the compile
     st.html(_CSS)
     with st.sidebar:
         st.markdown("### :material/cleaning_services: dataval")
