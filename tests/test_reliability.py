@@ -321,3 +321,20 @@ def test_a_not_converged_run_says_so_in_the_app_runs_table(tmp_path, monkeypatch
     at.run().switch_page("pages/2_valuate.py").run()
     assert not at.exception
     assert at.dataframe[0].value["status"].tolist() == ["done · not converged"]
+
+
+def test_a_full_disk_is_announced_on_every_page_of_a_running_session(small_disk, monkeypatch):
+    root = small_disk / "ws"
+    ws = Workspace(root)
+    sid = ws.mint_session()
+    ws.add_dataset(sid, small_table())
+    fill(small_disk, leave=40_000)  # room to read (SQLite's WAL index), none for the 64 kB health probe
+    monkeypatch.setenv("DATAVAL_WORKSPACE", str(root))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["sid"] = sid
+    at.run()
+    for page in ("app.py", "pages/3_review.py", "pages/6_export.py"):
+        at.switch_page(page).run()
+        assert not at.exception, page
+        assert any("disk is full" in w.value and str(root) not in w.value for w in at.warning), \
+            (page, [w.value for w in at.warning], [e.value for e in at.error])

@@ -17,6 +17,8 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import streamlit as st
@@ -120,14 +122,24 @@ def _health(root: str) -> tuple[bool, str]:
     return health.ok, health.message
 
 
-def start_page() -> None:
-    """Login gate, then the session, with any workspace fault as one page-level message (the page stops)."""
-    require_login()
+@contextmanager
+def page_guard() -> Iterator[None]:
+    """Run a page (or part of one): a workspace fault anywhere in it becomes one page-level message, then stops.
+
+    Streamlit's own stop and rerun signals are not workspace faults and pass through.
+    """
     try:
-        state.init_session()
+        yield
     except WorkspaceError as exc:
         st.error(f"dataval cannot use its workspace. {exc}", icon=":material/error:")
         st.stop()
+
+
+def start_page() -> None:
+    """Login gate, then the session, with any workspace fault as one page-level message (the page stops)."""
+    require_login()
+    with page_guard():
+        state.init_session()
     if st.session_state.pop("sid_refused", False):
         st.warning("That link's session is not one this server started, so a new session was opened. "
                    "To work on someone's dataset, ask them for a share key.", icon=":material/link_off:")
