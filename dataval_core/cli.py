@@ -94,6 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="detection metrics of a VALUES.csv written with --inject-noise")
     e.add_argument("values", help="VALUES.csv from `dataval value`")
     e.set_defaults(func=cmd_evaluate)
+
+    h = sub.add_parser("health", help="check that the app's workspace can be written (exit 1 when it cannot)")
+    h.add_argument("--workspace", help="workspace folder (default: $DATAVAL_WORKSPACE or ./.dataval)")
+    h.set_defaults(func=cmd_health)
+
+    g = sub.add_parser("gc", help="prune old datasets, runs, uploads and caches from the app's workspace")
+    g.add_argument("--workspace", help="workspace folder (default: $DATAVAL_WORKSPACE or ./.dataval)")
+    g.add_argument("--older-than", type=float, default=30.0, metavar="DAYS",
+                   help="remove what has not been used for this many days (default 30)")
+    g.add_argument("--max-gb", type=float, metavar="GB",
+                   help="then remove caches, then the least recently used datasets, until the workspace fits")
+    g.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+    g.set_defaults(func=cmd_gc)
     return p
 
 
@@ -272,6 +285,29 @@ def cmd_evaluate(args) -> int:
     print(f"precision@k:           {metrics['precision_at_k']:.4f}")
     print(f"recall@k:              {metrics['recall_at_k']:.4f}")
     print(f"2-means F1:            {metrics['kmeans_f1']:.4f}")
+    return 0
+
+
+def cmd_health(args) -> int:
+    from .workspace import check_workspace
+
+    health = check_workspace(args.workspace)
+    print(f"workspace {health.root}: {health.message}", file=sys.stdout if health.ok else sys.stderr)
+    return 0 if health.ok else EXIT_ERROR
+
+
+def cmd_gc(args) -> int:
+    from .workspace import Workspace
+
+    if not args.older_than >= 0 or (args.max_gb is not None and not args.max_gb > 0):
+        raise ValueError("--older-than must be >= 0 days and --max-gb > 0.")
+    ws = Workspace(args.workspace)
+    removed = ws.gc(older_than_days=args.older_than, max_gb=args.max_gb, dry_run=args.dry_run)
+    for kind, name, size in removed:
+        print(f"{'would remove' if args.dry_run else 'removed'} {kind:<8} {name}  ({size / 1e6:.1f} MB)")
+    total = sum(size for _, _, size in removed)
+    print(f"{len(removed)} items, {total / 1e6:.1f} MB{' (dry run: nothing removed)' if args.dry_run else ''}",
+          file=sys.stderr)
     return 0
 
 

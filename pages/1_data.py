@@ -3,7 +3,8 @@ import streamlit as st
 
 from dataval_core.dataset import DataError
 from dataval_core.samples import SAMPLES
-from ui import actions, grid, layout, state
+from dataval_core.workspace import WorkspaceError
+from ui import actions, data, grid, layout, state
 
 layout.page("Data",
             "Load the labeled dataset to curate. Every sample keeps a stable id (row number, id column or "
@@ -57,13 +58,13 @@ try:
             if c2.button("Open", key=f"data_open_{rec.key}", disabled=rec.key == st.session_state["dataset_key"]):
                 state.set_current(rec.key)
                 st.rerun()
-        shared = st.text_input("Open a shared dataset by its key", placeholder="ds_…", key="data_shared",
-                               help="Another session's dataset (its key is in that session's sidebar). "
-                                    "You then share its runs and decisions.")
+        shared = st.text_input("Open a shared dataset by its share key", placeholder="dv_…", key="data_shared",
+                               help="A key the dataset's owner made with Share in their sidebar; view-only unless "
+                                    "they allowed edits.")
         if shared and st.button("Open shared dataset", key="data_open_shared"):
             actions.open_shared(shared)
             st.rerun()
-except DataError as exc:
+except (DataError, WorkspaceError) as exc:
     st.error(str(exc))
     base = None
 
@@ -74,6 +75,11 @@ if base is not None:
                + (f" {base.meta['imputation']}" if base.meta.get("imputation") else ""))
     for note in base.notes:
         st.caption(note)
+    if base.table is not None:
+        encoding = data.encoding_summary(base)
+        st.info(encoding.line, icon=":material/transform:")
+        with st.expander("How each column is encoded"):
+            st.dataframe(encoding.table, hide_index=True, key="data_encoding")
 
     st.subheader("Target set", help="The trusted reference the methods value every other sample against. "
                                     "Methods are only as good as this set is clean.")
@@ -115,7 +121,7 @@ if base is not None:
                 record = actions.use_dataset(actions.prepare(base, target=target, noise=noise))
             layout.flash(f"{record.name} is now the current dataset. Next: value it on the Valuate page.")
             st.rerun()
-        except DataError as exc:
+        except (DataError, WorkspaceError) as exc:
             st.error(str(exc))
 
     st.subheader("Preview")

@@ -16,7 +16,7 @@ from dataval_core.dataset import DataError, Dataset
 from dataval_core.noise import inject_label_noise
 from dataval_core.samples import load_sample
 from dataval_core.targets import load_target_file, split_target, target_from_column
-from dataval_core.workspace import DatasetRecord, RunRecord
+from dataval_core.workspace import AccessError, DatasetRecord, RunRecord
 
 from . import state
 
@@ -46,8 +46,15 @@ def save_upload(name: str, data: bytes) -> Path:
 
 def load_upload(path: Path, label: str | None = None, id_column: str | None = None,
                 task: str | None = None) -> Dataset:
-    """Load an uploaded file with the CLI's loader (tables need ``label``); raises ``DataError`` with one line."""
-    return _uploaded(str(path), label, id_column, task, str(state.workspace().files_dir(path)))
+    """Load an uploaded file with the CLI's loader (tables need ``label``); raises ``DataError`` with one line.
+
+    When the loader rejects the file, whatever it extracted is removed from the workspace.
+    """
+    try:
+        return _uploaded(str(path), label, id_column, task, str(state.workspace().files_dir(path)))
+    except Exception:
+        state.workspace().discard_files(path)
+        raise
 
 
 def table_columns(path: Path) -> list[str]:
@@ -90,13 +97,12 @@ def use_dataset(ds: Dataset) -> DatasetRecord:
     return record
 
 
-def open_shared(key: str) -> DatasetRecord:
-    """Open another session's dataset on purpose by its key (shares its runs and decisions)."""
-    key = key.strip()
+def open_shared(share_key: str) -> DatasetRecord:
+    """Open another session's dataset with a share key its owner made (view-only unless they allowed edits)."""
     try:
-        record = state.workspace().open_dataset(state.session_id(), key)
-    except KeyError:
-        raise DataError(f"No dataset with key {key!r} in this workspace.") from None
+        record = state.workspace().open_shared(state.session_id(), share_key)
+    except AccessError as exc:
+        raise DataError(str(exc)) from None
     state.set_current(record.key)
     return record
 
@@ -127,7 +133,9 @@ def start_demo() -> bool:
 
 
 def submit_runs(record: DatasetRecord, ds: Dataset, choices: Iterable[Mapping[str, Any]], seed: int) -> list[str]:
-    """Queue one background run per ``{"method", "embedding", "params"}`` choice."""
+    """Queue one background run per ``{"method", "embedding", "params"}`` choice (not on a view-only share)."""
+    if not state.workspace().can_write(state.session_id(), record.key):
+        raise AccessError("This dataset was shared with you view-only, so runs cannot be started.")
     return [state.jobs().submit_run(record.key, ds, c["method"], embedding=c.get("embedding"),
                                     params=c.get("params"), seed=seed) for c in choices]
 
@@ -142,6 +150,7 @@ def finished_runs(record: DatasetRecord) -> list[RunRecord]:
     return list(reversed(state.workspace().list_runs(record.key, status="done")))
 
 
-def decide(record: DatasetRecord, rows: list[Mapping[str, Any]]) -> None:
-    """Save decisions at once (each row: id, action, old_label, new_label, run_id, method, value, rank)."""
-    state.workspace().record_decisions(record.key, state.session_id(), rows)
+def decide(record: DatasetRecord, rows: list[Mapping[str, Any]], *, skip_unchanged: bool = False) -> int:
+    """Save decisions as one undoable step (each row: id, action, old_label, new_label, run_id, method, value,
+    rank); returns rows written. Raises the workspace's error when nothing could be saved."""
+    return state.workspace().record_decisions(record.key, state.session_id(), rows, skip_unchanged=skip_unchanged)

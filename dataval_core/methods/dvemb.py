@@ -206,6 +206,7 @@ class DVEmbValuator(BaseValuator):
     Params = DVEmbParams
     supports_regression = True
     default_embedding = "raw"
+    torch_threads = torch_models.SMALL_MODEL_THREADS  # see benchmarks/results/threads.md
 
     def _compute(self, problem: Problem, params: DVEmbParams, rng: np.random.Generator, reporter: Reporter) -> Output:
         hidden = parse_hidden(params.hidden, self.name)

@@ -54,6 +54,7 @@ class DVGSValuator(BaseValuator):
     #: measured on digits (20 % flips): AUROC 0.99 on target_trained vs 0.975 on raw features;
     #: for noisy-feature detection (autoencoder mode) choose raw features.
     default_embedding = "target_trained"
+    torch_threads = torch_models.SMALL_MODEL_THREADS  # see benchmarks/results/threads.md
 
     def _compute(self, problem: Problem, params: DVGSParams, rng: np.random.Generator, reporter: Reporter) -> Output:
         hidden = parse_hidden(params.hidden, self.name)
