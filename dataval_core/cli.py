@@ -256,10 +256,11 @@ def cmd_value(args) -> int:
 
 
 def values_frame(ds, result) -> pd.DataFrame:
-    """VALUES.csv of PRODUCT.md §7: the app's values table for one run, with unsuffixed column names."""
+    """VALUES.csv: the app's values table for one run, with unsuffixed column names and the CLI's documented
+    columns (the app's percentile column is left out; rank carries the same order)."""
     from .export import values_table
 
-    frame = values_table(ds, {"run": result})
+    frame = values_table(ds, {"run": result}).drop(columns=["percentile__run"], errors="ignore")
     return frame.rename(columns={"value__run": "value", "rank__run": "rank", "suggested__run": "suggested_label"})
 
 
