@@ -354,3 +354,21 @@ def test_a_rejected_option_keeps_the_files_of_a_dataset_in_use(tmp_path, monkeyp
     assert [e.value for e in at.error] == ["Class-folder images are a classification dataset; use a manifest CSV "
                                            "for regression."]
     assert all(p.is_file() for p in stored.image_paths())
+
+
+def test_export_rereads_a_latin1_semicolon_manifest_like_the_loader(tmp_path):
+    from dataval_core.export import export_dataset
+
+    root = tmp_path / "up"
+    for i in range(4):
+        (root / "img").mkdir(parents=True, exist_ok=True)
+        (root / "img" / f"{i}.png").write_bytes(png_bytes(color=50 * i))
+    (root / "manifest.csv").write_bytes("path;espèce\nimg/0.png;é\nimg/1.png;ü\nimg/2.png;é\nimg/3.png;ü\n"
+                                        .encode("latin-1"))
+    ds = load_dataset(root, label="espèce")
+    out = export_dataset(ds, None, tmp_path / "out.zip")
+    import zipfile
+
+    with zipfile.ZipFile(out) as zf:
+        manifest = zf.read("manifest.csv").decode("utf-8")
+    assert manifest.splitlines()[0].split(",") == ["path", "espèce"] and "é" in manifest
