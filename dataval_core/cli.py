@@ -10,7 +10,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 EXIT_USAGE, EXIT_ERROR, EXIT_CANCELLED = 2, 1, 130
@@ -257,7 +256,7 @@ def cmd_value(args) -> int:
 
 
 def values_frame(ds, result) -> pd.DataFrame:
-    """VALUES.csv of PRODUCT.md §7: the app's values table for one run, with unsuffixed column names."""
+    """VALUES.csv: the app's values table for one run, with unsuffixed column names (docs/cli.md)."""
     from .export import values_table
 
     frame = values_table(ds, {"run": result}).rename(columns={
@@ -279,7 +278,8 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"{path.name} is not a readable CSV ({type(exc).__name__}).") from None
     for col in ("value", "injected_noise"):
         if col not in frame:
-            raise ValueError(f"{path.name} has no {col!r} column; write it with `dataval value ... --inject-noise RATE`.")
+            raise ValueError(f"{path.name} has no {col!r} column; write it with "
+                             "`dataval value ... --inject-noise RATE`.")
     valued = frame[frame["role"] == "valued"] if "role" in frame else frame
     metrics = detection_metrics(valued["value"].to_numpy(float), valued["injected_noise"].to_numpy() == 1)
     print(f"samples valued:        {len(valued)}")

@@ -324,7 +324,9 @@ def _manifest(dataset: Dataset, plan: pd.DataFrame, name: str) -> pd.DataFrame:
     original = Path(dataset.image_root) / name if dataset.image_root is not None else None
     n_input = len(dataset) - int(dataset.meta.get("target_file_rows", 0))
     if original is not None and original.is_file():
-        frame = pd.read_csv(original, sep=None, engine="python", encoding="utf-8-sig")
+        from .io import read_csv_table  # the loader's own reader: same encoding and delimiter
+
+        frame = read_csv_table(original)
         if len(frame) == n_input and label_column in frame.columns:
             return _cleaned_table(frame, label_column, plan, dataset.task)
     kept = plan[plan["exported"]]

@@ -157,6 +157,18 @@ def table_columns(path: str | Path) -> list[str]:
     return [str(c) for c in _read_csv(path, header_only=True).columns]
 
 
+def read_csv_table(path: str | Path) -> pd.DataFrame:
+    """A CSV file read exactly as :func:`load_dataset` reads it (encoding, delimiter, header checks).
+
+    For code that re-reads an uploaded CSV later (the export rewrites an image manifest), so it
+    never fails on a file the loader accepted.
+
+    Raises:
+        DataError: not a readable CSV.
+    """
+    return _read_csv(Path(path))
+
+
 def _looks_binary(head: bytes) -> bool:
     """True for content that is clearly not delimited text."""
     if b"\0" in head:

@@ -124,13 +124,15 @@ def _out_of_range(s: ParamSpec, value: Any) -> bool:
     """True for a non-number, NaN, an infinity, a fraction for an int, or a value outside the range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return True
-    if not isinstance(value, numbers.Integral):
-        as_float = float(value)
-        if not math.isfinite(as_float) or (s.type is int and not as_float.is_integer()):
-            return True
-    if s.low is not None and (value < s.low or (s.low_open and value == s.low)):
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float: beyond every range too
         return True
-    return s.high is not None and (value > s.high or (s.high_open and value == s.high))
+    if not math.isfinite(number) or (s.type is int and not number.is_integer()):
+        return True
+    if s.low is not None and (number < s.low or (s.low_open and number == s.low)):
+        return True
+    return s.high is not None and (number > s.high or (s.high_open and number == s.high))
 
 
 def validate(params: Any, owner: str) -> None:

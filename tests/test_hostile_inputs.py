@@ -286,6 +286,12 @@ CASES = [
          app=False),
     Case("task-unknown", csv_file("data.csv", GOOD), "--task", args=("--label", "label", "--task", "clusters"),
          app=False),
+    Case("target-frac-zero", csv_file("data.csv", GOOD), "--target-frac",
+         args=("--label", "label", "--target-frac", "0"), app=False),
+    Case("inject-noise-above-one", csv_file("data.csv", GOOD), "--inject-noise",
+         args=("--label", "label", "--inject-noise", "1.5"), app=False),
+    Case("param-unknown-key", csv_file("data.csv", GOOD), "unknown parameter 'kk'",
+         args=("--label", "label", "--param", "kk=3"), app=False, params={"knn_shapley": {"kk": "3"}}),
     Case("target-file-one-class", one_class_target, "target file target.csv",
          args=("--label", "label", "--target", "target.csv"), app=False),
     Case("param-lava-label-weight-inf", csv_file("data.csv", GOOD), "'label_weight' parameter of lava",
@@ -319,7 +325,7 @@ class Built:
 
 
 #: also run as a plain ``python -m dataval_core.cli`` subprocess, not only as a forked child
-SPAWNED = {"out-is-input", "csv-binary-garbage", "seed-negative", "zip-good"}
+SPAWNED = {"out-is-input", "zip-good"}
 
 
 def _job(case: Case, base: Path) -> dict:

@@ -330,3 +330,45 @@ def test_output_gets_ordinary_permissions(table, tmp_path, capsys):
         os.umask(old)
     assert code == 0, err
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_rejected_option_keeps_the_files_of_a_dataset_in_use(tmp_path, monkeypatch):
+    """Upload a class-folder zip and use it; then ask for regression (refused): its images must stay."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui import state
+
+    monkeypatch.setenv("DATAVAL_WORKSPACE", str(tmp_path / "ws"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/1_data.py").run()
+    at.segmented_control(key="data_source").set_value("Upload a file").run()
+    entries = {f"{c}/{i}.png": png_bytes(color=40 + 100 * k + i) for k, c in enumerate("ab") for i in range(4)}
+    data = write_zip(tmp_path / "pics.zip", entries).read_bytes()
+    at.file_uploader(key="data_upload").upload("pics.zip", data, "application/zip").run()
+    at.button(key="data_use").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    ws = state._workspace(str((tmp_path / "ws").resolve()))
+    stored = ws.load_dataset(at.session_state["dataset_key"])
+    assert all(p.is_file() for p in stored.image_paths())
+    at.segmented_control(key="data_task").set_value("Regression").run()
+    assert [e.value for e in at.error] == ["Class-folder images are a classification dataset; use a manifest CSV "
+                                           "for regression."]
+    assert all(p.is_file() for p in stored.image_paths())
+
+
+def test_export_rereads_a_latin1_semicolon_manifest_like_the_loader(tmp_path):
+    from dataval_core.export import export_dataset
+
+    root = tmp_path / "up"
+    for i in range(4):
+        (root / "img").mkdir(parents=True, exist_ok=True)
+        (root / "img" / f"{i}.png").write_bytes(png_bytes(color=50 * i))
+    (root / "manifest.csv").write_bytes("path;espèce\nimg/0.png;é\nimg/1.png;ü\nimg/2.png;é\nimg/3.png;ü\n"
+                                        .encode("latin-1"))
+    ds = load_dataset(root, label="espèce")
+    out = export_dataset(ds, None, tmp_path / "out.zip")
+    import zipfile
+
+    with zipfile.ZipFile(out) as zf:
+        manifest = zf.read("manifest.csv").decode("utf-8")
+    assert manifest.splitlines()[0].split(",") == ["path", "espèce"] and "é" in manifest

@@ -7,7 +7,7 @@ kept with ``st.cache_resource`` (immutable objects, never pickled).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import streamlit as st
 
@@ -50,10 +50,20 @@ def load_upload(path: Path, label: str | None = None, id_column: str | None = No
 
     When the loader rejects the file, whatever it extracted is removed from the workspace.
     """
+    return _discarding_rejects(path, lambda workdir: _uploaded(str(path), label, id_column, task, str(workdir)))
+
+
+def _discarding_rejects(path: Path, load: Callable[[Path], Dataset]) -> Dataset:
+    """Run ``load(workdir)``; if it fails, remove what it extracted, unless an earlier load had already
+    extracted there: a dataset in use (stored, or cached) may point at those files, and a rejected
+    option (a task, a label) must not delete them."""
+    workdir = state.workspace().files_dir(path)
+    fresh = not any(workdir.iterdir())
     try:
-        return _uploaded(str(path), label, id_column, task, str(state.workspace().files_dir(path)))
+        return load(workdir)
     except Exception:
-        state.workspace().discard_files(path)
+        if fresh:
+            state.workspace().discard_files(path)
         raise
 
 
@@ -83,7 +93,7 @@ def prepare(base: Dataset, *, target: Mapping[str, Any], noise: Mapping[str, Any
         ds = target_from_column(base, target["column"])
     else:
         path = Path(target["path"])
-        ds = load_target_file(base, path, workdir=state.workspace().files_dir(path))
+        ds = _discarding_rejects(path, lambda workdir: load_target_file(base, path, workdir=workdir))
     if noise and noise["rate"] > 0:
         ds = inject_label_noise(ds, noise["rate"], noise["kind"], seed=noise.get("seed", 0),
                                 mapping=noise.get("mapping"))
