@@ -2,6 +2,7 @@
 import streamlit as st
 
 from dataval_core.dataset import DataError
+from dataval_core.workspace import WorkspaceError
 from ui import downloads, layout
 
 layout.page("Export",
@@ -12,7 +13,7 @@ record, ds = layout.require_dataset()
 
 try:
     counts = downloads.plan_counts(record, ds)
-except DataError as exc:
+except (DataError, WorkspaceError) as exc:
     st.error(str(exc))
     st.stop()
 m0, m1, m2, m3, m4 = st.columns(5)

@@ -181,6 +181,9 @@ def test_two_sessions_never_see_each_other(workspace_dir, tmp_path):
     assert len(ws.decisions(key_a)) == 1
     b.switch_page("pages/1_data.py").run()
     b.segmented_control(key="data_source").set_value("Your datasets").run()
-    b.text_input(key="data_shared").input(key_a).run()
+    b.text_input(key="data_shared").input(key_a).run()  # the record's key is no share key
+    b.button(key="data_open_shared").click().run()
+    assert "share key is not valid" in b.error[0].value and not ws.can_access(b.session_state["sid"], key_a)
+    b.text_input(key="data_shared").input(ws.create_share_key(sid_a, key_a)).run()
     b.button(key="data_open_shared").click().run()
     assert b.session_state["dataset_key"] == key_a  # opened on purpose: now shared

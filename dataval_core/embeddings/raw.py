@@ -18,7 +18,7 @@ from ..dataset import IMAGE, DataError, Dataset
 
 #: text columns with more distinct values than this are not one-hot encoded (ids, free text)
 MAX_ONE_HOT_LEVELS = 50
-#: images are resized to at most this side for the raw pixel matrix
+#: images are resized to the median side, at most this, for the raw pixel matrix
 MAX_RAW_IMAGE_SIDE = 32
 
 
@@ -122,13 +122,13 @@ def table_encoding(dataset: Dataset) -> pd.DataFrame:
 
 
 def _image_features(dataset: Dataset) -> FeatureMatrix:
-    from ..images import image_mode_for, load_image_matrix, open_image
+    from ..images import common_side, image_mode_for, image_sizes, load_image_matrix, resize_note
 
     paths = dataset.image_paths()
-    with open_image(paths[0]) as first:
-        side = min(max(first.size), MAX_RAW_IMAGE_SIDE)
+    sizes = image_sizes(paths)
+    side = common_side(sizes, MAX_RAW_IMAGE_SIDE)
     mode = image_mode_for(paths)
     x = load_image_matrix(paths, side, mode)
     channels = 1 if mode == "L" else 3
-    notes = (f"Images resized to {side}x{side} {'grayscale' if channels == 1 else 'RGB'} pixels in [0, 1].",)
+    notes = (f"{resize_note(sizes, side, MAX_RAW_IMAGE_SIDE)} {'Grayscale' if channels == 1 else 'RGB'} pixels in [0, 1].",)
     return FeatureMatrix(x.astype(np.float32), (), (channels, side, side), notes)
