@@ -9,7 +9,7 @@ import pytest
 
 from dataval_core.dataset import Dataset
 from dataval_core.export import current_decisions, export_plan
-from dataval_core.workspace import UNDECIDED, Workspace
+from dataval_core.workspace import UNDECIDED, Workspace, WorkspaceError
 
 
 def _dataset(n: int = 8) -> Dataset:
@@ -86,7 +86,7 @@ def test_a_failed_write_saves_nothing(ws_key):
     with sqlite3.connect(ws.db_path) as con:  # a real SQLite failure on the third row, as a full disk would give
         con.execute("CREATE TRIGGER fail BEFORE INSERT ON decisions WHEN NEW.id = '2' "
                     "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
-    with pytest.raises(sqlite3.DatabaseError, match="disk is full"):
+    with pytest.raises(WorkspaceError, match="disk is full"):
         ws.record_decisions(key, "s", [{"id": str(i), "action": "drop"} for i in range(4)])
     assert ws.decision_log(key).empty and not ws.can_undo(key, "s")
 

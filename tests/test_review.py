@@ -77,7 +77,7 @@ def test_a_failed_write_shows_one_line_and_the_card_stays_undecided(workspace_di
     card.set_value("Drop").run()
     assert not at.exception
     (line,) = [e.value for e in at.error]
-    assert line.startswith("Not saved (") and "database or disk is full): the sample stays as before." in line
+    assert line.startswith("Not saved: ") and "disk is full" in line and line.endswith("The sample stays as before.")
     assert ws.decisions(key).empty
     assert next(s for s in at.segmented_control if s.key == card.key).value is None
     with sqlite3.connect(ws.db_path) as con:

@@ -21,7 +21,7 @@ from dataval_core.curation import CONFIDENT_AGREEMENT, runs_flagging, suggestion
 from dataval_core.dataset import Dataset
 from dataval_core.jobs import one_line_error
 from dataval_core.result import ValuationResult
-from dataval_core.workspace import UNDECIDED, DatasetRecord, RunRecord
+from dataval_core.workspace import UNDECIDED, AccessError, DatasetRecord, RunRecord, WorkspaceError
 
 from . import actions, grid, state
 from .reviewstate import SORTS, STATUS_FILTERS
@@ -141,13 +141,18 @@ def _save(record: DatasetRecord, rows: list[dict[str, Any]], *, skip_unchanged: 
     try:
         n = actions.decide(record, rows, skip_unchanged=skip_unchanged)
     except (sqlite3.Error, OSError, ValueError) as exc:
-        st.session_state[ERROR_KEY] = (f"Not saved ({one_line_error(exc)}): the sample"
-                                       f"{'s stay' if len(rows) > 1 else ' stays'} as before. Try again.")
+        st.session_state[ERROR_KEY] = (f"Not saved: {_reason(exc)} The sample"
+                                       f"{'s stay' if len(rows) > 1 else ' stays'} as before.")
         if widget_key is not None:
             st.session_state.pop(widget_key, None)
         return 0
     st.session_state.pop(ERROR_KEY, None)
     return n
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, (WorkspaceError, AccessError)) else one_line_error(exc)
+    return text if text.endswith(".") else text + "."
 
 
 def show_error() -> None:
@@ -368,7 +373,7 @@ def undo(record: DatasetRecord) -> None:
     try:
         n = state.workspace().undo_last_step(record.key, state.session_id())
     except (sqlite3.Error, OSError) as exc:
-        st.session_state[ERROR_KEY] = f"Undo not saved ({one_line_error(exc)}). Try again."
+        st.session_state[ERROR_KEY] = f"Undo not saved: {_reason(exc)}"
         return
     st.session_state.pop(ERROR_KEY, None)
     st.session_state["rv_flash"] = f"Undone: {n:,} sample{'s' if n != 1 else ''} set back." if n else \
