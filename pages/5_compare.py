@@ -80,7 +80,7 @@ st.caption("Retrain a simple model (logistic regression on the run's embedding) 
            "stays up (or rises) while the dashed one falls.")
 groups = compare.removal_groups(chosen)
 if groups:
-    embedding = st.segmented_control("Embedding", list(groups), default=list(groups)[0], required=True,
+    embedding = st.segmented_control("Embedding", list(groups), default=next(iter(groups)), required=True,
                                      key="cmp_removal_embedding",
                                      help="Curves are compared only between runs on the same embedding: each run "
                                           "is retrained on its own features.")

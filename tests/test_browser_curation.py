@@ -12,8 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, go, settle, shot, start_server
+from test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    WAIT_MS,
+    go,
+    settle,
+    shot,
+    start_server,
+)
 
 pytestmark = pytest.mark.browser
 WIDTH = 1024

@@ -150,8 +150,14 @@ def test_eta_is_counted_down_and_blended_and_restarts_with_the_stage():
 
 
 def test_curation_summaries_and_truth_flags(tmp_path):
-    from dataval_core.curation import (class_summary, label_confusion, runs_flagging, suggestion_confidence,
-                                       truth_from_column, truth_from_ids)
+    from dataval_core.curation import (
+        class_summary,
+        label_confusion,
+        runs_flagging,
+        suggestion_confidence,
+        truth_from_column,
+        truth_from_ids,
+    )
     from dataval_core.dataset import DataError
     from dataval_core.result import ValuationResult
 

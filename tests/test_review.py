@@ -8,9 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
+from test_app import APP, TIMEOUT, errors, new_app, seeded_session
 
-from test_app import APP, TIMEOUT, errors, new_app, seeded_session, workspace_dir  # noqa: F401 (fixture)
+
+@pytest.fixture
+def workspace_dir(tmp_path, monkeypatch):
+    path = tmp_path / "ws"
+    monkeypatch.setenv("DATAVAL_WORKSPACE", str(path))
+    return path
 
 
 def _ws(workspace_dir: Path):
@@ -67,7 +74,7 @@ def test_page_wide_bulk_asks_first_then_undo_sets_it_all_back(workspace_dir, tmp
 
 
 def test_a_failed_write_shows_one_line_and_the_card_stays_undecided(workspace_dir, tmp_path):
-    sid, key, run_id = seeded_session(workspace_dir, tmp_path)
+    sid, key, _ = seeded_session(workspace_dir, tmp_path)
     at = _review(new_app(sid))
     ws = _ws(workspace_dir)
     with sqlite3.connect(ws.db_path) as con:  # the database refuses every decision, as a full disk does
@@ -131,7 +138,7 @@ def test_review_opens_on_the_best_run_and_view_state_survives_pages_and_reload(w
 
 
 def test_jump_to_an_id_shows_that_sample_whatever_the_filters(workspace_dir, tmp_path):
-    sid, key, _ = seeded_session(workspace_dir, tmp_path)
+    sid, _, _ = seeded_session(workspace_dir, tmp_path)
     at = _review(new_app(sid))
     last = _card_ids(at)[-1]
     at.selectbox(key="rv_size").set_value(12).run()

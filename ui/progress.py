@@ -160,7 +160,7 @@ def task_result(job_id: str, label: str) -> Any:
     @st.fragment(run_every=POLL_S)
     def poll() -> None:
         now = state.jobs().snapshot(job_id)
-        if now.finished:
+        if now is None or now.finished:
             st.rerun(scope="app")
         step = f" {now.done}/{now.total}" if now.total > 1 else ""
         st.progress(now.fraction, text=f"{label} — {now.stage}{step} · elapsed {_seconds(now.elapsed)}")
