@@ -123,6 +123,16 @@ def test_demo_right_after_server_start_then_review_tools(fresh_server, page):
     shot(page, "curation_zoom_1024")
     page.keyboard.press("Escape")
     settle(page)
+    page.get_by_role("button", name="Show all").click()
+    settle(page)
+
+    # three cards decided in quick succession, without waiting for the page to redraw: none is lost
+    for i in range(3):
+        page.locator(f".st-key-card_{i}").get_by_role("radio", name="Keep").click()
+    settle(page)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+    assert len(decisions(tmp)) == 3 and set(decisions(tmp).values()) == {"keep"}
+    shot(page, "curation_after_keys_1024")
 
 
 def _key(sample_id: str) -> str:

@@ -186,3 +186,20 @@ def test_curation_summaries_and_truth_flags(tmp_path):
     ds.table["none"] = False
     with pytest.raises(DataError, match="marks no valued row"):
         truth_from_column(ds, "none")
+
+
+def test_runs_table_splits_submit_to_done_into_its_parts(tmp_path):
+    from dataval_core.jobs import JobManager
+    from ui.progress import run_seconds
+
+    ws = Workspace(tmp_path / "ws")
+    ds = _dataset(40)
+    key = ws.add_dataset("s", ds).key
+    jobs = JobManager(ws, max_workers=1)
+    run_id = jobs.submit_run(key, ds, "random", embedding="pca:1")
+    assert jobs.wait(run_id, timeout=60).status == "done"
+    jobs.shutdown()
+    parts = run_seconds(ws.run_record(run_id))
+    assert all(v is not None and v >= 0 for v in parts.values())
+    assert parts["submit→done s"] == pytest.approx(parts["queue + loading s"] + parts["embedding s"]
+                                                   + parts["method s"])

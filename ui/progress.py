@@ -124,6 +124,8 @@ def runs_table(record: DatasetRecord) -> None:
     st.dataframe(frame, hide_index=True, column_config={
         "submit→done s": number(format="%.1f", help="From the click on Run to the saved values: queue, loading, "
                                                      "embedding and method."),
+        "queue + loading s": number(format="%.1f", help="Waiting for a free worker, loading the libraries and "
+                                                         "saving the values."),
         "embedding s": number(format="%.1f", help="Building the features (reading the images included)."),
         "method s": number(format="%.1f", help="The valuation method itself.")})
     for r in runs[::-1]:
@@ -133,10 +135,13 @@ def runs_table(record: DatasetRecord) -> None:
 
 
 def run_seconds(run: RunRecord) -> dict[str, float | None]:
-    """Wall seconds from submit to done, and the embedding and method stages (None where unknown)."""
+    """Wall seconds from submit to done, split into queue + loading, embedding and method (None where unknown)."""
     wall = run.finished - run.created if run.finished is not None else None
-    method = run.timings.get("method", run.timings.get("total"))
-    return {"submit→done s": wall, "embedding s": run.timings.get("embedding"), "method s": method}
+    embedding, method = run.timings.get("embedding"), run.timings.get("method", run.timings.get("total"))
+    rest = None
+    if wall is not None and embedding is not None and method is not None:
+        rest = max(0.0, wall - embedding - method)
+    return {"submit→done s": wall, "queue + loading s": rest, "embedding s": embedding, "method s": method}
 
 
 def task_result(job_id: str, label: str) -> Any:

@@ -458,9 +458,9 @@ def _first_card(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], acti
         if sug is None:
             st.session_state[ERROR_KEY] = f"{rec['id']} has no suggestion that differs from its label."
             return
-        _save(record, [_row(rec, run, "relabel", str(rec["suggested"]))])
-    else:
-        _save(record, [_row(rec, run, action)])
+        _save(record, [_row(rec, run, "relabel", str(rec["suggested"]))], skip_unchanged=True)
+    else:  # a key pressed again before the page redrew names the same sample: written once
+        _save(record, [_row(rec, run, action)], skip_unchanged=True)
 
 
 def _turn_page(step: int, pages: int) -> None:
