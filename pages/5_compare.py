@@ -53,6 +53,9 @@ try:
     elif source == "A column of the table":
         column = st.selectbox("Column marking bad rows", truth_columns(ds), key="cmp_truth_col")
         flags = truth_from_column(ds, column)
+        if column in ds.feature_columns:
+            st.warning(f"`{column}` is also a feature the methods saw, so scores against it are not fair. "
+                       "Leave it out of the features on the Data page and run again.", icon=":material/warning:")
     else:
         upload = st.file_uploader("CSV of known-bad ids (first column)", type=["csv", "txt"], key="cmp_truth_file")
         if upload is not None:

@@ -208,7 +208,9 @@ def test_data_page_states_the_encoding_and_compare_scores_a_truth_column(workspa
     at.segmented_control(key="data_source").set_value("Upload a file").run()
     at.file_uploader(key="data_upload").upload("census.csv", train.read_bytes(), "text/csv").run()
     assert not errors(at)
+    assert at.multiselect(key="data_left_out").value == ["bad"]  # a known-bad marker is no feature by default
     line = next(i.value for i in at.info if "How the methods see this table" in i.value)
+    assert "1 numeric column(s) standardised" in line  # age; bad is left out
     n_empty = int(pd.read_csv(train)[["age", "job"]].isna().sum().sum())
     assert "2 text column(s) one-hot encoded (`job`, `city`)" in line and f"{n_empty} empty cell(s) imputed" in line
 
@@ -225,3 +227,4 @@ def test_data_page_states_the_encoding_and_compare_scores_a_truth_column(workspa
     assert at.selectbox(key="cmp_truth_col").value == "bad"
     table = next(d.value for d in at.dataframe if "auroc" in d.value.columns)
     assert 0 <= table["auroc"].iloc[0] <= 1 and not errors(at)
+    assert any("also a feature the methods saw" in w.value for w in at.warning)  # stored here with it as a feature

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 import pandas as pd
 
+from dataval_core.curation import truth_columns
 from dataval_core.dataset import Dataset
 from dataval_core.embeddings.raw import MAX_ONE_HOT_LEVELS, table_encoding
 
@@ -41,3 +44,12 @@ def encoding_summary(ds: Dataset) -> EncodingSummary:
         parts.append(f"not used: {_names(by['not used'])} (empty, or text with more than {MAX_ONE_HOT_LEVELS} "
                      "distinct values)")
     return EncodingSummary("; ".join(parts) + ".", table)
+
+
+#: column names that say "this row is known bad" (left out of the features by default)
+_TRUTH_NAME = re.compile(r"bad|nois|mislab|wrong|error|flip|corrupt", re.IGNORECASE)
+
+
+def truth_like(ds: Dataset) -> list[str]:
+    """Feature columns that look like a known-bad marker: true/false-like values and a name that says so."""
+    return [c for c in truth_columns(ds) if c in ds.feature_columns and _TRUTH_NAME.search(c)]

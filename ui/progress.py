@@ -114,8 +114,8 @@ def runs_table(record: DatasetRecord) -> None:
     if not runs:
         st.caption("No runs yet.")
         return
-    frame = pd.DataFrame([{"run": r.label, "method": r.method, "embedding": r.embedding or "default",
-                           "status": r.status_text, **run_seconds(r),
+    # the run's label names its method and embedding
+    frame = pd.DataFrame([{"run": r.label, "status": r.status_text, **run_seconds(r),
                            "params": ", ".join(f"{k}={v}" for k, v in r.params.items()),
                            "seed": r.seed, "message": r.error or ""} for r in reversed(runs)])
     if not frame["message"].any():
