@@ -1,9 +1,8 @@
 """The Data page's pieces: how a loaded table is encoded for the methods, in words."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import re
+from dataclasses import dataclass
 
 import pandas as pd
 
