@@ -261,7 +261,8 @@ def values_frame(ds, result) -> pd.DataFrame:
     from .export import values_table
 
     frame = values_table(ds, {"run": result})
-    return frame.rename(columns={"value__run": "value", "rank__run": "rank", "suggested__run": "suggested_label"})
+    return frame.rename(columns={"value__run": "value", "percentile__run": "percentile", "rank__run": "rank",
+                                 "suggested__run": "suggested_label"})
 
 
 def cmd_evaluate(args) -> int:
