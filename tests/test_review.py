@@ -192,8 +192,8 @@ def test_export_counts_with_a_separate_target_file_equal_the_cleaned_file(worksp
     metrics = {m.label: int(m.value.replace(",", "")) for m in at.metric}
     cleaned = pd.read_csv(export_dataset(ws.load_dataset(record.key), ws.decision_log(record.key),
                                          tmp_path / "clean.csv"))
-    assert metrics["Rows in the cleaned file"] == len(cleaned) == 59
-    assert metrics["Kept (no decision)"] + metrics["Kept (reviewed)"] + metrics["Relabeled"] == len(cleaned)
+    assert metrics["Rows out"] == len(cleaned) == 59
+    assert metrics["Undecided"] + metrics["Kept"] + metrics["Relabeled"] == len(cleaned)
     assert any("30 rows are not part of your data and are not exported" in c.value for c in at.caption)
 
 
