@@ -165,7 +165,7 @@ def test_table_truth_column_scoring_and_per_row_decisions(fresh_server, page):
     settle(page)
     go(page, "Valuate")
     page.get_by_role("button", name="Run", exact=True).click()
-    page.locator("[data-testid=stSidebar]").get_by_text("1 done").wait_for()
+    page.locator("[data-testid=stSidebar]").get_by_text("1 done").wait_for(timeout=180_000)  # torch loads first
     settle(page)
     shot(page, "curation_valuate_1024")
 
