@@ -16,7 +16,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from test_app import image_zip
 
 pytestmark = pytest.mark.browser
