@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-from _machine import machine_line  # noqa: E402
-import test_browser as browser_test  # noqa: E402  (the e2e test's screenshots)
-from test_browser import CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402  (the e2e test's server start-up)
+import test_browser as browser_test
+from _machine import machine_line
+from test_browser import CHROMIUM, CHROMIUM_ARGS, start_server
 
 OUT = ROOT / "benchmarks" / "results" / "app_timing.md"
 WAIT_MS = 180_000
@@ -84,8 +84,8 @@ def prepare_workspace(root: Path) -> tuple[str, str, dict]:
     """The demo dataset, a finished knn_shapley run and its cached map, in a new workspace."""
     from dataval_core.embeddings import build_problem
     from dataval_core.jobs import JobManager
-    from dataval_core.projection import map_coordinates
     from dataval_core.noise import inject_label_noise
+    from dataval_core.projection import map_coordinates
     from dataval_core.samples import load_sample
     from dataval_core.targets import split_target
     from dataval_core.workspace import Workspace, new_session_id

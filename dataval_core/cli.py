@@ -259,11 +259,9 @@ def values_frame(ds, result) -> pd.DataFrame:
     """VALUES.csv: the app's values table for one run, with unsuffixed column names (docs/cli.md)."""
     from .export import values_table
 
-    frame = values_table(ds, {"run": result}).rename(columns={
-        "value__run": "value", "rank__run": "rank", "suggested__run": "suggested_label",
-        "percentile__run": "percentile"})
-    first = ["id", "role", "label", "value", "rank", "suggested_label", "percentile"]
-    return frame[first + [c for c in frame.columns if c not in first]]
+    frame = values_table(ds, {"run": result})
+    return frame.rename(columns={"value__run": "value", "percentile__run": "percentile", "rank__run": "rank",
+                                 "suggested__run": "suggested_label"})
 
 
 def cmd_evaluate(args) -> int:

@@ -7,7 +7,8 @@ the CLI and notebooks share it.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+import math
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,11 @@ LOW_PERCENTILE = 10.0
 CONFIDENT_AGREEMENT = 0.5
 #: column values read as "known bad" in a truth column
 _TRUE_WORDS = {"1", "true", "yes", "bad", "noisy", "wrong", "mislabeled", "mislabelled"}
+
+
+def given(v: object) -> bool:
+    """Whether a cell holds something (not None, not NaN): a suggestion, a confidence."""
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
 
 
 def runs_flagging(results: Sequence[ValuationResult], ids: np.ndarray, low: float = LOW_PERCENTILE) -> np.ndarray:
@@ -53,11 +59,11 @@ def suggestion_confidence(result: ValuationResult, others: Sequence[ValuationRes
             if r.suggested_labels is None or r is result:
                 continue
             theirs = pd.Series(r.suggested_labels, index=r.ids).reindex(result.ids).to_numpy(dtype=object)
-            has = np.array([v is not None and v == v for v in theirs])
+            has = np.array([given(v) for v in theirs])
             voters += has
             agree += has & (theirs == mine.to_numpy(dtype=object))
         conf = np.where(voters >= 2, agree / voters, np.nan)  # a lone run is no second opinion
-    missing = np.array([v is None or v != v for v in result.suggested_labels])
+    missing = np.array([not given(v) for v in result.suggested_labels])
     conf[missing] = np.nan
     return conf
 
@@ -77,7 +83,7 @@ def class_summary(frame: pd.DataFrame, low: float = LOW_PERCENTILE) -> pd.DataFr
 
 def label_confusion(frame: pd.DataFrame) -> pd.DataFrame:
     """Given vs suggested label: one row per (given, suggested) pair that occurs, with its count and ids."""
-    has = frame["suggested"].map(lambda v: v is not None and v == v)
+    has = frame["suggested"].map(given)
     sub = frame[has]
     if sub.empty:
         return pd.DataFrame(columns=["given", "suggested", "count", "ids"])
@@ -135,9 +141,7 @@ def truth_columns(dataset: Dataset) -> list[str]:
         if name == dataset.label_column:
             continue
         col = dataset.table[name].dropna()
-        if pd.api.types.is_bool_dtype(col) or (pd.api.types.is_numeric_dtype(col) and set(col.unique()) <= {0, 1}):
-            out.append(str(name))
-        elif not pd.api.types.is_numeric_dtype(col) and col.astype(str).str.lower().isin(_TRUE_WORDS).any() \
+        if pd.api.types.is_bool_dtype(col) or (pd.api.types.is_numeric_dtype(col) and set(col.unique()) <= {0, 1}) or not pd.api.types.is_numeric_dtype(col) and col.astype(str).str.lower().isin(_TRUE_WORDS).any() \
                 and col.nunique() <= 4:
             out.append(str(name))
     return out

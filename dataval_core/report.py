@@ -178,7 +178,8 @@ def _lowest_table(dataset: Dataset, result, current: pd.DataFrame, flags: np.nda
     pos = pd.Index(dataset.ids).get_indexer(result.ids[order])
     by_id = current.set_index("id") if len(current) else None
     frame = pd.DataFrame({"rank": result.ranks[order], "id": result.ids[order],
-                          "label": dataset.label_names()[pos], "value": result.values[order]})
+                          "label": dataset.label_names()[pos], "value": result.values[order],
+                          "percentile": np.round(result.percentiles[order], 1)})
     if result.suggested_labels is not None:
         frame["suggested"] = result.suggested_labels[order]
     frame["decision"] = [_decision_text(by_id, i) for i in result.ids[order]]

@@ -75,6 +75,14 @@ if base is not None:
                + (f" {base.meta['imputation']}" if base.meta.get("imputation") else ""))
     for note in base.notes:
         st.caption(note)
+    if base.table is not None and base.feature_columns:
+        left_out = st.multiselect(
+            "Leave out of the features", list(base.feature_columns), default=data.truth_like(base),
+            key="data_left_out", placeholder="none: every column is a feature",
+            help="Columns the methods must not see: ids, notes, or a column that marks known-bad rows (score "
+                 "the runs against it on Compare & check). A known-bad column left in gives the answer away.")
+        if left_out and len(left_out) < len(base.feature_columns):
+            base = base.replace(feature_columns=tuple(c for c in base.feature_columns if c not in left_out))
     if base.table is not None:
         encoding = data.encoding_summary(base)
         st.info(encoding.line, icon=":material/transform:")

@@ -53,6 +53,9 @@ try:
     elif source == "A column of the table":
         column = st.selectbox("Column marking bad rows", truth_columns(ds), key="cmp_truth_col")
         flags = truth_from_column(ds, column)
+        if column in ds.feature_columns:
+            st.warning(f"`{column}` is also a feature the methods saw, so scores against it are not fair. "
+                       "Leave it out of the features on the Data page and run again.", icon=":material/warning:")
     else:
         upload = st.file_uploader("CSV of known-bad ids (first column)", type=["csv", "txt"], key="cmp_truth_file")
         if upload is not None:
@@ -80,7 +83,7 @@ st.caption("Retrain a simple model (logistic regression on the run's embedding) 
            "stays up (or rises) while the dashed one falls.")
 groups = compare.removal_groups(chosen)
 if groups:
-    embedding = st.segmented_control("Embedding", list(groups), default=list(groups)[0], required=True,
+    embedding = st.segmented_control("Embedding", list(groups), default=next(iter(groups)), required=True,
                                      key="cmp_removal_embedding",
                                      help="Curves are compared only between runs on the same embedding: each run "
                                           "is retrained on its own features.")

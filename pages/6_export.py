@@ -17,9 +17,9 @@ except (DataError, WorkspaceError) as exc:
     st.error(str(exc))
     st.stop()
 m0, m1, m2, m3, m4 = st.columns(5)
-m0.metric("Rows in the cleaned file", f"{counts['exported']:,}")
-m1.metric("Kept (no decision)", f"{counts['undecided']:,}")
-m2.metric("Kept (reviewed)", f"{counts['keep']:,}")
+m0.metric("Rows out", f"{counts['exported']:,}", help="Rows of the cleaned file.")
+m1.metric("Undecided", f"{counts['undecided']:,}", help="No decision: kept as they are.")
+m2.metric("Kept", f"{counts['keep']:,}", help="Reviewed and kept.")
 m3.metric("Dropped", f"{counts['drop']:,}")
 m4.metric("Relabeled", f"{counts['relabel']:,}")
 if counts["target_file_rows"]:
@@ -28,10 +28,10 @@ if counts["target_file_rows"]:
 else:
     st.caption("Target (validation) rows are part of your data and are exported too (counted as kept).")
 
-cols = st.columns(5)
-for col, (label, name, mime, build) in zip(cols, downloads.downloads(record, ds)):
-    col.download_button(label, data=build, file_name=name, mime=mime, on_click="ignore", icon=":material/download:",
-                        key=f"exp_{name}", width="stretch")
+with st.container(horizontal=True, gap="small", key="exp_buttons"):  # wraps on narrow screens, never cut
+    for label, name, mime, build in downloads.downloads(record, ds):
+        st.download_button(label, data=build, file_name=name, mime=mime, on_click="ignore",
+                           icon=":material/download:", key=f"exp_{name}")
 
 st.subheader("Decisions log")
 log = downloads.log_preview(record)

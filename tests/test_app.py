@@ -131,7 +131,7 @@ def test_main_flow_upload_run_review_export(workspace_dir):
     at.switch_page("pages/6_export.py").run()
     assert not errors(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Dropped"] == "1" and metrics["Rows in the cleaned file"] == "23"
+    assert metrics["Dropped"] == "1" and metrics["Rows out"] == "23"
     out = export_dataset(ws.load_dataset(key), ws.decision_log(key), workspace_dir / "out.zip")
     with zipfile.ZipFile(out) as zf:
         names = set(zf.namelist())

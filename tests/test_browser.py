@@ -16,7 +16,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from test_app import image_zip
 
 pytestmark = pytest.mark.browser
@@ -166,6 +165,8 @@ def test_upload_run_drop_two_export(server, browser):
     page.get_by_text("samples selected").wait_for()
     settle(page)
     n_picked = int(page.get_by_text("samples selected").inner_text().split()[0].replace(",", ""))
+    page.wait_for_function("() => document.querySelectorAll('.st-key-map_picked [data-testid=stImageCaption]')"
+                           f".length === {min(n_picked, 24)}")  # the thumbnails draw after the count
     picked = set(page.locator(".st-key-map_picked [data-testid=stImageCaption]").all_inner_texts())
     assert 0 < n_picked < 19 and len(picked) == n_picked  # part of the 19 valued images, all shown
     shot(page, "4_map")

@@ -44,7 +44,7 @@ def test_value_digits_finds_injected_noise(tmp_path, capsys):
     assert code == 0, err
     frame = pd.read_csv(out_csv)
     assert len(frame) == len(pd.read_csv(DIGITS))  # one row per input row
-    assert list(frame.columns) == ["id", "role", "label", "value", "rank", "suggested_label", "percentile",
+    assert list(frame.columns) == ["id", "role", "label", "value", "percentile", "rank", "suggested_label",
                                    "original_label", "injected_noise"]
     valued = frame[frame.role == "valued"]
     assert valued["value"].notna().all() and frame[frame.role == "target"]["value"].isna().all()

@@ -86,7 +86,7 @@ def test_a_failed_write_saves_nothing(ws_key):
     with sqlite3.connect(ws.db_path) as con:  # a real SQLite failure on the third row, as a full disk would give
         con.execute("CREATE TRIGGER fail BEFORE INSERT ON decisions WHEN NEW.id = '2' "
                     "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
-    with pytest.raises(WorkspaceError, match="disk is full"):  # the workspace's one fault type
+    with pytest.raises(WorkspaceError, match="disk is full"):
         ws.record_decisions(key, "s", [{"id": str(i), "action": "drop"} for i in range(4)])
     assert ws.decision_log(key).empty and not ws.can_undo(key, "s")
 
@@ -150,8 +150,14 @@ def test_eta_is_counted_down_and_blended_and_restarts_with_the_stage():
 
 
 def test_curation_summaries_and_truth_flags(tmp_path):
-    from dataval_core.curation import (class_summary, label_confusion, runs_flagging, suggestion_confidence,
-                                       truth_from_column, truth_from_ids)
+    from dataval_core.curation import (
+        class_summary,
+        label_confusion,
+        runs_flagging,
+        suggestion_confidence,
+        truth_from_column,
+        truth_from_ids,
+    )
     from dataval_core.dataset import DataError
     from dataval_core.result import ValuationResult
 
@@ -180,3 +186,20 @@ def test_curation_summaries_and_truth_flags(tmp_path):
     ds.table["none"] = False
     with pytest.raises(DataError, match="marks no valued row"):
         truth_from_column(ds, "none")
+
+
+def test_runs_table_splits_submit_to_done_into_its_parts(tmp_path):
+    from dataval_core.jobs import JobManager
+    from ui.progress import run_seconds
+
+    ws = Workspace(tmp_path / "ws")
+    ds = _dataset(40)
+    key = ws.add_dataset("s", ds).key
+    jobs = JobManager(ws, max_workers=1)
+    run_id = jobs.submit_run(key, ds, "random", embedding="pca:1")
+    assert jobs.wait(run_id, timeout=60).status == "done"
+    jobs.shutdown()
+    parts = run_seconds(ws.run_record(run_id))
+    assert all(v is not None and v >= 0 for v in parts.values())
+    assert parts["submit→done s"] == pytest.approx(parts["queue + loading s"] + parts["embedding s"]
+                                                   + parts["method s"])

@@ -8,9 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
+from test_app import APP, TIMEOUT, errors, new_app, seeded_session
 
-from test_app import APP, TIMEOUT, errors, new_app, seeded_session, workspace_dir  # noqa: F401 (fixture)
+
+@pytest.fixture
+def workspace_dir(tmp_path, monkeypatch):
+    path = tmp_path / "ws"
+    monkeypatch.setenv("DATAVAL_WORKSPACE", str(path))
+    return path
 
 
 def _ws(workspace_dir: Path):
@@ -67,7 +74,7 @@ def test_page_wide_bulk_asks_first_then_undo_sets_it_all_back(workspace_dir, tmp
 
 
 def test_a_failed_write_shows_one_line_and_the_card_stays_undecided(workspace_dir, tmp_path):
-    sid, key, run_id = seeded_session(workspace_dir, tmp_path)
+    sid, key, _ = seeded_session(workspace_dir, tmp_path)
     at = _review(new_app(sid))
     ws = _ws(workspace_dir)
     with sqlite3.connect(ws.db_path) as con:  # the database refuses every decision, as a full disk does
@@ -77,7 +84,7 @@ def test_a_failed_write_shows_one_line_and_the_card_stays_undecided(workspace_di
     card.set_value("Drop").run()
     assert not at.exception
     (line,) = [e.value for e in at.error]
-    assert line.startswith("Not saved (The workspace disk is full") and "the sample stays as before." in line
+    assert line.startswith("Not saved: ") and "disk is full" in line and line.endswith("The sample stays as before.")
     assert ws.decisions(key).empty
     assert next(s for s in at.segmented_control if s.key == card.key).value is None
     with sqlite3.connect(ws.db_path) as con:
@@ -131,7 +138,7 @@ def test_review_opens_on_the_best_run_and_view_state_survives_pages_and_reload(w
 
 
 def test_jump_to_an_id_shows_that_sample_whatever_the_filters(workspace_dir, tmp_path):
-    sid, key, _ = seeded_session(workspace_dir, tmp_path)
+    sid, _, _ = seeded_session(workspace_dir, tmp_path)
     at = _review(new_app(sid))
     last = _card_ids(at)[-1]
     at.selectbox(key="rv_size").set_value(12).run()
@@ -185,8 +192,8 @@ def test_export_counts_with_a_separate_target_file_equal_the_cleaned_file(worksp
     metrics = {m.label: int(m.value.replace(",", "")) for m in at.metric}
     cleaned = pd.read_csv(export_dataset(ws.load_dataset(record.key), ws.decision_log(record.key),
                                          tmp_path / "clean.csv"))
-    assert metrics["Rows in the cleaned file"] == len(cleaned) == 59
-    assert metrics["Kept (no decision)"] + metrics["Kept (reviewed)"] + metrics["Relabeled"] == len(cleaned)
+    assert metrics["Rows out"] == len(cleaned) == 59
+    assert metrics["Undecided"] + metrics["Kept"] + metrics["Relabeled"] == len(cleaned)
     assert any("30 rows are not part of your data and are not exported" in c.value for c in at.caption)
 
 
@@ -201,7 +208,9 @@ def test_data_page_states_the_encoding_and_compare_scores_a_truth_column(workspa
     at.segmented_control(key="data_source").set_value("Upload a file").run()
     at.file_uploader(key="data_upload").upload("census.csv", train.read_bytes(), "text/csv").run()
     assert not errors(at)
+    assert at.multiselect(key="data_left_out").value == ["bad"]  # a known-bad marker is no feature by default
     line = next(i.value for i in at.info if "How the methods see this table" in i.value)
+    assert "1 numeric column(s) standardised" in line  # age; bad is left out
     n_empty = int(pd.read_csv(train)[["age", "job"]].isna().sum().sum())
     assert "2 text column(s) one-hot encoded (`job`, `city`)" in line and f"{n_empty} empty cell(s) imputed" in line
 
@@ -218,3 +227,4 @@ def test_data_page_states_the_encoding_and_compare_scores_a_truth_column(workspa
     assert at.selectbox(key="cmp_truth_col").value == "bad"
     table = next(d.value for d in at.dataframe if "auroc" in d.value.columns)
     assert 0 <= table["auroc"].iloc[0] <= 1 and not errors(at)
+    assert any("also a feature the methods saw" in w.value for w in at.warning)  # stored here with it as a feature

@@ -6,6 +6,7 @@ kept with ``st.cache_resource`` (immutable objects, never pickled).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -160,7 +161,7 @@ def finished_runs(record: DatasetRecord) -> list[RunRecord]:
     return list(reversed(state.workspace().list_runs(record.key, status="done")))
 
 
-def decide(record: DatasetRecord, rows: list[Mapping[str, Any]], *, skip_unchanged: bool = False) -> int:
+def decide(record: DatasetRecord, rows: Sequence[Mapping[str, Any]], *, skip_unchanged: bool = False) -> int:
     """Save decisions as one undoable step (each row: id, action, old_label, new_label, run_id, method, value,
     rank); returns rows written. Raises the workspace's error when nothing could be saved."""
     return state.workspace().record_decisions(record.key, state.session_id(), rows, skip_unchanged=skip_unchanged)

@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.express as px
 
 from dataval_core.dataset import Dataset
-from dataval_core.evaluation import detection_curve, detection_metrics, flagged_by_several, rank_agreement
+from dataval_core.evaluation import (
+    detection_curve,
+    detection_metrics,
+    flagged_by_several,
+    rank_agreement,
+)
 from dataval_core.result import ValuationResult
 from dataval_core.workspace import DatasetRecord, RunRecord
 
@@ -50,6 +55,14 @@ def default_runs(runs: Sequence[RunRecord], limit: int = 6) -> list[RunRecord]:
     return out
 
 
+def _known_bad(ds: Dataset, flags: np.ndarray | None) -> np.ndarray:
+    if flags is not None:
+        return flags
+    if ds.noisy is None:
+        raise ValueError("No known-bad rows: this dataset has no injected noise.")
+    return ds.noisy
+
+
 def _flags_for(ds: Dataset, flags: np.ndarray, res: ValuationResult) -> np.ndarray:
     return flags[pd.Index(ds.ids).get_indexer(res.ids)]
 
@@ -57,14 +70,14 @@ def _flags_for(ds: Dataset, flags: np.ndarray, res: ValuationResult) -> np.ndarr
 def noise_metrics(ds: Dataset, results: Sequence[ValuationResult], flags: np.ndarray | None = None) -> pd.DataFrame:
     """Detection metrics of each run against known-bad rows (``flags``, one per dataset row; default: the
     injected noise)."""
-    flags = ds.noisy if flags is None else flags
+    flags = _known_bad(ds, flags)
     rows = [{"run": r.method, **detection_metrics(r.values, _flags_for(ds, flags, r))} for r in results]
     return pd.DataFrame(rows)
 
 
 def detection_figure(ds: Dataset, results: Sequence[ValuationResult], flags: np.ndarray | None = None):
     """Fraction of known-bad samples found vs fraction inspected, one line per run, with the random diagonal."""
-    flags = ds.noisy if flags is None else flags
+    flags = _known_bad(ds, flags)
     curves = [detection_curve(r.values, _flags_for(ds, flags, r)).assign(run=r.method) for r in results]
     frame = pd.concat(curves, ignore_index=True)
     fig = px.line(frame, x="fraction_inspected", y="fraction_found", color="run",

@@ -1,10 +1,12 @@
 """The Data page's pieces: how a loaded table is encoded for the methods, in words."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
 
+from dataval_core.curation import truth_columns
 from dataval_core.dataset import Dataset
 from dataval_core.embeddings.raw import MAX_ONE_HOT_LEVELS, table_encoding
 
@@ -28,8 +30,7 @@ def encoding_summary(ds: Dataset) -> EncodingSummary:
     by = {kind: table.loc[table["encoding"] == kind, "column"].astype(str).tolist()
           for kind in ("standardised", "one-hot", "not used")}
     imputed = table[table["imputed"] > 0]
-    parts = [f"**How the methods see this table** (raw features): {len(by['standardised'])} numeric column(s) "
-             "standardised"]
+    parts = [f"**How the methods see this table** (raw features): {len(by['standardised'])} numeric column(s) standardised"]
     if by["one-hot"]:
         parts.append(f"{len(by['one-hot'])} text column(s) one-hot encoded ({_names(by['one-hot'])}) into "
                      f"{int(table.loc[table['encoding'] == 'one-hot', 'features'].sum()):,} features")
@@ -42,3 +43,12 @@ def encoding_summary(ds: Dataset) -> EncodingSummary:
         parts.append(f"not used: {_names(by['not used'])} (empty, or text with more than {MAX_ONE_HOT_LEVELS} "
                      "distinct values)")
     return EncodingSummary("; ".join(parts) + ".", table)
+
+
+#: column names that say "this row is known bad" (left out of the features by default)
+_TRUTH_NAME = re.compile(r"bad|nois|mislab|wrong|error|flip|corrupt", re.IGNORECASE)
+
+
+def truth_like(ds: Dataset) -> list[str]:
+    """Feature columns that look like a known-bad marker: true/false-like values and a name that says so."""
+    return [c for c in truth_columns(ds) if c in ds.feature_columns and _TRUTH_NAME.search(c)]

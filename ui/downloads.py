@@ -6,7 +6,13 @@ from functools import partial
 import pandas as pd
 
 from dataval_core.dataset import Dataset
-from dataval_core.export import export_bundle, export_counts, export_dataset, values_table, write_decisions_csv
+from dataval_core.export import (
+    export_bundle,
+    export_counts,
+    export_dataset,
+    values_table,
+    write_decisions_csv,
+)
 from dataval_core.result import ValuationResult
 from dataval_core.workspace import DatasetRecord
 

@@ -17,9 +17,16 @@ def thumbnail(path: str, size: int = THUMB_PX) -> bytes:
     return thumbnail_png(path, size=size)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _image_paths(token: tuple, _ds: Dataset) -> dict[str, str]:
+    return dict(zip(_ds.ids.tolist(), (str(p) for p in _ds.image_paths())))
+
+
 def image_paths(ds: Dataset) -> dict[str, str]:
-    """Image file per sample id."""
-    return dict(zip(ds.ids.tolist(), (str(p) for p in ds.image_paths())))
+    """Image file per sample id (cached: Review asks on every click). The key names the files' folder and the
+    ids, which fix the paths."""
+    token = (ds.name, len(ds), str(ds.image_root), str(ds.meta.get("image_roots")), ds.ids[0], ds.ids[-1], id(ds))
+    return _image_paths(token, ds)
 
 
 def preview_grid(ds: Dataset, n: int = 24, columns: int = 8) -> None:

@@ -114,8 +114,8 @@ def runs_table(record: DatasetRecord) -> None:
     if not runs:
         st.caption("No runs yet.")
         return
-    frame = pd.DataFrame([{"run": r.label, "method": r.method, "embedding": r.embedding or "default",
-                           "status": r.status_text, **run_seconds(r),
+    # the run's label names its method and embedding
+    frame = pd.DataFrame([{"run": r.label, "status": r.status_text, **run_seconds(r),
                            "params": ", ".join(f"{k}={v}" for k, v in r.params.items()),
                            "seed": r.seed, "message": r.error or ""} for r in reversed(runs)])
     if not frame["message"].any():
@@ -124,6 +124,8 @@ def runs_table(record: DatasetRecord) -> None:
     st.dataframe(frame, hide_index=True, column_config={
         "submit→done s": number(format="%.1f", help="From the click on Run to the saved values: queue, loading, "
                                                      "embedding and method."),
+        "queue + loading s": number(format="%.1f", help="Waiting for a free worker, loading the libraries and "
+                                                         "saving the values."),
         "embedding s": number(format="%.1f", help="Building the features (reading the images included)."),
         "method s": number(format="%.1f", help="The valuation method itself.")})
     for r in runs[::-1]:
@@ -133,10 +135,13 @@ def runs_table(record: DatasetRecord) -> None:
 
 
 def run_seconds(run: RunRecord) -> dict[str, float | None]:
-    """Wall seconds from submit to done, and the embedding and method stages (None where unknown)."""
+    """Wall seconds from submit to done, split into queue + loading, embedding and method (None where unknown)."""
     wall = run.finished - run.created if run.finished is not None else None
-    method = run.timings.get("method", run.timings.get("total"))
-    return {"submit→done s": wall, "embedding s": run.timings.get("embedding"), "method s": method}
+    embedding, method = run.timings.get("embedding"), run.timings.get("method", run.timings.get("total"))
+    rest = None
+    if wall is not None and embedding is not None and method is not None:
+        rest = max(0.0, wall - embedding - method)
+    return {"submit→done s": wall, "queue + loading s": rest, "embedding s": embedding, "method s": method}
 
 
 def task_result(job_id: str, label: str) -> Any:
@@ -160,7 +165,7 @@ def task_result(job_id: str, label: str) -> Any:
     @st.fragment(run_every=POLL_S)
     def poll() -> None:
         now = state.jobs().snapshot(job_id)
-        if now.finished:
+        if now is None or now.finished:
             st.rerun(scope="app")
         step = f" {now.done}/{now.total}" if now.total > 1 else ""
         st.progress(now.fraction, text=f"{label} — {now.stage}{step} · elapsed {_seconds(now.elapsed)}")

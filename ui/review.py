@@ -11,17 +11,29 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dataval_core.curation import CONFIDENT_AGREEMENT, runs_flagging, suggestion_confidence
+from dataval_core.curation import (
+    CONFIDENT_AGREEMENT,
+    given,
+    runs_flagging,
+    suggestion_confidence,
+)
 from dataval_core.dataset import Dataset
 from dataval_core.jobs import one_line_error
 from dataval_core.result import ValuationResult
-from dataval_core.workspace import UNDECIDED, DatasetRecord, RunRecord
+from dataval_core.workspace import (
+    UNDECIDED,
+    AccessError,
+    DatasetRecord,
+    RunRecord,
+    WorkspaceError,
+)
 
 from . import actions, grid, state
 from .reviewstate import SORTS, STATUS_FILTERS
@@ -99,7 +111,7 @@ def review_frame(ds: Dataset, res: ValuationResult, decisions: pd.DataFrame,
 
 
 def _has_suggestion(frame: pd.DataFrame) -> pd.Series:
-    return frame["suggested"].map(lambda v: v is not None and v == v) & (frame["suggested"].astype(str)
+    return frame["suggested"].map(given) & (frame["suggested"].astype(str)
                                                                            != frame["label"])
 
 
@@ -130,7 +142,7 @@ def filter_frame(frame: pd.DataFrame, *, classes: Sequence[str], value_range: tu
     return out
 
 
-def _row(rec: Mapping[str, Any], run: RunRecord, action: str, new_label: Any = None) -> dict[str, Any]:
+def _row(rec: Mapping[Any, Any], run: RunRecord, action: str, new_label: Any = None) -> dict[str, Any]:
     return {"id": rec["id"], "action": action, "old_label": rec["label"], "new_label": new_label,
             "run_id": run.run_id, "method": run.method, "value": float(rec["value"]), "rank": int(rec["rank"])}
 
@@ -141,13 +153,18 @@ def _save(record: DatasetRecord, rows: list[dict[str, Any]], *, skip_unchanged: 
     try:
         n = actions.decide(record, rows, skip_unchanged=skip_unchanged)
     except (sqlite3.Error, OSError, ValueError) as exc:
-        st.session_state[ERROR_KEY] = (f"Not saved ({one_line_error(exc)}): the sample"
-                                       f"{'s stay' if len(rows) > 1 else ' stays'} as before. Try again.")
+        st.session_state[ERROR_KEY] = (f"Not saved: {_reason(exc)} The sample"
+                                       f"{'s stay' if len(rows) > 1 else ' stays'} as before.")
         if widget_key is not None:
             st.session_state.pop(widget_key, None)
         return 0
     st.session_state.pop(ERROR_KEY, None)
     return n
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, (WorkspaceError, AccessError)) else one_line_error(exc)
+    return text if text.endswith(".") else text + "."
 
 
 def show_error() -> None:
@@ -156,9 +173,9 @@ def show_error() -> None:
         st.error(st.session_state[ERROR_KEY], icon=":material/error:")
 
 
-def _relabel_option(rec: Mapping[str, Any]) -> str | None:
+def _relabel_option(rec: Mapping[Any, Any]) -> str | None:
     sug = rec["suggested"]
-    return f"→ {sug}" if sug is not None and sug == sug and str(sug) != rec["label"] else None
+    return f"→ {sug}" if given(sug) and str(sug) != rec["label"] else None
 
 
 def _on_choice(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], key: str) -> None:
@@ -192,20 +209,20 @@ def _on_zoom(sample_id: str) -> None:
     st.session_state["rv_zoom"] = sample_id
 
 
-def value_text(rec: Mapping[str, Any]) -> str:
+def value_text(rec: Mapping[Any, Any]) -> str:
     """``p 3 · value -0.012``: the percentile (comparable across methods) beside the raw value."""
     return f"p {rec['percentile']:.0f} · value `{rec['value']:.3g}`"
 
 
-def _suggestion_text(rec: Mapping[str, Any]) -> str:
+def _suggestion_text(rec: Mapping[Any, Any]) -> str:
     sug = rec["suggested"]
-    if sug is None or sug != sug:
+    if not given(sug):
         return "no suggestion"
     conf = rec.get("confidence")
-    return f"suggests **{sug}**" + (f" ({conf:.0%} sure)" if conf is not None and conf == conf else "")
+    return f"suggests **{sug}**" + (f" ({conf:.0%} sure)" if given(conf) else "")
 
 
-def _card(i: int, rec: dict[str, Any], record: DatasetRecord, run: RunRecord, classes: Sequence[str],
+def _card(i: int, rec: Mapping[Any, Any], record: DatasetRecord, run: RunRecord, classes: Sequence[str],
           path: str, gen: int) -> None:
     state_tag = f"{rec['action']}_{rec['new_label']}"
     relabel = _relabel_option(rec)
@@ -258,7 +275,7 @@ def card_grid(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRe
 @st.dialog("Sample", width="large")
 def zoom_dialog(ds: Dataset, frame: pd.DataFrame, sample_id: str) -> None:
     """The image of ``sample_id`` at a readable size, with its facts."""
-    rec = frame.set_index("id").loc[sample_id]
+    rec = frame[frame["id"] == sample_id].iloc[0].to_dict()
     st.image(grid.thumbnail(grid.image_paths(ds)[sample_id], size=grid.ZOOM_PX), width=grid.ZOOM_PX)
     st.markdown(f"`{sample_id}` · label **{rec['label']}** · {value_text(rec)} · {_suggestion_text(rec)}")
 
@@ -279,7 +296,7 @@ def _on_table_edit(record: DatasetRecord, run: RunRecord, rows: list[dict[str, A
             new_label = change.get("new label", rec["new_label"])
             if decision == "relabel" and (new_label is None or new_label == rec["label"]):
                 sug = rec["suggested"]
-                new_label = str(sug) if sug is not None and sug == sug and str(sug) != rec["label"] else None
+                new_label = str(sug) if given(sug) and str(sug) != rec["label"] else None
             if "new label" in change and change["new label"] and change["new label"] != rec["label"]:
                 decision = "relabel"
             if decision == "relabel" and new_label is None:
@@ -334,10 +351,10 @@ def bulk_rows(rows: pd.DataFrame, run: RunRecord, action: str, new_label: str | 
     for rec in rows.to_dict("records"):
         if action == "relabel":
             target = rec["suggested"] if new_label == "suggested" else new_label
-            if target is None or target != target or str(target) == rec["label"]:
+            if not given(target) or str(target) == rec["label"]:
                 continue
             conf = rec.get("confidence")
-            if new_label == "suggested" and confident_only and not (conf == conf and conf >= CONFIDENT_AGREEMENT):
+            if new_label == "suggested" and confident_only and not (conf is not None and given(conf) and conf >= CONFIDENT_AGREEMENT):
                 continue
             out.append(_row(rec, run, "relabel", str(target)))
         else:
@@ -368,7 +385,7 @@ def undo(record: DatasetRecord) -> None:
     try:
         n = state.workspace().undo_last_step(record.key, state.session_id())
     except (sqlite3.Error, OSError) as exc:
-        st.session_state[ERROR_KEY] = f"Undo not saved ({one_line_error(exc)}). Try again."
+        st.session_state[ERROR_KEY] = f"Undo not saved: {_reason(exc)}"
         return
     st.session_state.pop(ERROR_KEY, None)
     st.session_state["rv_flash"] = f"Undone: {n:,} sample{'s' if n != 1 else ''} set back." if n else \
@@ -386,7 +403,7 @@ def bulk_bar(record: DatasetRecord, run: RunRecord, ds: Dataset, shown: pd.DataF
     scope = f"the {_plural(len(ticked), 'ticked sample')}" if ticked else f"this page ({_plural(len(page), 'sample')})"
     known = bool(shown["confidence"].notna().any())  # a second run or a method's own confidence exists
     confident = known and st.session_state.setdefault("rv_confident", True)
-    offers = [("drop", None, f"Drop {len(targets):,}", ":material/delete:"),
+    offers: list[tuple[str, str | None, str, str]] = [("drop", None, f"Drop {len(targets):,}", ":material/delete:"),
               ("keep", None, f"Keep {len(targets):,}", ":material/check:")]
     if ds.task == "classification":
         n_sug = len(bulk_rows(targets, run, "relabel", "suggested", confident))
@@ -441,9 +458,9 @@ def _first_card(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], acti
         if sug is None:
             st.session_state[ERROR_KEY] = f"{rec['id']} has no suggestion that differs from its label."
             return
-        _save(record, [_row(rec, run, "relabel", str(rec["suggested"]))])
-    else:
-        _save(record, [_row(rec, run, action)])
+        _save(record, [_row(rec, run, "relabel", str(rec["suggested"]))], skip_unchanged=True)
+    else:  # a key pressed again before the page redrew names the same sample: written once
+        _save(record, [_row(rec, run, action)], skip_unchanged=True)
 
 
 def _turn_page(step: int, pages: int) -> None:

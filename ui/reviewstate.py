@@ -8,7 +8,8 @@ dataset lacks) fall back to the defaults.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import streamlit as st
 
