@@ -4,8 +4,9 @@ UMAP (umap-learn, seeded) or PCA to 2-D. Inputs wider than 50 dimensions are fir
 reduced to 50 with PCA (standard practice before UMAP; faster, same layout). UMAP's
 layout epochs report progress and honour cancel; its nearest-neighbour search is one
 call that does neither. The first UMAP fit in a process compiles numba code (about a
-minute here; umap-learn's functions are not disk-cacheable), so the app calls
-:func:`warm_up_umap_in_background` once at start. Results are cached on disk as
+minute of CPU here; numba's disk cache cuts only about a third of it, as most of umap-learn's
+functions are not marked cacheable), so the app calls :func:`warm_up_umap_in_background`
+once at start. Results are cached on disk as
 ``.npy`` keyed by a content hash of the input, so reopening the map is instant.
 """
 from __future__ import annotations
