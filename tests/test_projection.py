@@ -105,3 +105,23 @@ def test_warm_up_is_off_in_tests_and_started_once(monkeypatch):
     assert projection.warm_up_umap_in_background() is first
     first.join(5)
     assert started == [1]
+
+
+def test_exact_knn_matches_sklearn_and_reports_progress():
+    from sklearn.neighbors import NearestNeighbors
+
+    from dataval_core.projection import _exact_knn
+    from dataval_core.progress import Reporter
+
+    x = blobs(600, 8)
+    events = []
+    idx, dist = _exact_knn(x, 10, Reporter(events.append), chunk=64)
+    ref_d, ref_i = NearestNeighbors(n_neighbors=10).fit(x).kneighbors(x)
+    assert (idx[:, 0] == np.arange(600)).all() and (dist[:, 0] == 0).all()
+    np.testing.assert_array_equal(np.sort(idx, 1), np.sort(ref_i, 1))
+    np.testing.assert_allclose(dist, ref_d, atol=1e-3)
+    assert events[-1].stage == "UMAP nearest neighbours" and events[-1].done == events[-1].total == 600
+    flag = new_cancel_flag()
+    flag.set()
+    with pytest.raises(Cancelled):
+        _exact_knn(x, 10, Reporter(cancel=flag), chunk=64)
