@@ -37,7 +37,7 @@ class DVGSParams:
     epochs: int = param(20, low=1, high=2000, help="Passes over the target set per restart.")
     target_batch_size: int = param(128, low=1, high=65536, help="Target mini-batch size.")
     lr: float = param(1e-3, low=0.0, low_open=True, high=1.0, help="Adam learning rate (training on the target set).")
-    hidden: str = param("128,32", help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
+    hidden: str = param("128,32", kind="widths", help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
     grad_params: str = param("all", choices=("all", "last"),
                              help="Layers whose gradients are compared (cosine on all layers is dominated by the largest).")
     scores_per_restart: int = param(20, low=1, high=10000,
