@@ -125,3 +125,21 @@ def test_exact_knn_matches_sklearn_and_reports_progress():
     flag.set()
     with pytest.raises(Cancelled):
         _exact_knn(x, 10, Reporter(cancel=flag), chunk=64)
+
+
+@pytest.mark.slow
+def test_umap_on_our_exact_neighbours_reports_them(monkeypatch):
+    """Slow (numba compile). The path used from 4,096 points, exercised on 300 by lowering the switch."""
+    from dataval_core import projection
+
+    monkeypatch.setattr(projection, "EXACT_KNN_FROM", 100)
+    x = blobs(300)
+    events = []
+    r = map_coordinates(x, np.arange(300), method="umap", progress=events.append)
+    stages = [e.stage for e in events]
+    assert "UMAP nearest neighbours" in stages and "UMAP layout" in stages
+    xy = r.frame[["x", "y"]].to_numpy()
+    assert np.isfinite(xy).all()
+    centroids = np.array([xy[np.arange(300) % 3 == c].mean(axis=0) for c in range(3)])
+    spread = max(np.linalg.norm(xy[np.arange(300) % 3 == c] - centroids[c], axis=1).mean() for c in range(3))
+    assert min(np.linalg.norm(centroids[a] - centroids[b]) for a, b in [(0, 1), (0, 2), (1, 2)]) > 2 * spread
