@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dataval_core.projection import map_coordinates
 from dataval_core.progress import Cancelled, new_cancel_flag
+from dataval_core.projection import map_coordinates
 
 
 def blobs(n: int = 120, d: int = 64, seed: int = 0) -> np.ndarray:
@@ -110,8 +110,8 @@ def test_warm_up_is_off_in_tests_and_started_once(monkeypatch):
 def test_exact_knn_matches_sklearn_and_reports_progress():
     from sklearn.neighbors import NearestNeighbors
 
-    from dataval_core.projection import _exact_knn
     from dataval_core.progress import Reporter
+    from dataval_core.projection import _exact_knn
 
     x = blobs(600, 8)
     events = []
