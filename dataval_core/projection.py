@@ -2,12 +2,13 @@
 
 UMAP (umap-learn, seeded) or PCA to 2-D. Inputs wider than 50 dimensions are first
 reduced to 50 with PCA (standard practice before UMAP; faster, same layout). UMAP's
-nearest-neighbour search (ours, exact, from 4,096 points) and layout epochs report
-progress and honour cancel; building the graph and the initial layout are single calls. The first UMAP fit in a process compiles numba code (about a
-minute of CPU here; numba's disk cache cuts only about a third of it, as most of umap-learn's
-functions are not marked cacheable), so the app calls :func:`warm_up_umap_in_background`
-once at start. Results are cached on disk as
-``.npy`` keyed by a content hash of the input, so reopening the map is instant.
+nearest-neighbour search (ours, exact, from 4,096 points) and its layout epochs report
+progress and honour cancel; building the graph and the initial layout are single calls.
+The first UMAP fit in a process compiles numba code (about 20 s of CPU here; numba's disk
+cache cut only about a third of the compile in ``benchmarks/map_time.py``, as most of
+umap-learn's functions are not marked cacheable), so the app calls
+:func:`warm_up_umap_in_background` once at start. Results are cached on disk as ``.npy``
+keyed by a content hash of the input, so reopening the map is instant.
 """
 from __future__ import annotations
 
@@ -234,7 +235,7 @@ def warm_up_umap() -> None:
 def warm_up_umap_in_background() -> threading.Thread | None:
     """Start :func:`warm_up_umap` in a daemon thread, once per process; later calls return the same thread.
 
-    Set ``DATAVAL_UMAP_WARMUP=0`` to skip it (tests: it costs a minute of CPU).
+    Set ``DATAVAL_UMAP_WARMUP=0`` to skip it (tests: it costs about 20 s of CPU per process).
     """
     global _warm_thread
     if os.environ.get("DATAVAL_UMAP_WARMUP", "1") == "0":

@@ -24,7 +24,7 @@ if state.jobs().snapshot(job) is None:
     st.caption("The map is computed once per embedding and cached on disk. PCA shows at once; UMAP replaces it "
                "when done, with a progress bar (measured on 2 cores: about 8 s of CPU for 5,000 points and about a "
                "minute for 50,000; a busy machine stretches both). UMAP's code compiles in the background when "
-               "the server starts (about a minute of CPU); a map requested before that waits for it.")
+               "the server starts (about 20 s of CPU); a map requested before that waits for it.")
     if st.button("Draw the map", type="primary", icon=":material/scatter_plot:", key="map_draw"):
         if method != "pca" and state.jobs().snapshot(preview) is None:
             state.jobs().submit_task(preview, mapview.map_task(ds, run, "pca"))
