@@ -2,11 +2,13 @@
 
 UMAP (umap-learn, seeded) or PCA to 2-D. Inputs wider than 50 dimensions are first
 reduced to 50 with PCA (standard practice before UMAP; faster, same layout). UMAP's
-layout epochs report progress and honour cancel; its nearest-neighbour search is one
-call that does neither. The first UMAP fit in a process compiles numba code (about a
-minute here; umap-learn's functions are not disk-cacheable), so the app calls
-:func:`warm_up_umap_in_background` once at start. Results are cached on disk as
-``.npy`` keyed by a content hash of the input, so reopening the map is instant.
+nearest-neighbour search (ours, exact, from 4,096 points) and its layout epochs report
+progress and honour cancel; building the graph and the initial layout are single calls.
+The first UMAP fit in a process compiles numba code (about 20 s of CPU here; numba's disk
+cache cut only about a third of the compile in ``benchmarks/map_time.py``, as most of
+umap-learn's functions are not marked cacheable), so the app calls
+:func:`warm_up_umap_in_background` once at start. Results are cached on disk as ``.npy``
+keyed by a content hash of the input, so reopening the map is instant.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import re
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +30,13 @@ from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
 #: UMAP is fitted on at most this many dimensions (PCA first when wider)
 UMAP_MAX_DIMS = 50
 #: bumped when the algorithm or its settings change, so stale cache files are not reused
-_CACHE_VERSION = "map-v2"
+_CACHE_VERSION = "map-v3"
 _METHODS = ("auto", "umap", "pca")
 #: UMAP starts from a spectral layout up to this size and from PCA above: with the spectral start a 50,000-point
 #: fit took 14 min and its solver (lobpcg) warned that it did not converge (``benchmarks/map_time.py``)
 SPECTRAL_MAX_POINTS = 20_000
+#: from this size the neighbours are found by :func:`_exact_knn` (progress, cancel); below, UMAP's exact search
+EXACT_KNN_FROM = 4_096
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,7 @@ def _compute(x: np.ndarray, used: str, seed: int, reporter: Reporter) -> np.ndar
     if d > UMAP_MAX_DIMS:
         reporter.update("map", 1, 3, f"PCA to {UMAP_MAX_DIMS} dimensions")
         x = _pca(x, UMAP_MAX_DIMS, seed)
-    reporter.update("map", 2, 3, f"UMAP of {n:,} points: nearest neighbours")
+    reporter.update("map", 2, 3, f"UMAP of {n:,} points")
     return _umap(x, seed, reporter)
 
 
@@ -170,11 +175,50 @@ def _umap(x: np.ndarray, seed: int, reporter: Reporter, n_epochs: int | None = N
     import umap  # lazy: importing umap-learn (numba, pynndescent) takes seconds
 
     n = len(x)
+    k = min(15, n - 1)
     bar = {"disable": False, "file": _EpochSink(reporter), "bar_format": "{n}/{total}", "mininterval": 0.5}
     init = "random" if n <= 20 else "spectral" if n <= SPECTRAL_MAX_POINTS else "pca"
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), min_dist=0.1, random_state=seed, n_jobs=1,
-                        init=init, n_epochs=n_epochs, tqdm_kwds=bar)
-    return np.asarray(reducer.fit_transform(x), dtype=np.float32)
+    knn = (None, None, None)
+    if n >= EXACT_KNN_FROM:
+        knn = (*_exact_knn(x, k, reporter), None)
+    reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=0.1, random_state=seed, n_jobs=1,
+                        init=init, n_epochs=n_epochs, tqdm_kwds=bar, precomputed_knn=knn)
+    with warnings.catch_warnings():  # "no search index: transform unavailable" (the map never transforms)
+        warnings.filterwarnings("ignore", message="precomputed_knn")
+        return np.asarray(reducer.fit_transform(x), dtype=np.float32)
+
+
+def _exact_knn(x: np.ndarray, k: int, reporter: Reporter, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours (self first, Euclidean), in row chunks with progress and cancel checks.
+
+    Replaces UMAP's own NN-descent from ``EXACT_KNN_FROM`` points, which is one call without progress
+    or cancel (about 30 s wall at 50,000 points on a busy 2-core machine). Costs O(n²·d): about 18 s
+    of CPU at 50,000 × 50 (one torch thread, matrix product + top-k).
+    """
+    import torch
+
+    from .torch_models import torch_threads
+
+    n = len(x)
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    sq = (xt * xt).sum(1)
+    indices = np.empty((n, k), dtype=np.int32)
+    dists = np.empty((n, k), dtype=np.float32)
+    last = time.monotonic()
+    with torch_threads(1), torch.no_grad():
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            d2 = torch.addmm(sq[None, :], xt[start:stop], xt.T, alpha=-2.0).add_(sq[start:stop, None])
+            d2[torch.arange(stop - start), torch.arange(start, stop)] = -1.0  # the point itself comes first
+            value, index = torch.topk(d2, k, dim=1, largest=False, sorted=True)
+            indices[start:stop] = index.numpy()
+            dists[start:stop] = value.clamp_min(0.0).sqrt().numpy()
+            if time.monotonic() - last >= 0.5 or stop == n:
+                last = time.monotonic()
+                reporter.update("UMAP nearest neighbours", stop, n)
+            else:
+                reporter.check()
+    return indices, dists
 
 
 _warm_lock = threading.Lock()
@@ -182,16 +226,16 @@ _warm_thread: threading.Thread | None = None
 
 
 def warm_up_umap() -> None:
-    """Compile UMAP's numba code now: one tiny fit on each neighbour path (exact below 4,096 points, NN-descent above)."""
+    """Compile UMAP's numba code now: one small fit on each path (UMAP's own neighbours, and ours from 4,096 points)."""
     rng = np.random.default_rng(0)
-    for n in (200, 4_200):
+    for n in (200, EXACT_KNN_FROM):
         _umap(rng.normal(size=(n, 8)).astype(np.float32), 0, Reporter(), n_epochs=5)
 
 
 def warm_up_umap_in_background() -> threading.Thread | None:
     """Start :func:`warm_up_umap` in a daemon thread, once per process; later calls return the same thread.
 
-    Set ``DATAVAL_UMAP_WARMUP=0`` to skip it (tests: it costs a minute of CPU).
+    Set ``DATAVAL_UMAP_WARMUP=0`` to skip it (tests: it costs about 20 s of CPU per process).
     """
     global _warm_thread
     if os.environ.get("DATAVAL_UMAP_WARMUP", "1") == "0":

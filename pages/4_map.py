@@ -22,9 +22,9 @@ job = mapview.job_id(record, run, method)
 preview = mapview.job_id(record, run, "pca")  # drawn at once while UMAP runs
 if state.jobs().snapshot(job) is None:
     st.caption("The map is computed once per embedding and cached on disk. PCA shows at once; UMAP replaces it "
-               "when done (measured on 2 cores: about 10 s for 5,000 points once UMAP is compiled, minutes for "
-               "50,000, with a progress bar). UMAP compiles in the background when the server starts; a map "
-               "drawn in the first minute after a start waits for that.")
+               "when done, with a progress bar (measured on 2 cores: about 8 s of CPU for 5,000 points and about a "
+               "minute for 50,000; a busy machine stretches both). UMAP's code compiles in the background when "
+               "the server starts (about 20 s of CPU); a map requested before that waits for it.")
     if st.button("Draw the map", type="primary", icon=":material/scatter_plot:", key="map_draw"):
         if method != "pca" and state.jobs().snapshot(preview) is None:
             state.jobs().submit_task(preview, mapview.map_task(ds, run, "pca"))

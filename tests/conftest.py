@@ -14,7 +14,7 @@ settings.register_profile("ci", max_examples=25, deadline=None)
 settings.load_profile("ci")
 # the models in tests are tiny: one thread avoids oversubscribing CI's two cores
 torch.set_num_threads(1)
-# the app's background UMAP compile costs a minute of CPU per server or AppTest process: not in tests
+# the app's background UMAP compile costs about 20 s of CPU per server or AppTest process: not in tests
 os.environ.setdefault("DATAVAL_UMAP_WARMUP", "0")
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dataval_core.projection import map_coordinates
 from dataval_core.progress import Cancelled, new_cancel_flag
+from dataval_core.projection import map_coordinates
 
 
 def blobs(n: int = 120, d: int = 64, seed: int = 0) -> np.ndarray:
@@ -105,3 +105,41 @@ def test_warm_up_is_off_in_tests_and_started_once(monkeypatch):
     assert projection.warm_up_umap_in_background() is first
     first.join(5)
     assert started == [1]
+
+
+def test_exact_knn_matches_sklearn_and_reports_progress():
+    from sklearn.neighbors import NearestNeighbors
+
+    from dataval_core.progress import Reporter
+    from dataval_core.projection import _exact_knn
+
+    x = blobs(600, 8)
+    events = []
+    idx, dist = _exact_knn(x, 10, Reporter(events.append), chunk=64)
+    ref_d, ref_i = NearestNeighbors(n_neighbors=10).fit(x).kneighbors(x)
+    assert (idx[:, 0] == np.arange(600)).all() and (dist[:, 0] == 0).all()
+    np.testing.assert_array_equal(np.sort(idx, 1), np.sort(ref_i, 1))
+    np.testing.assert_allclose(dist, ref_d, atol=1e-3)
+    assert events[-1].stage == "UMAP nearest neighbours" and events[-1].done == events[-1].total == 600
+    flag = new_cancel_flag()
+    flag.set()
+    with pytest.raises(Cancelled):
+        _exact_knn(x, 10, Reporter(cancel=flag), chunk=64)
+
+
+@pytest.mark.slow
+def test_umap_on_our_exact_neighbours_reports_them(monkeypatch):
+    """Slow (numba compile). The path used from 4,096 points, exercised on 300 by lowering the switch."""
+    from dataval_core import projection
+
+    monkeypatch.setattr(projection, "EXACT_KNN_FROM", 100)
+    x = blobs(300)
+    events = []
+    r = map_coordinates(x, np.arange(300), method="umap", progress=events.append)
+    stages = [e.stage for e in events]
+    assert "UMAP nearest neighbours" in stages and "UMAP layout" in stages
+    xy = r.frame[["x", "y"]].to_numpy()
+    assert np.isfinite(xy).all()
+    centroids = np.array([xy[np.arange(300) % 3 == c].mean(axis=0) for c in range(3)])
+    spread = max(np.linalg.norm(xy[np.arange(300) % 3 == c] - centroids[c], axis=1).mean() for c in range(3))
+    assert min(np.linalg.norm(centroids[a] - centroids[b]) for a, b in [(0, 1), (0, 2), (1, 2)]) > 2 * spread
