@@ -3,13 +3,15 @@
 Hierarchical OT. The valued rows are split into K batches and the target rows into L
 batches (seeded, class-stratified partitions, each batch's rows kept in file order). Every
 batch pair (k, l) is a small LAVA problem: its label-augmented cost, dual potentials,
-calibrated gradient ``CG^{kl}`` and OT cost ``C̄_kl``. An outer OT between batches,
-with probability marginals 1/K and 1/L, gives the plan ``π̄``; a row i of batch k gets
-``s_i = K · Σ_l π̄_kl CG^{kl}_i`` (a π̄-weighted average over target batches) and value
-``-s_i``, so **higher = more useful**. With one batch on each side this is exactly LAVA.
+harm score ``H^{kl}`` (calibrated gradient + relabel gain, see ``lava``) and OT cost
+``C̄_kl``. An outer OT between batches, with probability marginals 1/K and 1/L, gives the
+plan ``π̄``; a row i of batch k gets ``s_i = K · Σ_l π̄_kl H^{kl}_i`` (a π̄-weighted
+average over target batches) and value ``-s_i``, so **higher = more useful**. The
+suggested label is the class of the nearest target row over all target batches. With one
+batch on each side this is exactly LAVA.
 
-Memory is O(batch_size²) per worker plus 6 bytes per valued row and target batch (the
-stored per-pair gradients and top classes), never O(n · m): the valued rows are read batch by
+Memory is O(batch_size²) per worker plus 10 bytes per valued row and target batch (the
+stored per-pair scores, nearest classes and distances), never O(n · m): the valued rows are read batch by
 batch from ``problem.x`` (a read-only ``np.memmap`` is fine and its pages are released
 after each read, so resident memory stays flat), and the label cost W is computed once
 from a stratified sample. POT's network simplex holds the GIL, so for large problems the
@@ -179,16 +181,16 @@ def _init_worker(state: dict) -> None:
 def _solve_group(state: dict, k: int, xk: np.ndarray, yk: np.ndarray, ls: tuple[int, ...], w: np.ndarray):
     """OT of valued batch k (rows ``xk``, labels ``yk``) against target batches ``ls``.
 
-    Returns ``(k, [(l, pair cost, calibrated gradient, top target class, converged), ...])``.
+    Returns ``(k, [(l, pair cost, harm score, nearest target class, its distance, converged), ...])``.
     """
     xk = np.asarray(xk, dtype=np.float64)
     out = []
     for l in ls:
-        cost = _ot.augmented_cost(xk, yk, state["target_x"][l], state["target_y"][l], w, state["label_weight"])
-        duals = _ot.solve_duals(cost, state["solver"], state["reg"])
-        del cost
-        top = _ot.top_target_class(duals.plan, state["target_y"][l], state["n_classes"])
-        out.append((l, duals.cost, _ot.calibrated_gradient(duals.f).astype(np.float32), top, duals.converged))
+        s = _ot.pair_scores(xk, yk, state["target_x"][l], state["target_y"][l], w,
+                            label_weight=state["label_weight"], relabel_weight=state["relabel_weight"],
+                            solver=state["solver"], reg=state["reg"], device=state["device"])
+        out.append((l, s.cost, s.harm.astype(np.float32), s.nearest_class, s.nearest_dist.astype(np.float32),
+                    s.converged))
     return k, out
 
 
@@ -235,15 +237,16 @@ class SavaValuator(BaseValuator):
         n_l = len(batch_bounds(m, params.batch_size)) - 1
         total = n_k * n_l
         workers = max(1, min(params.n_jobs or len(os.sched_getaffinity(0)), total))
-        processes = use_processes(params.parallel, workers, n, m)
+        device = _ot.resolve_device(params.device, params.solver)
+        processes = device == "cpu" and use_processes(params.parallel, workers, n, m)
 
         y = np.asarray(problem.y)
         v_batches = stratified_batches(y, n_k, rng)
         target_rows = stratified_batches(problem.y_target, n_l, rng)
         state = {"target_x": [np.asarray(problem.x_target[r], dtype=np.float64) for r in target_rows],
                  "target_y": [np.asarray(problem.y_target)[r] for r in target_rows],
-                 "label_weight": params.label_weight, "solver": params.solver, "reg": params.reg,
-                 "n_classes": n_classes}
+                 "label_weight": params.label_weight, "relabel_weight": params.relabel_weight,
+                 "solver": params.solver, "reg": params.reg, "device": device}
 
         def valued_rows(k: int) -> np.ndarray:
             return v_batches[k]
@@ -259,7 +262,8 @@ class SavaValuator(BaseValuator):
             map_fn = None
 
         gradients = np.empty((n, n_l), dtype=np.float32)
-        tops = np.empty((n, n_l), dtype=np.int16 if n_classes < 2**15 else np.int32)
+        nearest = np.empty((n, n_l), dtype=np.int16 if n_classes < 2**15 else np.int32)
+        nearest_dist = np.empty((n, n_l), dtype=np.float32)
         pair_cost = np.empty((n_k, n_l))
         converged = np.ones((n_k, n_l), dtype=bool)
         # a task per valued batch (all its target batches: one read of its rows, from disk
@@ -292,9 +296,10 @@ class SavaValuator(BaseValuator):
                     for fut in finished:
                         k, out = fut.result()
                         rows = valued_rows(k)
-                        for l, cost, gradient, top, ok in out:
-                            gradients[rows, l] = gradient
-                            tops[rows, l] = top
+                        for l, cost, harm, near, near_dist, ok in out:
+                            gradients[rows, l] = harm
+                            nearest[rows, l] = near
+                            nearest_dist[rows, l] = near_dist
                             pair_cost[k, l] = cost
                             converged[k, l] = ok
                         done += len(out)
@@ -311,14 +316,10 @@ class SavaValuator(BaseValuator):
         outer = outer_plan(pair_cost, params.outer_reg)
         weights = outer.plan * n_k  # rows sum to 1: a weighted average over target batches
         values = np.empty(n)
-        suggested = np.empty(n, dtype=np.int32)
         for k in range(n_k):
             rows = valued_rows(k)
             values[rows] = -(gradients[rows].astype(np.float64) @ weights[k])
-            votes = np.zeros((len(rows), n_classes))
-            for l in np.flatnonzero(weights[k] > 0):
-                votes[np.arange(len(rows)), tops[rows, l]] += weights[k, l]
-            suggested[rows] = np.argmax(votes, axis=1)
+        suggested = nearest[np.arange(n), np.argmin(nearest_dist, axis=1)].astype(np.int32)
         timings["outer_ot"] = time.perf_counter() - t
         reporter.update("outer OT", 1, 1, "done")
         status = "ok" if converged.all() and outer.converged else "not_converged"
