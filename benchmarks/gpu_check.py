@@ -48,6 +48,7 @@ def child(side: str, out: Path, dataset: str, seed: int, only: list[str] | None)
 
     info = {"cuda": torch.cuda.is_available(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "runs": {}}
+    (out / "info.json").write_text(json.dumps(info))
     ds = inject_label_noise(split_target(load_sample(dataset), 0.2, seed=seed), 0.2, kind="pair", seed=seed)
     for name, method, cpu_params, cuda_params in runs(only):
         t = time.perf_counter()
@@ -58,7 +59,7 @@ def child(side: str, out: Path, dataset: str, seed: int, only: list[str] | None)
         except Exception as exc:  # report and go on: one broken method must not hide the others
             info["runs"][name] = {"s": time.perf_counter() - t, "error": f"{type(exc).__name__}: {exc}"}
         print(f"[{side}] {name}: {info['runs'][name]}", flush=True)
-    (out / "info.json").write_text(json.dumps(info))
+        (out / "info.json").write_text(json.dumps(info))  # after every run: a timed-out child keeps its results
 
 
 def main() -> int:
@@ -67,6 +68,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--min-spearman", type=float, default=0.99)
     p.add_argument("--methods", nargs="+", help="only these methods (default: every registered one)")
+    p.add_argument("--timeout", type=float, default=270.0, help="seconds both children may take together")
     p.add_argument("--child", choices=("cpu", "cuda"), help=argparse.SUPPRESS)
     p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -77,20 +79,28 @@ def main() -> int:
     from scipy.stats import spearmanr
 
     with tempfile.TemporaryDirectory() as tmp:
-        sides = {}
-        for side in ("cpu", "cuda"):
+        procs, sides = {}, {}
+        t = time.perf_counter()
+        for side in ("cpu", "cuda"):  # both at once: the GPU machine has the cores, the check has 5 minutes
             d = Path(tmp) / side
             d.mkdir()
             env = dict(os.environ, PYTHONPATH=str(ROOT))
             if side == "cpu":
                 env["CUDA_VISIBLE_DEVICES"] = ""
-            t = time.perf_counter()
-            proc = subprocess.run([sys.executable, __file__, "--child", side, "--dir", str(d), "--dataset",
-                                   args.dataset, "--seed", str(args.seed)]
-                                  + (["--methods", *args.methods] if args.methods else []), env=env)
-            print(f"{side} child: exit {proc.returncode} in {time.perf_counter() - t:.1f} s", flush=True)
-            info_path = d / "info.json"
-            sides[side] = (d, json.loads(info_path.read_text()) if info_path.exists() else None)
+            procs[side] = subprocess.Popen([sys.executable, __file__, "--child", side, "--dir", str(d), "--dataset",
+                                            args.dataset, "--seed", str(args.seed)]
+                                           + (["--methods", *args.methods] if args.methods else []), env=env)
+            sides[side] = d
+        for side, proc in procs.items():
+            try:
+                proc.wait(timeout=max(1.0, args.timeout - (time.perf_counter() - t)))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                print(f"{side} child: killed after {args.timeout:.0f} s; runs it did not finish fail", flush=True)
+            print(f"{side} child: exit {proc.returncode} at {time.perf_counter() - t:.1f} s", flush=True)
+        sides = {side: (d, json.loads((d / "info.json").read_text()) if (d / "info.json").exists() else None)
+                 for side, d in sides.items()}
         failures = 0
         cuda_info = sides["cuda"][1]
         if cuda_info is None or not cuda_info["cuda"]:
@@ -101,7 +111,7 @@ def main() -> int:
         for name, *_ in runs(args.methods):
             got = {}
             for side, (d, info) in sides.items():
-                run = (info or {}).get("runs", {}).get(name, {"error": "child crashed"})
+                run = (info or {}).get("runs", {}).get(name, {"error": "did not finish (crash or timeout)"})
                 got[side] = run
             errors = [f"{side}: {r['error']}" for side, r in got.items() if "error" in r]
             if errors:

@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 [ -x "$PY" ] || PY=python3
-PYTHONPATH="$PWD" exec timeout 290 "$PY" benchmarks/gpu_check.py "$@"
+PYTHONPATH="$PWD" exec timeout 295 "$PY" benchmarks/gpu_check.py "$@"
