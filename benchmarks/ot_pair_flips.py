@@ -79,7 +79,7 @@ def main() -> None:
             y = problem.y
             ws = {"noisy-label W": _ot.label_cost(problem.x, y, problem.x_target, problem.y_target,
                                                   problem.classes, per_class=1000,
-                                                  rng=np.random.default_rng(seed)),
+                                                  rng=np.random.default_rng(seed), source="valued"),
                   "target-only W": target_w(problem)}
 
             def add(name, values, *suggestions):

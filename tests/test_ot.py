@@ -62,13 +62,14 @@ def _coprime_problem(seed=0):
     return Problem.from_arrays(x, y, xt, yt)
 
 
-def _independent_cost(problem, label_weight=1.0):
-    """The label-augmented cost rebuilt from scratch: W by LP on class subsets."""
+def _independent_cost(problem, label_weight=0.5):
+    """The label-augmented cost rebuilt from scratch: W by LP between target classes."""
     x, xt = problem.x.astype(float), problem.x_target.astype(float)
     w = np.zeros((problem.n_classes, problem.n_classes))
     for c in range(problem.n_classes):
         for c2 in range(problem.n_classes):
-            w[c, c2] = _lp_primal_cost(_sqdist(x[problem.y == c], xt[problem.y_target == c2]))
+            if c != c2:
+                w[c, c2] = _lp_primal_cost(_sqdist(xt[problem.y_target == c], xt[problem.y_target == c2]))
     return _sqdist(x, xt) + label_weight * w[problem.y[:, None], problem.y_target[None, :]], w
 
 
@@ -92,7 +93,7 @@ def test_lava_duals_and_values_match_an_lp_solve(seed):
     # relabel gain: row i's c-transform under its own label minus under its cheapest label
     d = _sqdist(problem.x, problem.x_target)
     yt = problem.y_target
-    ct = np.array([[min(d[i, j] + w[c, yt[j]] - g_lp[j] for j in range(len(yt))) for c in range(2)]
+    ct = np.array([[min(d[i, j] + 0.5 * w[c, yt[j]] - g_lp[j] for j in range(len(yt))) for c in range(2)]
                    for i in range(n)])
     gain = ct[np.arange(n), problem.y] - ct.min(1)
     gain -= np.array([np.median(gain[problem.y == c]) for c in problem.y])
@@ -170,8 +171,8 @@ def test_sava_with_several_batches_tracks_lava_and_finds_flips(medium):
     from sklearn.metrics import roc_auc_score
 
     lava = fit("lava", problem).values
-    sava = fit("sava", problem, batch_size=64, n_jobs=2).values
-    # batches of 64 rows are far from LAVA's 300 x 100 problem; benchmarks/fidelity_sava.py
+    sava = fit("sava", problem, batch_size=128, n_jobs=2).values
+    # 2 batches of 150 rows are far from LAVA's 300 x 100 problem; benchmarks/fidelity_sava.py
     # measures the agreement at the default batch size (Spearman ~0.9)
     assert spearmanr(lava, sava).statistic > 0.5
     assert roc_auc_score(noisy, -lava) > 0.95

@@ -6,8 +6,9 @@ mass onto it changes the OT distance between the valued set and the clean target
 Kessler et al., "SAVA: Scalable Learning-Agnostic Data Valuation", ICLR 2025). The pieces:
 
 1. the label-to-label cost ``W[c, c']``: the exact OT distance (squared-Euclidean
-   ground cost, i.e. W2²) between the embedded valued rows of class c and the embedded
-   target rows of class c'; computed once per run from a seeded stratified sample;
+   ground cost, i.e. W2²) between the embedded target rows of class c and those of
+   class c' (the clean set; see :func:`label_cost`); computed once per run from a seeded
+   stratified sample;
 2. the label-augmented ground cost between labelled points,
    ``C_ij = ||x_i - x'_j||² + label_weight * W[y_i, y'_j]`` (the OTDD definition; see
    :func:`augmented_cost` for how this differs from the reference code);
@@ -52,7 +53,7 @@ class OTParams:
                         help="exact: network simplex duals; sinkhorn: entropic, log-stabilised duals.")
     reg: float = param(0.05, low=0.0, high=10.0, low_open=True,
                        help="Entropic regularisation relative to the mean cost (sinkhorn only).")
-    label_weight: float = param(1.0, low=0.0, help="Weight of the label-to-label cost W in the ground cost.")
+    label_weight: float = param(0.5, low=0.0, help="Weight of the label-to-label cost W in the ground cost.")
     label_samples: int = param(1000, low=2, high=1_000_000,
                                help="Rows per class (each side) used to compute the label cost W.")
     relabel_weight: float = param(1.0, low=0.0,
@@ -143,8 +144,15 @@ def stratified_rows(y: np.ndarray, cls: int, cap: int, rng: np.random.Generator)
 
 def label_cost(x: np.ndarray, y: np.ndarray, x_target: np.ndarray, y_target: np.ndarray,
                classes: tuple[str, ...], *, per_class: int, rng: np.random.Generator,
-               map_fn: Callable | None = None) -> np.ndarray:
+               map_fn: Callable | None = None, source: str = "target") -> np.ndarray:
     """Label-to-label cost W[c, c'] = W2² between class-conditional embedded sets.
+
+    ``source="target"`` (the default) measures it on the clean target set alone:
+    W[c, c] = 0 and W[c, c'] = W2²(target rows of c, target rows of c'). ``"valued"``
+    compares the valued rows of c with the target rows of c' (the OTDD/LAVA recipe);
+    the valued labels are the noisy ones, so a flipped class's rows pull W[c, c] up and
+    W[c, pair of c] down, just for the confusable pairs where the label term matters
+    most (benchmarks/results/ot_pair_flips.md).
 
     Computed once per run, from all rows of each class or a seeded sample of
     ``per_class`` rows (not from the first batch as the SAVA reference caches it, so W
@@ -184,11 +192,21 @@ def label_cost(x: np.ndarray, y: np.ndarray, x_target: np.ndarray, y_target: np.
         raise ValueError(f"Class {names} has valued rows ({counts}) but none in the target set; OT valuation "
                          "compares every valued class with target rows of that class. Add target rows of "
                          "that class or drop its valued rows.")
-    valued_x = {int(c): read_rows(x, stratified_rows(y, c, per_class, rng)).astype(np.float64)
-                for c in valued_cls}
+    if source not in ("target", "valued"):
+        raise ValueError(f"Unknown label-cost source {source!r}; use 'target' or 'valued'.")
     target_x = {int(c): np.asarray(x_target[stratified_rows(y_target, c, per_class, rng)], dtype=np.float64)
                 for c in target_cls}
     w = np.full((n_classes, n_classes), np.nan)
+    if source == "target":
+        pairs = [(c, c2) for c in target_x for c2 in target_x if c < c2]
+        costs = (map_fn or map)(emd_cost, [target_x[c] for c, _ in pairs], [target_x[c2] for _, c2 in pairs])
+        for (c, c2), cost in zip(pairs, costs):
+            w[c, c2] = w[c2, c] = cost
+        for c in target_x:
+            w[c, c] = 0.0
+        return w
+    valued_x = {int(c): read_rows(x, stratified_rows(y, c, per_class, rng)).astype(np.float64)
+                for c in valued_cls}
     pairs = [(c, c2) for c in valued_x for c2 in target_x]
     costs = (map_fn or map)(emd_cost, [valued_x[c] for c, _ in pairs], [target_x[c2] for _, c2 in pairs])
     for (c, c2), cost in zip(pairs, costs):

@@ -19,8 +19,8 @@ batches (and W's class pairs) are solved in spawned worker processes that receiv
 target batches once and one valued batch per task; small problems use a thread pool.
 Results are stored by batch index, so they do not depend on scheduling or worker kind.
 
-Differences from the reference code, on purpose: W from the whole sets (a stratified
-sample), not from the first batch pair; outer marginals normalised (the reference's
+Differences from the reference code, on purpose: W from the whole target set (a
+stratified sample, as ``lava``), not from the first batch pair; outer marginals normalised (the reference's
 ones-vectors of lengths K and L cannot be balanced when K ≠ L); the outer entropic OT
 runs in the log domain (``outer_reg = 0`` makes it exact); potentials, plan and pair cost
 come from the same solve; batches are class-stratified rather than purely random (see
