@@ -34,13 +34,13 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._machine import machine_line  # noqa: E402
-from dataval_core import get_valuator  # noqa: E402
-from dataval_core.embeddings import build_problem  # noqa: E402
-from dataval_core.methods import _ot  # noqa: E402
-from dataval_core.noise import inject_label_noise  # noqa: E402
-from dataval_core.samples import load_sample  # noqa: E402
-from dataval_core.targets import split_target  # noqa: E402
+from benchmarks._machine import machine_line
+from dataval_core import get_valuator
+from dataval_core.embeddings import build_problem
+from dataval_core.methods import _ot
+from dataval_core.noise import inject_label_noise
+from dataval_core.samples import load_sample
+from dataval_core.targets import split_target
 
 
 def target_w(problem) -> np.ndarray:

@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._machine import machine_line  # noqa: E402
-from dataval_core.methods import _ot  # noqa: E402
+from benchmarks._machine import machine_line
+from dataval_core.methods import _ot
 
 
 def cpu_ms(fn, seconds: float = 3.0) -> float:

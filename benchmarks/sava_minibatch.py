@@ -28,10 +28,10 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._machine import machine_line  # noqa: E402
-from benchmarks.fidelity_sava import make_data  # noqa: E402
-from dataval_core import get_valuator  # noqa: E402
-from dataval_core.methods import _ot, sava  # noqa: E402
+from benchmarks._machine import machine_line
+from benchmarks.fidelity_sava import make_data
+from dataval_core import get_valuator
+from dataval_core.methods import _ot, sava
 
 
 def plain_loop(problem, valued_batch: int, target_batch: int, seed: int) -> np.ndarray:

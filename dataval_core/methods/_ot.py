@@ -29,8 +29,8 @@ from __future__ import annotations
 import mmap
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
