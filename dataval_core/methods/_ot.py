@@ -56,7 +56,7 @@ class OTParams:
     label_weight: float = param(0.5, low=0.0, high=100.0, help="Weight of the label-to-label cost W in the ground cost.")
     label_samples: int = param(1000, low=2, high=MAX_OT_SIDE,
                                help="Rows per class (each side) used to compute the label cost W.")
-    relabel_weight: float = param(1.0, low=0.0,
+    relabel_weight: float = param(1.0, low=0.0, high=100.0,
                                   help="Weight of the relabel gain (how much cheaper a row's transport is under "
                                        "its best label) added to LAVA's calibrated gradient; 0 = plain LAVA. "
                                        "Finds flips between confusable classes that the gradient alone misses.")
