@@ -3,13 +3,15 @@
 Hierarchical OT. The valued rows are split into K batches and the target rows into L
 batches (seeded, class-stratified partitions, each batch's rows kept in file order). Every
 batch pair (k, l) is a small LAVA problem: its label-augmented cost, dual potentials,
-calibrated gradient ``CG^{kl}`` and OT cost ``C̄_kl``. An outer OT between batches,
-with probability marginals 1/K and 1/L, gives the plan ``π̄``; a row i of batch k gets
-``s_i = K · Σ_l π̄_kl CG^{kl}_i`` (a π̄-weighted average over target batches) and value
-``-s_i``, so **higher = more useful**. With one batch on each side this is exactly LAVA.
+harm score ``H^{kl}`` (calibrated gradient + relabel gain, see ``lava``) and OT cost
+``C̄_kl``. An outer OT between batches, with probability marginals 1/K and 1/L, gives the
+plan ``π̄``; a row i of batch k gets ``s_i = K · Σ_l π̄_kl H^{kl}_i`` (a π̄-weighted
+average over target batches) and value ``-s_i``, so **higher = more useful**. The
+suggested label is the class of the nearest target row over all target batches. With one
+batch on each side this is exactly LAVA.
 
-Memory is O(batch_size²) per worker plus 6 bytes per valued row and target batch (the
-stored per-pair gradients and top classes), never O(n · m): the valued rows are read batch by
+Memory is O(batch_size²) per worker plus 10 bytes per valued row and target batch (the
+stored per-pair scores, nearest classes and distances), never O(n · m): the valued rows are read batch by
 batch from ``problem.x`` (a read-only ``np.memmap`` is fine and its pages are released
 after each read, so resident memory stays flat), and the label cost W is computed once
 from a stratified sample. POT's network simplex holds the GIL, so for large problems the
@@ -17,8 +19,8 @@ batches (and W's class pairs) are solved in spawned worker processes that receiv
 target batches once and one valued batch per task; small problems use a thread pool.
 Results are stored by batch index, so they do not depend on scheduling or worker kind.
 
-Differences from the reference code, on purpose: W from the whole sets (a stratified
-sample), not from the first batch pair; outer marginals normalised (the reference's
+Differences from the reference code, on purpose: W from the whole target set (a
+stratified sample, as ``lava``), not from the first batch pair; outer marginals normalised (the reference's
 ones-vectors of lengths K and L cannot be balanced when K ≠ L); the outer entropic OT
 runs in the log domain (``outer_reg = 0`` makes it exact); potentials, plan and pair cost
 come from the same solve; batches are class-stratified rather than purely random (see
@@ -34,7 +36,12 @@ import dataclasses
 import os
 import time
 import warnings
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -53,10 +60,11 @@ from . import _ot
 class SavaParams(_ot.OTParams):
     """The OT parameters plus the batches, the outer OT and the workers."""
 
-    batch_size: int = param(1024, low=16, high=MAX_OT_SIDE,
+    batch_size: int = param(2048, low=16, high=MAX_OT_SIDE,
                             help="Rows per valued and per target batch. Larger batches track lava more closely "
-                                 "(Spearman 0.875 / 0.908 / 0.951 at 1024 / 2048 / 4096 with 20,000 rows) for "
-                                 "a little more time; memory per worker grows with its square.")
+                                 "(Spearman with lava 0.908 at the default 2048, 0.876 at 1024, with 20,000 rows) at about the same "
+                                 "total CPU time; memory per worker grows with its square (about 330 MB at "
+                                 "2048 x 2,500 with the exact solver).")
     outer_reg: float = param(0.01, low=0.0, high=10.0,
                              help="Entropic regularisation of the outer OT between batches, relative to the "
                                   "largest batch-pair cost (the reference's 0.01); 0 = exact outer OT.")
@@ -179,16 +187,16 @@ def _init_worker(state: dict) -> None:
 def _solve_group(state: dict, k: int, xk: np.ndarray, yk: np.ndarray, ls: tuple[int, ...], w: np.ndarray):
     """OT of valued batch k (rows ``xk``, labels ``yk``) against target batches ``ls``.
 
-    Returns ``(k, [(l, pair cost, calibrated gradient, top target class, converged), ...])``.
+    Returns ``(k, [(l, pair cost, harm score, nearest target class, its distance, converged), ...])``.
     """
     xk = np.asarray(xk, dtype=np.float64)
     out = []
     for l in ls:
-        cost = _ot.augmented_cost(xk, yk, state["target_x"][l], state["target_y"][l], w, state["label_weight"])
-        duals = _ot.solve_duals(cost, state["solver"], state["reg"])
-        del cost
-        top = _ot.top_target_class(duals.plan, state["target_y"][l], state["n_classes"])
-        out.append((l, duals.cost, _ot.calibrated_gradient(duals.f).astype(np.float32), top, duals.converged))
+        s = _ot.pair_scores(xk, yk, state["target_x"][l], state["target_y"][l], w,
+                            label_weight=state["label_weight"], relabel_weight=state["relabel_weight"],
+                            solver=state["solver"], reg=state["reg"], device=state["device"])
+        out.append((l, s.cost, s.harm.astype(np.float32), s.nearest_class, s.nearest_dist.astype(np.float32),
+                    s.converged))
     return k, out
 
 
@@ -235,15 +243,16 @@ class SavaValuator(BaseValuator):
         n_l = len(batch_bounds(m, params.batch_size)) - 1
         total = n_k * n_l
         workers = max(1, min(params.n_jobs or len(os.sched_getaffinity(0)), total))
-        processes = use_processes(params.parallel, workers, n, m)
+        device = _ot.resolve_device(params.device, params.solver)
+        processes = device == "cpu" and use_processes(params.parallel, workers, n, m)
 
         y = np.asarray(problem.y)
         v_batches = stratified_batches(y, n_k, rng)
         target_rows = stratified_batches(problem.y_target, n_l, rng)
         state = {"target_x": [np.asarray(problem.x_target[r], dtype=np.float64) for r in target_rows],
                  "target_y": [np.asarray(problem.y_target)[r] for r in target_rows],
-                 "label_weight": params.label_weight, "solver": params.solver, "reg": params.reg,
-                 "n_classes": n_classes}
+                 "label_weight": params.label_weight, "relabel_weight": params.relabel_weight,
+                 "solver": params.solver, "reg": params.reg, "device": device}
 
         def valued_rows(k: int) -> np.ndarray:
             return v_batches[k]
@@ -259,7 +268,8 @@ class SavaValuator(BaseValuator):
             map_fn = None
 
         gradients = np.empty((n, n_l), dtype=np.float32)
-        tops = np.empty((n, n_l), dtype=np.int16 if n_classes < 2**15 else np.int32)
+        nearest = np.empty((n, n_l), dtype=np.int16 if n_classes < 2**15 else np.int32)
+        nearest_dist = np.empty((n, n_l), dtype=np.float32)
         pair_cost = np.empty((n_k, n_l))
         converged = np.ones((n_k, n_l), dtype=bool)
         # a task per valued batch (all its target batches: one read of its rows, from disk
@@ -292,9 +302,10 @@ class SavaValuator(BaseValuator):
                     for fut in finished:
                         k, out = fut.result()
                         rows = valued_rows(k)
-                        for l, cost, gradient, top, ok in out:
-                            gradients[rows, l] = gradient
-                            tops[rows, l] = top
+                        for l, cost, harm, near, near_dist, ok in out:
+                            gradients[rows, l] = harm
+                            nearest[rows, l] = near
+                            nearest_dist[rows, l] = near_dist
                             pair_cost[k, l] = cost
                             converged[k, l] = ok
                         done += len(out)
@@ -311,14 +322,10 @@ class SavaValuator(BaseValuator):
         outer = outer_plan(pair_cost, params.outer_reg)
         weights = outer.plan * n_k  # rows sum to 1: a weighted average over target batches
         values = np.empty(n)
-        suggested = np.empty(n, dtype=np.int32)
         for k in range(n_k):
             rows = valued_rows(k)
             values[rows] = -(gradients[rows].astype(np.float64) @ weights[k])
-            votes = np.zeros((len(rows), n_classes))
-            for l in np.flatnonzero(weights[k] > 0):
-                votes[np.arange(len(rows)), tops[rows, l]] += weights[k, l]
-            suggested[rows] = np.argmax(votes, axis=1)
+        suggested = nearest[np.arange(n), np.argmin(nearest_dist, axis=1)].astype(np.int32)
         timings["outer_ot"] = time.perf_counter() - t
         reporter.update("outer OT", 1, 1, "done")
         status = "ok" if converged.all() and outer.converged else "not_converged"
