@@ -3,7 +3,7 @@ import streamlit as st
 
 from dataval_core.embeddings import list_embeddings
 from dataval_core.registry import get_spec, list_valuators
-from ui import actions, forms, layout, progress
+from ui import actions, consensus_view, forms, layout, progress, state
 
 layout.page("Valuate",
             "Every valued sample gets a value: **higher = more useful**, the lowest are the ones to inspect. "
@@ -13,7 +13,7 @@ record, ds = layout.require_dataset()
 summaries = {s.name: s.summary for s in list_valuators()}
 with st.expander("What each method does"):
     st.table({"method": list(summaries), "idea": list(summaries.values())})
-default = ["knn_shapley"] if "knn_shapley" in summaries else list(summaries)[:1]
+default = ["consensus"] if "consensus" in summaries else list(summaries)[:1]
 chosen = st.multiselect("Methods", list(summaries), default=default, key="val_methods",
                         help="Choose one or more; each gets its own run. `random` is the floor to beat.")
 embeddings = list_embeddings(ds)
@@ -42,3 +42,4 @@ st.subheader("Progress")
 progress.runs_monitor(record, layout.PAGES["review"])
 st.subheader("Runs")
 progress.runs_table(record)
+consensus_view.explain_runs(state.workspace().list_runs(record.key, status="done")[-3:])

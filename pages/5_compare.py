@@ -1,7 +1,7 @@
 """Compare & check: agreement between runs, and how well they find known (injected) noise."""
 import streamlit as st
 
-from ui import compare, layout, progress, state
+from ui import compare, consensus_view, layout, progress, state
 
 layout.page("Compare & check",
             "Do the methods agree on which samples are bad? And when the noise is known (injected on the Data "
@@ -11,6 +11,7 @@ by_label = layout.require_runs(record)
 
 chosen = [by_label[x] for x in st.multiselect("Runs", list(by_label), default=list(by_label)[:6], key="cmp_runs")]
 results = compare.named_results(chosen)
+consensus_view.explain_runs(chosen)
 n_valued = int((~ds.is_target).sum())
 noise_k = int(ds.noisy[~ds.is_target].sum()) if ds.noisy is not None else 0
 k = st.slider("k (bottom-k size)", 1, max(2, n_valued // 2), min(noise_k or max(1, n_valued // 20), n_valued // 2),
