@@ -235,3 +235,25 @@ def test_bad_parameters_raise_readable_errors(noisy_blobs):
         get_valuator("dvgs", {"hidden": "12,x"}).fit(problem)
     with pytest.raises(ValueError, match="proj_dim"):
         get_valuator("dvemb", {"grad_params": "all", "proj_dim": 0}).fit(problem)
+
+
+def test_dvemb_reports_within_an_epoch_and_cancels_there():
+    import threading
+    import time
+
+    from dataval_core import Cancelled, Problem
+
+    rng = np.random.default_rng(0)
+    x = rng.random((1500, 28 * 28)).astype(np.float32)
+    problem = Problem.from_arrays(x, np.arange(1500) % 10, x[:100], np.arange(100) % 10, image_shape=(1, 28, 28))
+    flag, seen = threading.Event(), {}
+
+    def progress(p):
+        if p.stage == "train" and p.message.startswith("step") and not flag.is_set():
+            seen["t"] = time.perf_counter()
+            flag.set()
+
+    with pytest.raises(Cancelled):
+        get_valuator("dvemb", {"epochs": 1}, seed=0).fit(problem, progress=progress, cancel=flag)
+    assert "t" in seen, "no progress inside the epoch"
+    assert time.perf_counter() - seen["t"] < 2.0

@@ -32,6 +32,7 @@ projection, 3-seed mean: 0.96 at lr 0.02, 0.85 at 0.05, 0.58 at 0.2).
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -48,6 +49,8 @@ from ._training import out_dim, parse_hidden, seeds, tensors
 
 #: the recursion keeps a P×P matrix when gradients are not projected: refuse beyond this
 MAX_UNPROJECTED = 4096
+#: seconds between progress events inside an epoch (cancel is honoured at each)
+REPORT_EVERY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ def dvemb_recursion(store: np.ndarray, bounds: Sequence[int], etas: Sequence[flo
     m = torch.zeros(k, k, dtype=torch.float64)
     marks = {t: i for i, t in enumerate(sorted(report_at, reverse=True))}
     for t in range(len(bounds) - 2, -1, -1):
+        if reporter is not None:
+            reporter.check()  # cancel within a step, not only at epoch marks
         rows = slice(bounds[t], bounds[t + 1])
         g = torch.from_numpy(np.asarray(store[rows], dtype=np.float64))
         e = etas[t] * (g - g @ m.T)
@@ -151,9 +156,15 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
         store = np.memmap(Path(tmp) / "grads.f", dtype=np.dtype(str(dtype).replace("torch.", "")),
                           mode="w+", shape=(epochs * n, k))
 
+        last_report = [time.monotonic()]
+
         def step(epoch: int, t: int, idx: torch.Tensor) -> None:
             if bounds[-1] == epoch * n:
                 epoch_starts.append(t)
+            if reporter is not None and time.monotonic() - last_report[0] > REPORT_EVERY_S:
+                # an epoch of per-sample gradients takes seconds on images: report (and honour cancel) within it
+                reporter.update("train", epoch, epochs, f"step {t + 1}")
+                last_report[0] = time.monotonic()
             idx = idx.to(device)
             xb, tb = x[idx], target[idx]
             for start, g in torch_models.per_sample_grads(model, xb, tb, task, names=names, chunk_size=chunk_size):
@@ -212,9 +223,11 @@ class DVEmbValuator(BaseValuator):
         task = problem.task
         device = torch_models.pick_device()
         s_model, s_order, s_proj = seeds(rng, 3)
+        reporter.update("setup", 0, 1, "tensors")
         x, y, xt, yt = tensors(problem, task, device)
         model = torch_models.make_model(x.shape[1], out_dim(problem, task), problem.image_shape, hidden=hidden,
                                seed=s_model).to(device)
+        reporter.update("setup", 1, 1, "model")
         traj = dvemb_trajectory(model, x, y, xt, yt, task, epochs=params.epochs, batch_size=params.batch_size,
                                 lr=params.lr, order_seed=s_order, proj_dim=params.proj_dim, proj_seed=s_proj,
                                 grad_params=params.grad_params, reporter=reporter)
