@@ -6,13 +6,12 @@ import time
 
 import numpy as np
 import pytest
+from conftest import make_blobs_problem
 from sklearn.metrics import roc_auc_score
 
 from dataval_core import Cancelled, get_valuator
 from dataval_core.methods import consensus as C
 from dataval_core.methods.knn_shapley import KNNShapleyValuator
-
-from conftest import make_blobs_problem
 
 FAST = {"members": "knn_shapley@raw,data_oob@raw,sava@learned"}
 

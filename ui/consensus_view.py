@@ -1,7 +1,7 @@
 """Why consensus ranked as it did: each member's score on the self-probe, in a curator's words."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st

@@ -111,7 +111,7 @@ def _split_stop(idx: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tup
     if len(idx) < MIN_ROWS_FOR_STOPPING:
         return idx, idx[:0]
     perm = rng.permutation(idx)
-    k = max(1, int(round(STOP_FRACTION * len(idx))))
+    k = max(1, round(STOP_FRACTION * len(idx)))
     return np.sort(perm[k:]), np.sort(perm[:k])
 
 

@@ -240,7 +240,7 @@ def _probe_copy(problem: Problem, pair_to: np.ndarray, suspect: np.ndarray, para
     idx = np.sort(rng.choice(n, size=min(n, params.probe_rows), replace=False))
     y = np.asarray(problem.y, dtype=np.int64)[idx].copy()
     scored = ~suspect[idx]
-    k = max(2, int(round(params.probe_rate * len(idx))))
+    k = max(2, round(params.probe_rate * len(idx)))
     if k >= scored.sum():
         raise ValueError("consensus needs more valued rows for its probe; lower probe_rate.")
     chosen = rng.choice(np.flatnonzero(scored), size=k, replace=False)
