@@ -108,3 +108,15 @@ def test_bad_members_rejected_readably():
     with pytest.raises(ValueError, match="space raw or learned"):
         C.parse_members("knn_shapley@pixels", False)
     assert C.parse_members("auto", True) == tuple(tuple(m.split("@")) for m in C.DEFAULT_MEMBERS["image"])
+
+
+def test_runs_on_a_tiny_image_set():
+    """The app's default method must cope with the smallest uploads (24 images, 5 of them target)."""
+    from dataval_core import Problem
+
+    rng = np.random.default_rng(0)
+    y = np.arange(24) % 3
+    x = np.clip(rng.normal(40 + 80 * y[:, None], 20, (24, 64)), 0, 255).astype(np.float32) / 255
+    problem = Problem.from_arrays(x[5:], y[5:], x[:5], y[:5], image_shape=(1, 8, 8))
+    res = get_valuator("consensus", seed=0).fit(problem)
+    assert res.values.shape == (19,) and np.all(np.isfinite(res.values))
