@@ -26,7 +26,8 @@ from .. import torch_models
 from ..dataset import DataError
 from ..progress import Reporter
 
-#: optimisation steps a net may take at most (early stopping usually ends sooner)
+#: optimisation steps a net may take at most (early stopping usually ends sooner); each of the
+#: k cross-fitting nets gets half, so ``cross_fitted`` costs about k/2 times ``target_trained``
 MAX_STEPS = 3000
 #: epochs without a better held-out loss before training stops
 PATIENCE = 6
@@ -60,7 +61,8 @@ def _shift(xb: torch.Tensor, image_shape: tuple[int, int, int], gen: torch.Gener
 
 def train_embedder(x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, stop_idx: np.ndarray, *,
                    image_shape: tuple[int, int, int] | None, task: str, out_dim: int, seed: int,
-                   reporter: Reporter | None = None, stage: str = "embedding: training") -> nn.Sequential:
+                   reporter: Reporter | None = None, stage: str = "embedding: training",
+                   max_steps: int = MAX_STEPS) -> nn.Sequential:
     """Train :func:`make_embedder` with Adam on ``train_idx``; keep the epoch with the lowest loss on ``stop_idx``.
 
     With an empty ``stop_idx`` it trains for a fixed budget instead. Deterministic for a seed;
@@ -73,7 +75,7 @@ def train_embedder(x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, stop_idx
     xs = torch.as_tensor(np.asarray(x[stop_idx], dtype=np.float32), device=device)
     ys = torch_models.as_targets(y[stop_idx], task, device)
     batch = 64
-    epochs = int(np.clip(MAX_STEPS * batch / max(len(train_idx), 1), 5, 80))
+    epochs = int(np.clip(max_steps * batch / max(len(train_idx), 1), 5, 80))
     if len(stop_idx) == 0:
         epochs = min(epochs, 40)
     criterion = torch_models.loss_fn(task)
@@ -175,7 +177,7 @@ def cross_fitted_features(x: np.ndarray, labels: np.ndarray, target_idx: np.ndar
         part = reporter.scaled(f"fold {f + 1}/{folds}: ") if reporter is not None else None
         model = train_embedder(x, y, train, stop, image_shape=image_shape, task=task, out_dim=out_dim,
                                seed=seed + 1000 * (f + 1), reporter=part,
-                               stage="embedding: cross-fitting")
+                               stage="embedding: cross-fitting", max_steps=MAX_STEPS // 2)
         out = torch_models.predict(model, x[held])
         feats[held] = torch.softmax(torch.as_tensor(out), 1).numpy() if task == "classification" else out
     return feats
