@@ -119,19 +119,31 @@ def test_cross_fitted_features_never_come_from_a_net_that_saw_the_row_label(smal
     assert np.mean(a[v].argmax(1) == small_digits.labels[v]) > 0.85
 
 
-def test_target_trained_early_stops_on_a_target_slice_and_separates_classes(small_digits):
-    from dataval_core.embeddings import learned
+def test_target_trained_separates_classes(small_digits):
     from sklearn.neighbors import KNeighborsClassifier
+
+    from dataval_core.embeddings import learned
 
     x = raw_features(small_digits).x
     t, v = small_digits.target_index, small_digits.valued_index
-    events = []
     feats = learned.target_trained_features(x, small_digits.labels, t, image_shape=None, task="classification",
-                                            n_classes=small_digits.n_classes, seed=0,
-                                            reporter=__import__("dataval_core").progress.Reporter(events.append))
-    assert events and events[-1].done < events[-1].total  # stopped before the step budget ran out
+                                            n_classes=small_digits.n_classes, seed=0)
     knn = KNeighborsClassifier(5).fit(feats[t], small_digits.labels[t])
     assert knn.score(feats[v], small_digits.labels[v]) > 0.9
+
+
+def test_training_stops_when_the_held_out_loss_stops_improving():
+    from dataval_core.embeddings import learned
+    from dataval_core.progress import Reporter
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 20)).astype(np.float32)
+    y = rng.integers(0, 3, 300)  # random labels: the held-out loss can only get worse with training
+    events = []
+    learned.train_embedder(x, y, np.arange(240), np.arange(240, 300), image_shape=None, task="classification",
+                           out_dim=3, seed=0, reporter=Reporter(events.append))
+    assert events[-1].message.startswith("stopped early") and events[-1].done == events[-1].total
+    assert len(events) < 40
 
 
 def test_image_shift_augmentation_keeps_shape_and_moves_pixels():

@@ -102,6 +102,8 @@ def train_embedder(x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, stop_idx
             else:
                 waited += 1
                 if waited >= PATIENCE:
+                    if reporter is not None:
+                        reporter.update(stage, epochs, epochs, f"stopped early after epoch {epoch + 1}")
                     break
     if best_state is not None:
         model.load_state_dict(best_state)
