@@ -120,3 +120,20 @@ def test_runs_on_a_tiny_image_set():
     problem = Problem.from_arrays(x[5:], y[5:], x[:5], y[:5], image_shape=(1, 8, 8))
     res = get_valuator("consensus", seed=0).fit(problem)
     assert res.values.shape == (19,) and np.all(np.isfinite(res.values))
+
+
+def test_regression_uses_the_members_that_support_it():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(160, 4))
+    y = x @ np.array([1.0, -2.0, 0.5, 0.0])
+    bad = np.zeros(120, dtype=bool)
+    bad[:24] = True
+    y_obs = y[:120].copy()
+    y_obs[bad] += rng.choice([-6.0, 6.0], 24)
+    from dataval_core import Problem
+
+    problem = Problem.from_arrays(x[:120], y_obs, x[120:], y[120:], task="regression")
+    res = get_valuator("consensus", seed=0).fit(problem)
+    assert res.suggested_labels is None
+    assert {k for k in res.extras if k.startswith("value:")} == {f"value:{m}" for m in C.DEFAULT_MEMBERS["regression"]}
+    assert roc_auc_score(bad, -res.values) > 0.8

@@ -28,7 +28,8 @@ blind average of them loses to knn_shapley on images. So the weights come from t
    ``suggestion_confidence`` is the winning label's share of the vote (members' agreement).
 
 Extras (one row per id): ``value:<member>`` (each member's own values), ``probe_auroc:<member>``
-and ``weight:<member>`` (constant columns), ``suggestion_confidence``.
+and ``weight:<member>`` (constant columns), ``suggestion_confidence``. Regression: the members
+that support it (data_oob, dvgs), probe rows given a random other row's label, no suggestions.
 """
 from __future__ import annotations
 
@@ -60,7 +61,10 @@ MEMBER_CLASSES = {cls.name: cls for cls in (KNNShapleyValuator, DataOOBValuator,
 DEFAULT_MEMBERS = {
     "image": ("knn_shapley@raw", "knn_shapley@learned", "data_oob@learned", "dvgs@learned", "sava@learned"),
     "table": ("knn_shapley@raw", "knn_shapley@learned", "data_oob@raw", "dvgs@learned", "sava@learned"),
+    "regression": ("data_oob@raw", "data_oob@learned", "dvgs@learned"),
 }
+#: share of rows suspected in regression (no suggestions to count disagreements from)
+REGRESSION_SUSPECT_SHARE = 0.2
 #: temperatures of the probe-weighted rank means (AUROC units)
 TEMPERATURES = (0.005, 0.02, 0.1)
 SPACES = ("raw", "learned")
@@ -77,9 +81,10 @@ class ConsensusParams:
     probe_rate: float = param(0.1, low=0.01, high=0.5, help="Fraction of the probe copy given extra flips.")
 
 
-def parse_members(text: str, is_image: bool) -> tuple[tuple[str, str], ...]:
+def parse_members(text: str, is_image: bool, regression: bool = False) -> tuple[tuple[str, str], ...]:
     """``"knn_shapley@raw,sava@learned"`` → ((method, space), ...); ``"auto"`` → the default portfolio."""
-    items = DEFAULT_MEMBERS["image" if is_image else "table"] if text.strip() == "auto" else \
+    kind = "regression" if regression else "image" if is_image else "table"
+    items = DEFAULT_MEMBERS[kind] if text.strip() == "auto" else \
         tuple(s.strip() for s in text.split(",") if s.strip())
     out = []
     for item in items:
@@ -88,6 +93,9 @@ def parse_members(text: str, is_image: bool) -> tuple[tuple[str, str], ...]:
         if method not in MEMBER_CLASSES or space not in SPACES:
             raise ValueError(f"consensus member {item!r}: use method@space with a method among "
                              f"{', '.join(MEMBER_CLASSES)} and space raw or learned.")
+        if regression and not MEMBER_CLASSES[method].supports_regression:
+            raise ValueError(f"consensus member {method} supports classification only; this dataset has a "
+                             "numeric label.")
         out.append((method, space))
     if len(set(out)) != len(out) or not out:
         raise ValueError("consensus members must be distinct and at least one.")
@@ -127,14 +135,17 @@ class ConsensusValuator(BaseValuator):
     name = "consensus"
     Params = ConsensusParams
     default_embedding = "raw"
+    supports_regression = True
 
     def _compute(self, problem: Problem, params: ConsensusParams, rng: np.random.Generator,
                  reporter: Reporter) -> Output:
-        members = parse_members(params.members, problem.image_shape is not None)
+        members = parse_members(params.members, problem.image_shape is not None, not problem.is_classification)
         s_embed, s_probe, *s_members = [int(s) for s in rng.integers(0, 2**31 - 1, size=2 + len(members))]
         n, n_classes = problem.n, problem.n_classes
         spaces, model = self._spaces(problem, members, s_embed, reporter)
-        pair_to = _confusable(model, problem) if model is not None else _nearest_class(problem)
+        pair_to = None
+        if problem.is_classification:
+            pair_to = _confusable(model, problem) if model is not None else _nearest_class(problem)
         names = [f"{m}@{s}" for m, s in members]
         steps = 2 * len(members)
         values, suggestions = [], []
@@ -163,13 +174,15 @@ class ConsensusValuator(BaseValuator):
         aurocs = np.array([roc_auc_score(injected, -r) for r in probe_ranks_m])
         weights = choose_combination(probe_ranks_m, injected, aurocs)
         combined = weights @ ranks
-        suggested, confidence = _vote(np.vstack(suggestions), np.maximum(aurocs - 0.5, 0.0), n_classes)
         extras: dict[str, np.ndarray] = {}
+        suggested = None
+        if problem.is_classification:
+            suggested, extras["suggestion_confidence"] = _vote(np.vstack(suggestions),
+                                                                np.maximum(aurocs - 0.5, 0.0), n_classes)
         for name, v, a, w in zip(names, values, aurocs, weights):
             extras[f"value:{name}"] = np.asarray(v, dtype=np.float64)
             extras[f"probe_auroc:{name}"] = np.full(n, a)
             extras[f"weight:{name}"] = np.full(n, w)
-        extras["suggestion_confidence"] = confidence
         return Output(values=combined, suggested=suggested, extras=extras)
 
     def _spaces(self, problem: Problem, members, seed: int, reporter: Reporter):
@@ -219,10 +232,14 @@ def _nearest_class(problem: Problem) -> np.ndarray:
 
 def _suspects(ranks: np.ndarray, codes: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
     """Rows that are probably bad already: the lowest mean member rank, as many as 1.5× the rows
-    whose members' (unweighted) suggestion differs from the given label, within [5 %, 50 %]."""
-    vote, _ = _vote(codes, np.ones(len(codes)), n_classes)
-    disagree = float(np.mean((vote >= 0) & (vote != y)))
-    q = float(np.clip(1.5 * disagree, 0.05, 0.5))
+    whose members' (unweighted) suggestion differs from the given label, within [5 %, 50 %]
+    (regression: :data:`REGRESSION_SUSPECT_SHARE`)."""
+    if n_classes:
+        vote, _ = _vote(codes, np.ones(len(codes)), n_classes)
+        disagree = float(np.mean((vote >= 0) & (vote != y)))
+        q = float(np.clip(1.5 * disagree, 0.05, 0.5))
+    else:
+        q = REGRESSION_SUSPECT_SHARE
     mean_rank = ranks.mean(0)
     return mean_rank <= np.quantile(mean_rank, q)
 
@@ -234,21 +251,25 @@ def _probe_copy(problem: Problem, pair_to: np.ndarray, suspect: np.ndarray, para
     Flips go only into rows not already suspected, half to a uniformly random other class,
     half to the confusable class; suspected rows stay in the copy (members see the data's
     own noise) but are not scored, so a member that finds the real bad rows is not counted
-    wrong for ranking them as low as the injected ones.
+    wrong for ranking them as low as the injected ones. Regression: an injected row takes
+    the label of a random other row.
     """
     n, c = problem.n, problem.n_classes
     idx = np.sort(rng.choice(n, size=min(n, params.probe_rows), replace=False))
-    y = np.asarray(problem.y, dtype=np.int64)[idx].copy()
+    y = np.asarray(problem.y, dtype=np.int64 if problem.is_classification else np.float64)[idx].copy()
     scored = ~suspect[idx]
     k = max(2, round(params.probe_rate * len(idx)))
     if k >= scored.sum():
         raise ValueError("consensus needs more valued rows for its probe; lower probe_rate.")
     chosen = rng.choice(np.flatnonzero(scored), size=k, replace=False)
+    injected = np.zeros(len(idx), dtype=bool)
+    injected[chosen] = True
+    if not problem.is_classification:
+        y[chosen] = np.asarray(problem.y, dtype=np.float64)[rng.choice(n, size=k)]
+        return idx, y, injected, scored
     uniform, pair = chosen[: k // 2], chosen[k // 2:]
     y[uniform] = (y[uniform] + rng.integers(1, c, size=len(uniform))) % c
     y[pair] = pair_to[y[pair]]
-    injected = np.zeros(len(idx), dtype=bool)
-    injected[chosen] = True
     return idx, y, injected, scored
 
 
