@@ -15,6 +15,8 @@ from dataval_core.progress import Cancelled
 from dataval_core.registry import get_valuator
 from dataval_core.methods.dvemb import dvemb_recursion, dvemb_trajectory
 
+from conftest import make_blobs_problem
+
 FAST = {
     "lossval": {"epochs": 30, "batch_size": 16, "hidden": "16", "lr": 0.05, "sinkhorn_iters": 10},
     "dvgs": {"epochs": 20, "target_batch_size": 16, "hidden": "16", "lr": 0.01, "scores_per_restart": 10},
@@ -257,3 +259,12 @@ def test_dvemb_reports_within_an_epoch_and_cancels_there():
         get_valuator("dvemb", {"epochs": 1}, seed=0).fit(problem, progress=progress, cancel=flag)
     assert "t" in seen, "no progress inside the epoch"
     assert time.perf_counter() - seen["t"] < 2.0
+
+
+def test_dvemb_target_gradient_averaged_over_last_epoch_points():
+    """target_points=1 is the paper's final-model gradient; more points average the last epoch's gradients."""
+    problem, noisy = make_blobs_problem(n_valued=120, n_target=60, seed=1)
+    one = get_valuator("dvemb", {"target_points": 1, "epochs": 3}, seed=0).fit(problem)
+    many = get_valuator("dvemb", {"target_points": 5, "epochs": 3}, seed=0).fit(problem)
+    assert not np.allclose(one.values, many.values)
+    assert roc_auc_score(noisy, -many.values) > 0.8
