@@ -205,6 +205,8 @@ def to_markdown(frame: pd.DataFrame) -> str:
              "k lowest-valued samples that are flipped, k = number flipped. Time: wall clock, 1 torch thread, on a "
              "machine shared with other jobs (an upper bound); it includes the embedding unless an earlier run "
              "left it in the cache (`--cache-dir`). With two classes (breast_cancer) pair and uniform flips coincide.", "",
+             "consensus, its best member and the cleanlab peer side by side: `detection_consensus.md` "
+             "(`python benchmarks/detect.py --consensus`).", "",
              "AUROC at 20 % noise (mean over seeds):", "",
              "| method | " + " | ".join(f"{d} {k}" for d, k in summary.columns) + " |",
              "|---|" + "---|" * len(summary.columns),
