@@ -137,3 +137,19 @@ def test_regression_uses_the_members_that_support_it():
     assert res.suggested_labels is None
     assert {k for k in res.extras if k.startswith("value:")} == {f"value:{m}" for m in C.DEFAULT_MEMBERS["regression"]}
     assert roc_auc_score(bad, -res.values) > 0.8
+
+
+def test_cli_value_defaults_to_consensus(tmp_path, capsys):
+    from pathlib import Path
+
+    import pandas as pd
+
+    from dataval_core.cli import main
+
+    data = Path(__file__).resolve().parent.parent / "sample_data" / "breast_cancer.csv"
+    out = tmp_path / "v.csv"
+    assert main(["value", str(data), "--label", "diagnosis", "--inject-noise", "0.2", "--out", str(out)]) == 0
+    assert "consensus" in capsys.readouterr().err  # its progress stages
+    frame = pd.read_csv(out)
+    valued = frame[frame.role == "valued"]
+    assert roc_auc_score(valued["injected_noise"].astype(bool), -valued["value"]) > 0.95

@@ -6,16 +6,15 @@ import threading
 import numpy as np
 import pytest
 import torch
+from conftest import make_blobs_problem
 from sklearn.datasets import make_blobs
 from sklearn.metrics import roc_auc_score
 
 from dataval_core import torch_models
+from dataval_core.methods.dvemb import dvemb_recursion, dvemb_trajectory
 from dataval_core.problem import Problem
 from dataval_core.progress import Cancelled
 from dataval_core.registry import get_valuator
-from dataval_core.methods.dvemb import dvemb_recursion, dvemb_trajectory
-
-from conftest import make_blobs_problem
 
 FAST = {
     "lossval": {"epochs": 30, "batch_size": 16, "hidden": "16", "lr": 0.05, "sinkhorn_iters": 10},
