@@ -102,7 +102,7 @@ def test_cross_fitted_features_never_come_from_a_net_that_saw_the_row_label(smal
     x = raw_features(small_digits).x
     labels = np.asarray(small_digits.labels).copy()
     t = small_digits.target_index
-    kw = dict(image_shape=None, task="classification", n_classes=small_digits.n_classes, seed=0, folds=3)
+    kw = {"image_shape": None, "task": "classification", "n_classes": small_digits.n_classes, "seed": 0, "folds": 3}
     a = learned.cross_fitted_features(x, labels, t, **kw)
     assert a.shape == (len(x), small_digits.n_classes)
     np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-5)  # class probabilities
