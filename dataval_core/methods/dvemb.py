@@ -71,7 +71,7 @@ class DVEmbParams:
     batch_size: int = param(32, low=1, high=4096, help="SGD mini-batch size.")
     lr: float = param(0.02, low=0.0, low_open=True, high=10.0,
                       help="SGD learning rate on the mean batch loss (per-sample step η = lr / batch size).")
-    hidden: str = param("128,32", help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
+    hidden: str = param("128,32", kind="widths", help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
     grad_params: str = param("last", choices=("all", "last"),
                              help="Layers whose gradients form the embedding (last: output layer only, a layer-wise approximation).")
     target_points: int = param(10, low=1, high=1000,
@@ -242,6 +242,7 @@ class DVEmbValuator(BaseValuator):
     supports_regression = True
     #: see the module docstring: on raw image pixels the final target gradient is too erratic
     default_embedding = "target_trained"
+    torch_threads = torch_models.SMALL_MODEL_THREADS  # see benchmarks/results/threads.md
 
     def _compute(self, problem: Problem, params: DVEmbParams, rng: np.random.Generator, reporter: Reporter) -> Output:
         hidden = parse_hidden(params.hidden, self.name)
