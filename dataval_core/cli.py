@@ -75,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     tg.add_argument("--target", help="a separate file of the same kind and schema: the reference set")
     tg.add_argument("--target-col", help="boolean column marking trusted (target) rows")
     tg.add_argument("--target-frac", type=float, help="stratified random fraction held out as target (default 0.2)")
-    v.add_argument("--method", default="knn_shapley", help="valuation method (see `dataval methods`)")
+    v.add_argument("--method", default="consensus", help="valuation method (see `dataval methods`; default: "
+                   "consensus, the recommended portfolio)")
     v.add_argument("--embedding", help="raw, pca, pca:<k>, target_trained, torchvision:<arch>, columns:<prefix> "
                                        "(default: the method's own)")
     v.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, repeatable")

@@ -4,7 +4,7 @@ import streamlit as st
 from dataval_core.embeddings import list_embeddings
 from dataval_core.registry import get_spec, list_valuators
 from dataval_core.workspace import AccessError, WorkspaceError
-from ui import actions, forms, layout, progress, review
+from ui import actions, consensus_view, forms, layout, progress, review
 
 layout.page("Valuate",
             "Every valued sample gets a value: **higher = more useful**, the lowest are the ones to inspect. "
@@ -15,7 +15,7 @@ summaries = {s.name: s.summary for s in list_valuators()}
 with st.expander("What each method does"):
     st.table({"method": list(summaries), "idea": list(summaries.values()),
               "what its value means": [review.VALUE_MEANING.get(m, "higher = more useful") for m in summaries]})
-default = ["knn_shapley"] if "knn_shapley" in summaries else list(summaries)[:1]
+default = ["consensus"] if "consensus" in summaries else list(summaries)[:1]
 chosen = st.multiselect("Methods", list(summaries), default=default, key="val_methods",
                         help="Choose one or more; each gets its own run. `random` is the floor to beat.")
 embeddings = list_embeddings(ds)
@@ -47,3 +47,4 @@ st.subheader("Progress")
 progress.runs_monitor(record, layout.PAGES["review"])
 st.subheader("Runs")
 progress.runs_table(record)
+consensus_view.explain_runs(actions.finished_runs(record)[:3])

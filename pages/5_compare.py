@@ -3,7 +3,7 @@ import streamlit as st
 
 from dataval_core.curation import truth_columns, truth_from_column, truth_from_ids
 from dataval_core.dataset import DataError
-from ui import actions, compare, layout, progress, state
+from ui import actions, compare, consensus_view, layout, progress, state
 
 layout.page("Compare & check",
             "Do the methods agree on which samples are bad? And when the noise is known (injected on the Data "
@@ -15,6 +15,7 @@ defaults = [r.label for r in compare.default_runs(actions.finished_runs(record))
 chosen = [by_label[x] for x in st.multiselect("Runs", list(by_label), default=defaults, key="cmp_runs",
                                               help="Preselected: the newest run of each method except random.")]
 results = compare.named_results(chosen)
+consensus_view.explain_runs(chosen)
 n_valued = int((~ds.is_target).sum())
 noise_k = int(ds.noisy[~ds.is_target].sum()) if ds.noisy is not None else 0
 k = st.slider("k (bottom-k size)", 1, max(2, n_valued // 2), min(noise_k or max(1, n_valued // 20), n_valued // 2),

@@ -7,8 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from dataval_core.dataset import DataError
-from dataval_core.embeddings import build_problem, embed, list_embeddings
-from dataval_core.embeddings import raw_features
+from dataval_core.embeddings import build_problem, embed, list_embeddings, raw_features
 from dataval_core.io import load_frame
 from dataval_core.noise import inject_feature_noise, inject_label_noise
 from dataval_core.registry import get_valuator
@@ -95,3 +94,81 @@ def test_build_problem_needs_a_target(small_digits):
     everything_valued = small_digits.replace(is_target=np.zeros(len(small_digits), dtype=bool))
     with pytest.raises(DataError, match="No target"):
         build_problem(everything_valued)
+
+
+def test_cross_fitted_features_never_come_from_a_net_that_saw_the_row_label(small_digits):
+    from dataval_core.embeddings import learned
+
+    x = raw_features(small_digits).x
+    labels = np.asarray(small_digits.labels).copy()
+    t = small_digits.target_index
+    kw = {"image_shape": None, "task": "classification", "n_classes": small_digits.n_classes, "seed": 0, "folds": 3}
+    a = learned.cross_fitted_features(x, labels, t, **kw)
+    assert a.shape == (len(x), small_digits.n_classes)
+    np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-5)  # class probabilities
+    # relabel one valued row: its own features stay exactly the same (its fold's net never saw its label) ...
+    row = small_digits.valued_index[7]
+    labels[row] = (labels[row] + 1) % small_digits.n_classes
+    b = learned.cross_fitted_features(x, labels, t, **kw)
+    np.testing.assert_array_equal(a[row], b[row])
+    # ... while rows of other folds do change (the other nets trained on the new labels)
+    assert not np.array_equal(a, b)
+    # and the out-of-fold probabilities predict the clean labels of valued rows well
+    v = small_digits.valued_index
+    assert np.mean(a[v].argmax(1) == small_digits.labels[v]) > 0.85
+
+
+def test_target_trained_separates_classes(small_digits):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from dataval_core.embeddings import learned
+
+    x = raw_features(small_digits).x
+    t, v = small_digits.target_index, small_digits.valued_index
+    feats = learned.target_trained_features(x, small_digits.labels, t, image_shape=None, task="classification",
+                                            n_classes=small_digits.n_classes, seed=0)
+    knn = KNeighborsClassifier(5).fit(feats[t], small_digits.labels[t])
+    assert knn.score(feats[v], small_digits.labels[v]) > 0.9
+
+
+def test_training_stops_when_the_held_out_loss_stops_improving():
+    from dataval_core.embeddings import learned
+    from dataval_core.progress import Reporter
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 20)).astype(np.float32)
+    y = rng.integers(0, 3, 300)  # random labels: the held-out loss can only get worse with training
+    events = []
+    learned.train_embedder(x, y, np.arange(240), np.arange(240, 300), image_shape=None, task="classification",
+                           out_dim=3, seed=0, reporter=Reporter(events.append))
+    assert events[-1].message.startswith("stopped early") and events[-1].done == events[-1].total
+    assert len(events) < 40
+
+
+def test_image_shift_augmentation_keeps_shape_and_moves_pixels():
+    import torch
+
+    from dataval_core.embeddings.learned import _shift
+
+    img = torch.zeros(4, 1 * 8 * 8)
+    img.view(4, 1, 8, 8)[:, 0, 4, 4] = 1.0
+    out = _shift(img, (1, 8, 8), torch.Generator().manual_seed(0))
+    assert out.shape == img.shape
+    assert torch.allclose(out.sum(1), torch.ones(4))  # the pixel moved at most 2 px, never out of the image
+    assert not torch.equal(out, img)
+
+
+def test_pretrained_efficientnet_lite0_runs_offline_on_images(tmp_path):
+    from dataval_core.embeddings import pretrained
+
+    if not pretrained.available():
+        pytest.skip("the optional 'pretrained' extra is not installed")
+    ds = load_sample("mnist")
+    keep = np.concatenate([np.flatnonzero(ds.labels == c)[:3] for c in range(2)])
+    small = split_target(ds.replace(**{f: getattr(ds, f)[keep] for f in ("ids", "labels", "is_target")}), 0.34,
+                         seed=0)
+    assert pretrained.NAME in list_embeddings(small)
+    x, _ = embed(small, pretrained.NAME)
+    assert x.shape == (len(small), 1280) and np.all(np.isfinite(x))
+    with pytest.raises(DataError, match="needs an image dataset"):
+        embed(split_target(load_sample("breast_cancer"), 0.2), pretrained.NAME)

@@ -6,14 +6,15 @@ import threading
 import numpy as np
 import pytest
 import torch
+from conftest import make_blobs_problem
 from sklearn.datasets import make_blobs
 from sklearn.metrics import roc_auc_score
 
 from dataval_core import torch_models
+from dataval_core.methods.dvemb import dvemb_recursion, dvemb_trajectory
 from dataval_core.problem import Problem
 from dataval_core.progress import Cancelled
 from dataval_core.registry import get_valuator
-from dataval_core.methods.dvemb import dvemb_recursion, dvemb_trajectory
 
 FAST = {
     "lossval": {"epochs": 30, "batch_size": 16, "hidden": "16", "lr": 0.05, "sinkhorn_iters": 10},
@@ -235,3 +236,34 @@ def test_bad_parameters_raise_readable_errors(noisy_blobs):
         get_valuator("dvgs", {"hidden": "12,x"}).fit(problem)
     with pytest.raises(ValueError, match="proj_dim"):
         get_valuator("dvemb", {"grad_params": "all", "proj_dim": 0}).fit(problem)
+
+
+def test_dvemb_reports_within_an_epoch_and_cancels_there():
+    import threading
+    import time
+
+    from dataval_core import Cancelled, Problem
+
+    rng = np.random.default_rng(0)
+    x = rng.random((1500, 28 * 28)).astype(np.float32)
+    problem = Problem.from_arrays(x, np.arange(1500) % 10, x[:100], np.arange(100) % 10, image_shape=(1, 28, 28))
+    flag, seen = threading.Event(), {}
+
+    def progress(p):
+        if p.stage == "train" and p.message.startswith("step") and not flag.is_set():
+            seen["t"] = time.perf_counter()
+            flag.set()
+
+    with pytest.raises(Cancelled):
+        get_valuator("dvemb", {"epochs": 1}, seed=0).fit(problem, progress=progress, cancel=flag)
+    assert "t" in seen, "no progress inside the epoch"
+    assert time.perf_counter() - seen["t"] < 2.0
+
+
+def test_dvemb_target_gradient_averaged_over_last_epoch_points():
+    """target_points=1 is the paper's final-model gradient; more points average the last epoch's gradients."""
+    problem, noisy = make_blobs_problem(n_valued=120, n_target=60, seed=1)
+    one = get_valuator("dvemb", {"target_points": 1, "epochs": 3}, seed=0).fit(problem)
+    many = get_valuator("dvemb", {"target_points": 5, "epochs": 3}, seed=0).fit(problem)
+    assert not np.allclose(one.values, many.values)
+    assert roc_auc_score(noisy, -many.values) > 0.8

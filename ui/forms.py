@@ -48,5 +48,7 @@ def params_form(params_cls: type, key_prefix: str) -> dict[str, Any]:
 
 EMBEDDING_HELP = ("The features a method sees. raw: standardised columns or small-image pixels. pca: PCA of raw. "
                   "target_trained: a small network trained on the target set only (separates classes; works "
-                  "offline). torchvision:<arch>: a pretrained backbone already in the local torch cache. "
+                  "offline). cross_fitted: class probabilities from networks that never saw the row's own "
+                  "label. pretrained:efficientnet_lite0: ImageNet features, helps on photos, not on digits or "
+                  "scans. torchvision:<arch>: a pretrained backbone already in the local torch cache. "
                   "columns:<prefix>: your own embedding columns. Embeddings are cached on disk.")

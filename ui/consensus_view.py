@@ -1,0 +1,61 @@
+"""Why consensus ranked as it did: each member's score on the self-probe, in a curator's words."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from dataval_core.result import ValuationResult
+from dataval_core.workspace import RunRecord
+
+from . import review
+
+#: what each member looks at, in plain words
+_IDEA = {
+    "knn_shapley": "do its nearest trusted (target) samples share its label?",
+    "data_oob": "do models trained without it predict its label?",
+    "dvgs": "does its training signal point the same way as the trusted samples'?",
+    "sava": "how much does it pull the data away from the trusted samples (optimal transport)?",
+    "lava": "how much does it pull the data away from the trusted samples (optimal transport)?",
+    "lossval": "does a model trained on all data learn to down-weight it?",
+    "dvemb": "how much did it help training reach the trusted samples?",
+}
+_SPACE = {"raw": "on the features as given", "learned": "on features learned from the trusted samples"}
+
+
+def probe_frame(result: ValuationResult) -> pd.DataFrame:
+    """One row per member: what it checks, its probe score (share of planted errors it ranks below a clean
+    sample) and its share of the consensus, best probe score first."""
+    rows = []
+    for key in result.extras:
+        if not key.startswith("value:"):
+            continue
+        member = key[len("value:"):]
+        method, _, space = member.partition("@")
+        rows.append({"member": f"{method} ({_SPACE.get(space, space)})", "checks": _IDEA.get(method, ""),
+                     "probe score": float(result.extras[f"probe_auroc:{member}"][0]),
+                     "share of consensus": float(result.extras[f"weight:{member}"][0])})
+    return pd.DataFrame(rows).sort_values("probe score", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def explain_runs(runs: Sequence[RunRecord]) -> None:
+    """For each finished consensus run among ``runs``: the members' probe scores beside their share."""
+    for run in runs:
+        if run.method != "consensus" or run.status != "done":
+            continue
+        frame = probe_frame(review.result(run))
+        if frame.empty:
+            continue
+        top = frame.iloc[0]
+        with st.expander(f"Why consensus ranked this way ({run.label})"):
+            st.caption("Before ranking your data, consensus planted extra label errors in a copy of it and checked "
+                       "which method finds them. **Probe score**: how often a planted error ranks below a clean "
+                       "sample (1.00 = always, 0.50 = a coin toss). Methods that find the planted errors get a "
+                       f"larger **share of consensus**. On this data {top['member']} found them best "
+                       f"({top['probe score']:.2f}).")
+            st.dataframe(frame, hide_index=True, column_config={
+                "probe score": st.column_config.ProgressColumn("probe score", min_value=0.5, max_value=1,
+                                                               format="%.3f"),
+                "share of consensus": st.column_config.ProgressColumn("share of consensus", min_value=0,
+                                                                      max_value=1, format="%.2f")})
