@@ -250,7 +250,11 @@ class RayBackend(Backend):
             raise BackendError("the ray backend needs the ray package (pip install ray)") from None
         if ray.is_initialized():
             return ray
-        options = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        import logging
+
+        options = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+        if self.address:
+            _check_reachable(self.address)
         try:
             if self.address:
                 ray.init(address=self.address, **options)
@@ -318,6 +322,20 @@ class RayBackend(Backend):
         finally:
             for ref in pending:  # cancel, error or abandoned generator: stop the outstanding tasks
                 ray.cancel(ref, force=True)
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a cluster address nobody answers at (``ray.init`` retries for minutes)."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise BackendError(f"no Ray cluster answers at {address} ({exc.strerror or type(exc).__name__}); "
+                           "start one with `ray start --head` or check --ray-address.") from None
 
 
 def _ray_task(fn, shared, *args):
