@@ -10,14 +10,20 @@ import time
 
 import numpy as np
 import pytest
+from conftest import make_blobs_problem
 
 from dataval_core import Problem
-from dataval_core.backend import BackendError, LocalBackend, RayBackend, RowSource, get_backend
+from dataval_core.backend import (
+    BackendError,
+    LocalBackend,
+    RayBackend,
+    RowSource,
+    get_backend,
+)
 from dataval_core.methods import knn_shapley
 from dataval_core.methods.sava import memmap_problem
 from dataval_core.progress import Cancelled, Reporter
 from dataval_core.registry import get_valuator
-from conftest import make_blobs_problem
 
 ray = pytest.importorskip("ray")
 
