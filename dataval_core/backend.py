@@ -357,6 +357,14 @@ def _ray_get(ray, ref, stage: str):
                            f"({type(exc).__name__}); the run stopped without values.") from None
 
 
+def describe_target(backend: Backend) -> str:
+    """Where ``backend`` will compute, in words, without connecting to anything."""
+    if isinstance(backend, RayBackend):
+        return (f"the Ray cluster at {backend.address}" if backend.address else
+                "a Ray cluster running on this machine, or else a local Ray on its cores")
+    return f"this machine ({local_cores()} cores)"
+
+
 def get_backend(name: str | Backend | None = None, address: str | None = None) -> Backend:
     """The backend called ``name`` (``local`` when None); ``address`` is Ray's cluster address."""
     if isinstance(name, Backend):

@@ -159,3 +159,26 @@ def test_cli_backend_ray_matches_local(local_ray, tmp_path):
 def test_problem_without_memmap_ships_its_array():
     problem = Problem.from_arrays(np.zeros((4, 2)), [0, 1, 0, 1], np.zeros((2, 2)), [0, 1])
     assert RowSource.of(problem.x).array is not None
+
+
+def test_valuate_page_runs_on_ray_says_where_and_gets_the_local_values(local_ray, tmp_path, monkeypatch):
+    from test_app import new_app, seeded_session
+
+    from ui import state
+
+    workspace_dir = tmp_path / "ws"
+    monkeypatch.setenv("DATAVAL_WORKSPACE", str(workspace_dir))
+    sid, key, local_run = seeded_session(workspace_dir, tmp_path)  # knn_shapley, seed 0, on this machine
+    at = new_app(sid)
+    at.switch_page("pages/2_valuate.py").run()
+    assert any("this machine" in c.value for c in at.caption)
+    at.radio(key="val_backend").set_value("Ray cluster").run()
+    assert any("Ray cluster running on this machine" in c.value for c in at.caption)
+    at.multiselect(key="val_methods").set_value(["knn_shapley"]).run()
+    at.button(key="val_run").click().run()
+    assert not at.exception and not at.error
+    ws, jobs = state._workspace(str(workspace_dir.resolve())), state._jobs(str(workspace_dir.resolve()))
+    (ray_run,) = [r for r in ws.list_runs(key) if r.run_id != local_run]
+    assert jobs.wait(ray_run.run_id, timeout=60).status == "done"
+    np.testing.assert_allclose(ws.load_result(ray_run.run_id).values, ws.load_result(local_run).values,
+                               rtol=0, atol=1e-9)

@@ -133,10 +133,11 @@ def start_demo() -> bool:
     return False
 
 
-def submit_runs(record: DatasetRecord, ds: Dataset, choices: Iterable[Mapping[str, Any]], seed: int) -> list[str]:
-    """Queue one background run per ``{"method", "embedding", "params"}`` choice."""
+def submit_runs(record: DatasetRecord, ds: Dataset, choices: Iterable[Mapping[str, Any]], seed: int,
+                backend: Any = None) -> list[str]:
+    """Queue one background run per ``{"method", "embedding", "params"}`` choice on ``backend``."""
     return [state.jobs().submit_run(record.key, ds, c["method"], embedding=c.get("embedding"),
-                                    params=c.get("params"), seed=seed) for c in choices]
+                                    params=c.get("params"), seed=seed, backend=backend) for c in choices]
 
 
 def cancel_run(run_id: str) -> None:
