@@ -65,7 +65,7 @@ class RowSource:
 
     @classmethod
     def of(cls, x: np.ndarray) -> RowSource:
-        obj = x
+        obj: Any = x
         while obj is not None:
             if isinstance(obj, np.memmap) and obj.filename and x.flags.c_contiguous and obj.shape == x.shape:
                 return cls(None, str(obj.filename), x.dtype.str, tuple(x.shape), int(obj.offset))
@@ -75,6 +75,7 @@ class RowSource:
     def open(self) -> np.ndarray:
         if self.array is not None:
             return self.array
+        assert self.path is not None
         return np.memmap(self.path, dtype=np.dtype(self.dtype), mode="r", offset=self.offset, shape=self.shape)
 
 

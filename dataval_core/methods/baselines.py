@@ -82,14 +82,12 @@ class DataOOBValuator(BaseValuator):
                 units=[len(t[0]) for t in tasks], ordered=True):
             score_sum += scores
             oob_count += counts
-            if classify:
+            if votes is not None:
                 votes += task_votes
         seen = oob_count > 0
         values = np.where(seen, score_sum / np.maximum(oob_count, 1), np.mean(score_sum[seen] / oob_count[seen])
                           if seen.any() else 0.0)
-        suggested = None
-        if classify:
-            suggested = np.where(votes.sum(1) > 0, votes.argmax(1), -1)
+        suggested = None if votes is None else np.where(votes.sum(1) > 0, votes.argmax(1), -1)
         return Output(values, suggested=suggested)
 
 
@@ -113,7 +111,7 @@ def fit_bags(shared: dict, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
             model.fit(x, y, sample_weight=drawn.astype(np.float64))
         pred = model.predict(x[oob])
         rows = np.flatnonzero(oob)
-        if classify:
+        if votes is not None:
             scores[rows] += pred == y[rows]
             votes[rows, pred.astype(int)] += 1
         else:
