@@ -41,7 +41,8 @@ def current_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
     """The decision in force for each id: the latest row per id.
 
     Rows are ordered by ``time`` when that column exists (a stable sort, so rows with
-    equal times keep their log order) and the last row per id wins.
+    equal times keep their log order) and the last row per id wins. An id whose
+    latest row is ``undecided`` (an undo or revert) has no decision.
 
     Args:
         decisions: the audit log (columns :data:`DECISION_COLUMNS`; ``id`` and
@@ -59,7 +60,8 @@ def current_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
         return log
     if "time" in log.columns:
         log = log.sort_values("time", kind="stable")
-    return log.drop_duplicates("id", keep="last").reset_index(drop=True)
+    latest = log.drop_duplicates("id", keep="last")
+    return latest[latest["action"] != UNDECIDED].reset_index(drop=True)
 
 
 def _check_log(decisions: pd.DataFrame | None) -> pd.DataFrame:
@@ -70,7 +72,7 @@ def _check_log(decisions: pd.DataFrame | None) -> pd.DataFrame:
         raise DataError(f"The decisions table lacks column(s) {', '.join(missing)}.")
     log = decisions.copy()
     log["id"] = log["id"].astype(str)
-    bad = sorted(set(log["action"].astype(str)) - set(ACTIONS))
+    bad = sorted(set(log["action"].astype(str)) - set(ACTIONS) - {UNDECIDED})
     if bad:
         raise DataError(f"Unknown decision action(s) {bad}; expected one of {list(ACTIONS)}.")
     relabel = log["action"] == "relabel"
@@ -121,6 +123,23 @@ def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFram
     paths = _image_paths(dataset, plan) if dataset.source_format == "images" else dataset.ids
     plan["new_id"] = pd.Series(np.where(plan["exported"], paths, None), dtype=object)
     return plan
+
+
+def export_counts(dataset: Dataset, decisions: pd.DataFrame | None) -> dict[str, int]:
+    """How many of the input's rows the export keeps undecided, keeps, drops and relabels.
+
+    Counts cover the rows of the input file only: ``exported`` equals the rows of the
+    cleaned file, and ``target_file_rows`` (from a separate target file) are never exported.
+    """
+    plan = export_plan(dataset, decisions)
+    n_file = int(dataset.meta.get("target_file_rows", 0) or 0)
+    own = np.ones(len(plan), dtype=bool)
+    if n_file:
+        own = ~(dataset.is_target & np.char.startswith(dataset.ids, TARGET_PREFIX))
+    counts = plan.loc[own, "action"].value_counts()
+    out = {a: int(counts.get(a, 0)) for a in (UNDECIDED, *ACTIONS)}
+    out.update(exported=int(plan["exported"].sum()), target_file_rows=int((~own).sum()))
+    return out
 
 
 def _checked_new_labels(dataset: Dataset, new: np.ndarray) -> np.ndarray:
@@ -337,7 +356,8 @@ def values_table(dataset: Dataset, results: Results) -> pd.DataFrame:
 
     Returns:
         Columns ``id``, ``role`` (``valued``/``target``), ``label``; per run
-        ``value__<run>``, ``rank__<run>`` (1 = lowest value within that run) and
+        ``value__<run>``, ``percentile__<run>`` (0 = lowest value of that run, 100 =
+        highest: comparable across methods), ``rank__<run>`` (1 = lowest value within that run) and
         ``suggested__<run>`` (empty for target rows and samples a run did not value);
         with injected noise also ``original_label`` and ``injected_noise`` (0/1).
 
@@ -362,7 +382,10 @@ def values_table(dataset: Dataset, results: Results) -> pd.DataFrame:
         suggested = np.full(len(dataset), None, dtype=object)
         if result.suggested_labels is not None:
             suggested[pos] = result.suggested_labels
+        percentile = np.full(len(dataset), np.nan)
+        percentile[pos] = result.percentiles
         frame[f"value__{name}"] = value
+        frame[f"percentile__{name}"] = percentile
         frame[f"rank__{name}"] = rank
         frame[f"suggested__{name}"] = suggested
     noisy = dataset.noisy

@@ -18,14 +18,14 @@ from typing import Any, Callable, Mapping
 
 from .dataset import Dataset
 from .progress import Cancelled, CancelFlag, Progress, ProgressCallback
-from .workspace import Workspace
+from .workspace import Workspace, WorkspaceError
 
 log = logging.getLogger(__name__)
 
 FINISHED = ("done", "failed", "cancelled")
 _MAX_ERROR_CHARS = 300
 #: exceptions whose message is written for the user (shown without the class name)
-_USER_ERRORS = (ValueError, ImportError, MemoryError, FileNotFoundError)
+_USER_ERRORS = (ValueError, ImportError, MemoryError, FileNotFoundError, WorkspaceError)
 
 Task = Callable[[ProgressCallback, CancelFlag], Any]
 

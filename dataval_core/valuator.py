@@ -60,6 +60,8 @@ class BaseValuator(ABC):
     needs_target: ClassVar[bool] = True
     #: embedding used when the caller does not choose one (see ``dataval_core.embeddings``)
     default_embedding: ClassVar[str] = "raw"
+    #: torch intra-op threads while the method runs (None: the caller's; see ``torch_models.torch_threads``)
+    torch_threads: ClassVar[int | None] = None
 
     def __init__(self, params: Any = None, *, seed: int = 0, backend: Any = None):
         self.params = params
@@ -85,7 +87,13 @@ class BaseValuator(ABC):
         reporter = as_reporter(progress, cancel)
         reporter.check()
         start = time.perf_counter()
-        out = self._compute(problem, params, np.random.default_rng(self.seed), reporter)
+        if self.torch_threads is None:
+            out = self._compute(problem, params, np.random.default_rng(self.seed), reporter)
+        else:
+            from .torch_models import torch_threads
+
+            with torch_threads(self.torch_threads):
+                out = self._compute(problem, params, np.random.default_rng(self.seed), reporter)
         total = time.perf_counter() - start
         suggested = None
         if out.suggested is not None:

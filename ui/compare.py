@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 
@@ -36,26 +37,50 @@ def flagged(results: Sequence[ValuationResult], ds: Dataset, k: int) -> pd.DataF
     return frame
 
 
-def _noisy_for(ds: Dataset, res: ValuationResult):
-    return ds.noisy[pd.Index(ds.ids).get_indexer(res.ids)]
+def default_runs(runs: Sequence[RunRecord], limit: int = 6) -> list[RunRecord]:
+    """Runs Compare preselects: the newest run of each method but random (``runs`` newest first), up to
+    ``limit``; random joins only when fewer than two others exist."""
+    picked: dict[str, RunRecord] = {}
+    for r in runs:
+        if r.method != "random" and r.method not in picked:
+            picked[r.method] = r
+    out = list(picked.values())[:limit]
+    if len(out) < 2:
+        out += [r for r in runs if r.method == "random"][:1]
+    return out
 
 
-def noise_metrics(ds: Dataset, results: Sequence[ValuationResult]) -> pd.DataFrame:
-    """Detection metrics of each run against the injected (known) noise."""
-    rows = [{"run": r.method, **detection_metrics(r.values, _noisy_for(ds, r))} for r in results]
+def _flags_for(ds: Dataset, flags: np.ndarray, res: ValuationResult) -> np.ndarray:
+    return flags[pd.Index(ds.ids).get_indexer(res.ids)]
+
+
+def noise_metrics(ds: Dataset, results: Sequence[ValuationResult], flags: np.ndarray | None = None) -> pd.DataFrame:
+    """Detection metrics of each run against known-bad rows (``flags``, one per dataset row; default: the
+    injected noise)."""
+    flags = ds.noisy if flags is None else flags
+    rows = [{"run": r.method, **detection_metrics(r.values, _flags_for(ds, flags, r))} for r in results]
     return pd.DataFrame(rows)
 
 
-def detection_figure(ds: Dataset, results: Sequence[ValuationResult]):
-    """Fraction of noisy samples found vs fraction inspected, one line per run, with the random diagonal."""
-    curves = [detection_curve(r.values, _noisy_for(ds, r)).assign(run=r.method) for r in results]
+def detection_figure(ds: Dataset, results: Sequence[ValuationResult], flags: np.ndarray | None = None):
+    """Fraction of known-bad samples found vs fraction inspected, one line per run, with the random diagonal."""
+    flags = ds.noisy if flags is None else flags
+    curves = [detection_curve(r.values, _flags_for(ds, flags, r)).assign(run=r.method) for r in results]
     frame = pd.concat(curves, ignore_index=True)
     fig = px.line(frame, x="fraction_inspected", y="fraction_found", color="run",
                   labels={"fraction_inspected": "fraction inspected (lowest value first)",
-                          "fraction_found": "fraction of noisy samples found"})
+                          "fraction_found": "fraction of known-bad samples found"})
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="inspect at random", line={"dash": "dot", "color": "gray"})
     fig.update_layout(height=380, margin={"t": 10}, legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def removal_groups(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
+    """The runs grouped by the embedding they used: point-removal curves compare only within one embedding."""
+    groups: dict[str, list[RunRecord]] = {}
+    for r in runs:
+        groups.setdefault(r.embedding or "default", []).append(r)
+    return groups
 
 
 def removal_task(record: DatasetRecord, ds: Dataset, runs: Sequence[RunRecord]):
@@ -86,3 +111,19 @@ def removal_figure(frame: pd.DataFrame):
                   labels={"fraction": "fraction of valued samples removed", "score": "target score"})
     fig.update_layout(height=380, margin={"t": 10}, legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def ids_from_upload(data: bytes) -> list[str]:
+    """Sample ids from an uploaded CSV or text file: its first column (a header row naming ``id`` is skipped)."""
+    import io
+
+    from dataval_core.dataset import DataError
+
+    try:
+        frame = pd.read_csv(io.BytesIO(data), header=None, dtype=str, usecols=[0], skip_blank_lines=True)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"The ids file could not be read as CSV: {str(exc).splitlines()[0]}") from None
+    ids = frame[0].dropna().str.strip().tolist()
+    if ids and ids[0].lower() in ("id", "ids", "sample", "sample_id"):
+        ids = ids[1:]
+    return ids

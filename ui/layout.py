@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import state
+from dataval_core import projection
+
+from . import auth, state
 
 PAGES = {
     "home": "app.py",
@@ -44,7 +46,8 @@ def setup(title: str) -> None:
     file-based navigation), so this shared preamble takes the place of a router.
     """
     st.set_page_config(page_title=f"{title} · dataval", page_icon=":material/cleaning_services:", layout="wide")
-    state.init_session()
+    auth.start_page()
+    projection.warm_up_umap_in_background()  # once per server process: the first map then skips the compile
     st.html(_CSS)
     with st.sidebar:
         st.markdown("### :material/cleaning_services: dataval")
@@ -94,7 +97,7 @@ def sidebar() -> None:
         detail = ", ".join(f"{counts[a]} {a}" for a in ("drop", "relabel", "keep") if a in counts)
         st.caption(f"**Runs:** {done} done{f', {active} running' if active else ''} · "
                    f"**Decisions:** {len(decisions)}{f' ({detail})' if detail else ''}")
-        st.caption(f"Share key `{record.key}` — another session can open this dataset with it.")
+        auth.share_panel(record)
 
 
 def page(title: str, caption: str) -> None:
@@ -136,6 +139,10 @@ def demo_card() -> None:
                       "flipped to a confusable digit (4→9, 3→5, …), valued with KNN-Shapley. Review then opens on "
                       "the lowest-valued digits, which are mostly the flipped ones.")
         if right.button("Run the demo", type="primary", icon=":material/bolt:", key="demo", width="stretch"):
-            with st.spinner("Loading MNIST and injecting noise…"):
-                finished = start_demo()
+            try:
+                with st.spinner("Loading MNIST and injecting noise…"):
+                    finished = start_demo()
+            except OSError as exc:  # the workspace's faults (WorkspaceError) and refusals: one line
+                st.error(str(exc))
+                return
             st.switch_page(PAGES["review" if finished else "valuate"])

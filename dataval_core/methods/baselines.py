@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..params import param
+from ..params import CORES, param
 from ..problem import Problem
 from ..progress import Reporter
 from ..valuator import BaseValuator, NoParams, Output
@@ -49,8 +49,7 @@ class DataOOBParams:
     base_model: str = param("tree", choices=("tree", "logistic", "knn"),
                             help="Model fitted on each bootstrap sample (tree = random-forest-style tree).")
     max_samples: float = param(1.0, low=0.1, high=1.0, help="Bootstrap sample size as a fraction of the valued set.")
-    n_jobs: int = param(0, low=0, high=1024,
-                        help="Models fitted at once on the local backend; 0 = all local cores (never more).")
+    n_jobs: int = param(0, low=0, high=CORES, help="Models fitted at once on the local backend; 0 = all local cores.")
 
 
 class DataOOBValuator(BaseValuator):
@@ -63,8 +62,6 @@ class DataOOBValuator(BaseValuator):
 
     def _compute(self, problem: Problem, params: DataOOBParams, rng: np.random.Generator,
                  reporter: Reporter) -> Output:
-        from ..backend import local_cores
-
         n = problem.n
         classify = problem.is_classification
         x = np.ascontiguousarray(problem.x, dtype=np.float32)  # trees fit on float32: no copy per model
@@ -76,7 +73,7 @@ class DataOOBValuator(BaseValuator):
         score_sum = np.zeros(n)
         oob_count = np.zeros(n)
         votes = np.zeros((n, problem.n_classes), dtype=np.int32) if classify else None
-        workers = min(params.n_jobs or local_cores(), local_cores())
+        workers = params.n_jobs or CORES
         for _, (scores, counts, task_votes) in self.compute_backend().map(
                 fit_bags, tasks, reporter, "bagging", shared=shared, workers=workers,
                 units=[len(t[0]) for t in tasks], ordered=True):
