@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -79,7 +80,7 @@ class RowSource:
         return np.memmap(self.path, dtype=np.dtype(self.dtype), mode="r", offset=self.offset, shape=self.shape)
 
 
-class Backend:
+class Backend(ABC):
     """Runs a method's tasks; subclasses say where."""
 
     name = "local"
@@ -90,10 +91,11 @@ class Backend:
         """CPUs the backend can use at once (sizes the task grain)."""
         return local_cores()
 
+    @abstractmethod
     def describe(self) -> str:
         """Where runs compute, in words for the user."""
-        raise NotImplementedError
 
+    @abstractmethod
     def map(self, fn: Callable, tasks: Sequence[tuple], reporter: Reporter, stage: str, *,
             shared: Any = None, workers: int = 0, processes: bool = False, units: Sequence[int] | None = None,
             ordered: bool = False) -> Iterator[tuple[int, Any]]:
@@ -114,7 +116,6 @@ class Backend:
             Cancelled: the cancel flag was set; outstanding tasks are cancelled.
             BackendError: Ray lost a task's workers more often than it retries.
         """
-        raise NotImplementedError
 
 
 def _args(task) -> tuple:
