@@ -4,6 +4,8 @@ with a clear message and no values."""
 from __future__ import annotations
 
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -23,7 +25,13 @@ def _value(size, i):
 
 
 def _work(shared, i):
-    return _value(shared, i), ray.get_runtime_context().get_node_id()
+    """``_value``, with start and end marks named by the node it runs on."""
+    size, folder = shared
+    node = ray.get_runtime_context().get_node_id()
+    (folder / f"{node}-{i}.start").touch()
+    value = _value(size, i)
+    (folder / f"{node}-{i}.done").touch()
+    return value
 
 
 @pytest.fixture()
@@ -43,26 +51,38 @@ def two_nodes():
         cluster.shutdown()
 
 
-def _run_killing_a_node(cluster, backend, n_tasks=12, size=400_000):
-    """Map ``_work`` over ``n_tasks`` tasks; kill the second node as soon as it has finished
-    a task (it is then running the next one)."""
+def _run_killing_a_node(cluster, backend, folder, n_tasks=12, size=400_000):
+    """Map ``_work`` over ``n_tasks`` tasks; a watcher kills the second node while one of
+    the tasks is running on it (its start mark is there, its end mark is not)."""
     node = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
-    out, killed = {}, False
-    for i, (value, node_id) in backend.map(_work, [(i,) for i in range(n_tasks)], Reporter(), "work", shared=size):
-        out[i] = value
-        if node_id == node.node_id and not killed:
-            cluster.remove_node(node, allow_graceful=False)
-            killed = True
-    assert killed, "no task ran on the second node"
-    return out
+    folder.mkdir()
+    killed = threading.Event()
+
+    def watch():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            running = [f for f in folder.glob(f"{node.node_id}-*.start") if not f.with_suffix(".done").exists()]
+            if running:
+                cluster.remove_node(node, allow_graceful=False)
+                killed.set()
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        return dict(backend.map(_work, [(i,) for i in range(n_tasks)], Reporter(), "work", shared=(size, folder)))
+    finally:
+        watcher.join()
+        assert killed.is_set(), "no task ran on the second node"
 
 
-def test_a_killed_node_is_retried_or_fails_clearly(two_nodes, monkeypatch):
+def test_a_killed_node_is_retried_or_fails_clearly(two_nodes, monkeypatch, tmp_path):
     expected = {i: _value(400_000, i) for i in range(12)}
     # Ray's retries rerun the lost tasks on the surviving node: complete and exact
-    assert _run_killing_a_node(two_nodes, RayBackend()) == expected
+    assert _run_killing_a_node(two_nodes, RayBackend(), tmp_path / "a") == expected
     # no retries allowed: the run stops with one clear line and yields no values as complete
     monkeypatch.setattr(backend_mod, "RAY_MAX_RETRIES", 0)
     with pytest.raises(BackendError, match="Ray lost a worker in 'work'"):
-        _run_killing_a_node(two_nodes, RayBackend())
+        _run_killing_a_node(two_nodes, RayBackend(), tmp_path / "b")
