@@ -117,14 +117,17 @@ def main() -> None:
     p.add_argument("--pydvl-targets", type=int, default=0, help="pyDVL on the first K target points only (0 = all)")
     p.add_argument("--oob-n", type=int, default=20_000)
     p.add_argument("--trees", type=int, default=200)
+    p.add_argument("--only", choices=("oob", "knn"), help="run one comparison (each is under a minute of CPU)")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     from _machine import machine_line
 
     rows = ["| run | implementation | wall s | CPU s | AUROC flips | comparison |", "|---|---|---|---|---|---|"]
-    rows += oob_rows(args.oob_n, args.trees)
-    print("\n".join(rows), flush=True)
-    rows += knn_rows(args.knn_n, args.knn_m, args.pydvl_block, args.pydvl_targets)
+    if args.only != "knn":
+        rows += oob_rows(args.oob_n, args.trees)
+        print("\n".join(rows), flush=True)
+    if args.only != "oob":
+        rows += knn_rows(args.knn_n, args.knn_m, args.pydvl_block, args.pydvl_targets)
     text = (f"# knn_shapley and data_oob beside pyDVL 0.10\n\nMachine: {machine_line()}\n\n"
             f"Command: `{' '.join(['python', *sys.argv])}`\n\n" + "\n".join(rows) + "\n\n"
             "CPU = process user + system time, threads included (wall time is skewed on the shared machine). "
