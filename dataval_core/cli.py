@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--out", required=True, help="output VALUES.csv (never one of the input files; written "
                                                  "atomically, so a failed run leaves no partial file)")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="where sava, knn_shapley and data_oob run their tasks: this machine (default) or a Ray "
+                        "cluster; same values either way")
+    v.add_argument("--ray-address", metavar="ADDR",
+                   help="Ray cluster to join (e.g. 10.0.0.5:6379); default $DATAVAL_RAY_ADDRESS, else a running "
+                        "cluster, else a local Ray on this machine's cores")
     v.set_defaults(func=cmd_value)
 
     e = sub.add_parser("evaluate", help="detection metrics of a VALUES.csv written with --inject-noise")
@@ -242,8 +248,9 @@ def cmd_value(args) -> int:
         if args.inject_noise is not None:
             ds = inject_label_noise(ds, args.inject_noise, kind=args.noise_kind, seed=args.seed)
         progress = None if args.quiet else stderr_bar()
+        backend = _backend(args)
         result = run_valuation(ds, args.method, embedding=args.embedding, params=params, seed=args.seed,
-                               progress=progress)
+                               progress=progress, backend=backend)
         frame = values_frame(ds, result)
     write_atomically(frame, out)
     for note in ds.notes:
@@ -254,6 +261,18 @@ def cmd_value(args) -> int:
           f"{int((frame['role'] == 'target').sum())} target rows{extra}) in {result.timings['total']:.1f} s",
           file=sys.stderr)
     return 0
+
+
+def _backend(args):
+    """The compute backend of ``--backend``/``--ray-address``; says on stderr where a Ray run computes."""
+    from .backend import get_backend
+
+    if args.ray_address and args.backend != "ray":
+        raise ValueError("--ray-address needs --backend ray.")
+    backend = get_backend(args.backend, args.ray_address)
+    if args.backend == "ray":
+        print(f"computing on {backend.describe()}", file=sys.stderr)
+    return backend
 
 
 def values_frame(ds, result) -> pd.DataFrame:

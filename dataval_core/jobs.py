@@ -113,8 +113,10 @@ class JobManager:
 
     # -- submitting -----------------------------------------------------------------------
     def submit_run(self, key: str, dataset: Dataset, method: str, *, embedding: str | None = None,
-                   params: Mapping[str, Any] | None = None, seed: int = 0) -> str:
+                   params: Mapping[str, Any] | None = None, seed: int = 0, backend: Any = None) -> str:
         """Queue a valuation run of ``method`` on dataset record ``key``; returns the run id.
+
+        ``backend`` (``"local"``, ``"ray"`` or a ``Backend``) is where its tasks compute.
 
         The run is recorded at once; its values are saved to the workspace when it
         finishes. Parameter errors surface as a failed run with a one-line message.
@@ -126,7 +128,8 @@ class JobManager:
 
             self.workspace.set_run_status(run_id, "running")
             result = run_valuation(dataset, method, embedding=embedding, params=dict(params or {}), seed=seed,
-                                   progress=progress, cancel=cancel, cache_dir=self.workspace.cache_dir)
+                                   progress=progress, cancel=cancel, cache_dir=self.workspace.cache_dir,
+                                   backend=backend)
             self.workspace.save_result(run_id, result)
 
         def on_end(status: str, error: str | None) -> None:

@@ -45,9 +45,10 @@ def get_spec(name: str) -> ValuatorSpec:
         raise ValueError(f"Unknown method {name!r}; available methods: {valid}.") from None
 
 
-def get_valuator(name: str, params: Any = None, *, seed: int = 0):
-    """An instance of the named method with the given parameters (validated at fit)."""
-    return get_spec(name).load()(params, seed=seed)
+def get_valuator(name: str, params: Any = None, *, seed: int = 0, backend: Any = None):
+    """An instance of the named method with the given parameters (validated at fit);
+    ``backend`` is where it runs its tasks (see ``dataval_core.backend``)."""
+    return get_spec(name).load()(params, seed=seed, backend=backend)
 
 
 _M = "dataval_core.methods"

@@ -20,7 +20,7 @@ def default_embedding(method: str) -> str:
 
 def run_valuation(dataset: Dataset, method: str, *, embedding: str | None = None, params: Any = None,
                   seed: int = 0, progress: ProgressCallback | None = None, cancel: CancelFlag | None = None,
-                  cache_dir: str | Path | None = None) -> ValuationResult:
+                  cache_dir: str | Path | None = None, backend: Any = None) -> ValuationResult:
     """Value the non-target rows of ``dataset`` with ``method`` (registry name).
 
     The result's timings hold ``embedding`` (building the feature matrix, reading the
@@ -31,9 +31,12 @@ def run_valuation(dataset: Dataset, method: str, *, embedding: str | None = None
         ValueError: unknown method or embedding, bad parameters, or unusable data
             (``DataError``); the message is meant for the user as is.
         Cancelled: when ``cancel`` is set during the run.
+
+    ``backend`` (``"local"``, ``"ray"`` or a :class:`~dataval_core.backend.Backend`) says
+    where the methods that fan out run their tasks; the values do not depend on it.
     """
     cls = get_spec(method).load()
-    valuator = cls(params, seed=seed)
+    valuator = cls(params, seed=seed, backend=backend)
     valuator.resolved_params()  # reject bad parameters before any expensive embedding work
     reporter = as_reporter(progress, cancel)
     start = time.perf_counter()

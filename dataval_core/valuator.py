@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Mapping, Protocol
 import numpy as np
 
 from . import params as _params
+from .backend import Backend, get_backend
 from .problem import Problem
 from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
 from .result import ValuationResult
@@ -49,6 +50,8 @@ class BaseValuator(ABC):
     Args:
         params: a ``Params`` instance, a mapping of overrides, or None for defaults.
         seed: the run's seed; the same seed gives identical values.
+        backend: where independent tasks run: ``"local"`` (default), ``"ray"`` or a
+            :class:`~dataval_core.backend.Backend`; the values do not depend on it.
     """
 
     name: ClassVar[str] = ""
@@ -60,9 +63,14 @@ class BaseValuator(ABC):
     #: torch intra-op threads while the method runs (None: the caller's; see ``torch_models.torch_threads``)
     torch_threads: ClassVar[int | None] = None
 
-    def __init__(self, params: Any = None, *, seed: int = 0):
+    def __init__(self, params: Any = None, *, seed: int = 0, backend: Any = None):
         self.params = params
         self.seed = seed
+        self.backend = backend
+
+    def compute_backend(self) -> Backend:
+        """The backend the methods that fan out use (``self.backend`` resolved)."""
+        return get_backend(self.backend)
 
     def resolved_params(self) -> Any:
         if isinstance(self.params, self.Params):

@@ -77,3 +77,35 @@ def test_methods_without_regression_support_say_so():
                                   task="regression")
     with pytest.raises(ValueError, match="supports classification only"):
         get_valuator("knn_shapley").fit(problem)
+
+
+def _stable_sort_recursion(x, y, xt, yt, k):
+    """The KNN-Shapley recursion target by target, ranks from a stable argsort of the distances."""
+    n = len(x)
+    values = np.zeros(n)
+    for xj, yj in zip(xt, yt):
+        order = np.argsort(((x - xj) ** 2).sum(1), kind="stable")
+        match = (y[order] == yj).astype(float)
+        s = np.zeros(n)
+        s[-1] = match[-1] / n
+        for i in range(n - 2, -1, -1):
+            s[i] = s[i + 1] + (match[i] - match[i + 1]) * min(k, i + 1) / (k * (i + 1))
+        values[order] += s
+    return values / len(xt)
+
+
+def test_knn_shapley_breaks_distance_ties_by_row_order():
+    """Integer features tie often; the sort-key ranking must match a stable argsort exactly."""
+    rng = np.random.default_rng(4)
+    x, xt = rng.integers(0, 3, (60, 2)).astype(float), rng.integers(0, 3, (15, 2)).astype(float)
+    y, yt = rng.integers(0, 3, 60), rng.integers(0, 3, 15)
+    got = get_valuator("knn_shapley", {"k": 3}).fit(Problem.from_arrays(x, y, xt, yt)).values
+    np.testing.assert_allclose(got, _stable_sort_recursion(x, y, xt, yt, 3), rtol=0, atol=1e-12)
+
+
+def test_data_oob_values_do_not_depend_on_the_worker_count(blobs):
+    problem, _ = blobs
+    one = get_valuator("data_oob", {"n_estimators": 30, "n_jobs": 1}, seed=2).fit(problem)
+    two = get_valuator("data_oob", {"n_estimators": 30, "n_jobs": 2}, seed=2).fit(problem)
+    np.testing.assert_array_equal(one.values, two.values)
+    assert list(one.suggested_labels) == list(two.suggested_labels)

@@ -272,11 +272,11 @@ def test_sava_spawned_workers_give_the_thread_result(medium, monkeypatch):
     """The spawn path (taken when the host process runs other threads, e.g. Streamlit)."""
     import multiprocessing
 
-    from dataval_core.methods import sava
+    from dataval_core import backend
 
     problem, _ = medium
     threads = fit("sava", problem, seed=7, batch_size=64, n_jobs=2, parallel="threads")
-    monkeypatch.setattr(sava, "_process_context", lambda: multiprocessing.get_context("spawn"))
+    monkeypatch.setattr(backend, "_process_context", lambda: multiprocessing.get_context("spawn"))
     spawned = fit("sava", problem, seed=7, batch_size=64, n_jobs=2, parallel="processes")
     np.testing.assert_array_equal(spawned.values, threads.values)
 

@@ -143,12 +143,14 @@ def start_demo() -> bool:
     return False
 
 
-def submit_runs(record: DatasetRecord, ds: Dataset, choices: Iterable[Mapping[str, Any]], seed: int) -> list[str]:
-    """Queue one background run per ``{"method", "embedding", "params"}`` choice (not on a view-only share)."""
+def submit_runs(record: DatasetRecord, ds: Dataset, choices: Iterable[Mapping[str, Any]], seed: int,
+                backend: Any = None) -> list[str]:
+    """Queue one background run per ``{"method", "embedding", "params"}`` choice on ``backend``
+    (not on a view-only share)."""
     if not state.workspace().can_write(state.session_id(), record.key):
         raise AccessError("This dataset was shared with you view-only, so runs cannot be started.")
     return [state.jobs().submit_run(record.key, ds, c["method"], embedding=c.get("embedding"),
-                                    params=c.get("params"), seed=seed) for c in choices]
+                                    params=c.get("params"), seed=seed, backend=backend) for c in choices]
 
 
 def cancel_run(run_id: str) -> None:

@@ -5,6 +5,13 @@ the mean correctness of the models that did *not* see it (out of bag) on it —
 1[ŷ = y] for classification, −(ŷ − y)² for regression. A mislabeled sample is
 predicted "wrongly" by models trained on its clean neighbours, so it scores low.
 The target set is not used.
+
+As scikit-learn's random forest (and pyDVL with one), a bootstrap is passed as sample
+weights (how often each row was drawn) on the whole float32 array rather than as a copy
+of the drawn rows. Bags are independent tasks of ``BAGS_PER_TASK`` models on the compute
+backend (threads sized by ``n_jobs``, or Ray tasks sharing the arrays through the object
+store); every bag draws from its own seed, taken in order from the run's generator, and
+task sums are added in task order, so values depend on the seed only.
 """
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..params import param
+from ..params import CORES, param
 from ..problem import Problem
 from ..progress import Reporter
 from ..valuator import BaseValuator, NoParams, Output
@@ -32,12 +39,17 @@ class RandomValuator(BaseValuator):
         return Output(values)
 
 
+#: bootstrap models per backend task (fixed, so the grouping never depends on the worker count)
+BAGS_PER_TASK = 10
+
+
 @dataclass(frozen=True)
 class DataOOBParams:
     n_estimators: int = param(200, low=10, high=5000, help="Number of bootstrap models.")
     base_model: str = param("tree", choices=("tree", "logistic", "knn"),
                             help="Model fitted on each bootstrap sample (tree = random-forest-style tree).")
     max_samples: float = param(1.0, low=0.1, high=1.0, help="Bootstrap sample size as a fraction of the valued set.")
+    n_jobs: int = param(0, low=0, high=CORES, help="Models fitted at once on the local backend; 0 = all local cores.")
 
 
 class DataOOBValuator(BaseValuator):
@@ -50,37 +62,59 @@ class DataOOBValuator(BaseValuator):
 
     def _compute(self, problem: Problem, params: DataOOBParams, rng: np.random.Generator,
                  reporter: Reporter) -> Output:
-        x, y, n = np.asarray(problem.x), problem.y, problem.n
+        n = problem.n
         classify = problem.is_classification
+        x = np.ascontiguousarray(problem.x, dtype=np.float32)  # trees fit on float32: no copy per model
+        y = np.asarray(problem.y)
+        seeds = rng.integers(0, 2**63 - 1, size=params.n_estimators)
+        tasks = [(seeds[i:i + BAGS_PER_TASK],) for i in range(0, params.n_estimators, BAGS_PER_TASK)]
+        shared = {"x": x, "y": y, "classify": classify, "n_classes": problem.n_classes,
+                  "size": max(2, round(params.max_samples * n)), "base_model": params.base_model}
         score_sum = np.zeros(n)
         oob_count = np.zeros(n)
-        votes = np.zeros((n, problem.n_classes)) if classify else None
-        size = max(2, int(round(params.max_samples * n)))
-        for b in range(params.n_estimators):
-            inbag = rng.integers(0, n, size)
-            oob = np.ones(n, dtype=bool)
-            oob[inbag] = False
-            if classify and len(np.unique(y[inbag])) < 2:
-                continue  # a one-class bootstrap cannot train a classifier; skip it (rare, tiny n only)
-            if oob.any():
-                model = _make_model(params.base_model, classify, int(rng.integers(2**31 - 1)))
-                model.fit(x[inbag], y[inbag])
-                pred = model.predict(x[oob])
-                if classify:
-                    score_sum[oob] += pred == y[oob]
-                    votes[np.flatnonzero(oob), pred.astype(int)] += 1
-                else:
-                    score_sum[oob] -= (pred - y[oob]) ** 2
-                oob_count[oob] += 1
-            if (b + 1) % 10 == 0 or b + 1 == params.n_estimators:
-                reporter.update("bagging", b + 1, params.n_estimators)
+        votes = np.zeros((n, problem.n_classes), dtype=np.int32) if classify else None
+        workers = params.n_jobs or CORES
+        for _, (scores, counts, task_votes) in self.compute_backend().map(
+                fit_bags, tasks, reporter, "bagging", shared=shared, workers=workers,
+                units=[len(t[0]) for t in tasks], ordered=True):
+            score_sum += scores
+            oob_count += counts
+            if votes is not None:
+                votes += task_votes
         seen = oob_count > 0
         values = np.where(seen, score_sum / np.maximum(oob_count, 1), np.mean(score_sum[seen] / oob_count[seen])
                           if seen.any() else 0.0)
-        suggested = None
-        if classify:
-            suggested = np.where(votes.sum(1) > 0, votes.argmax(1), -1)
+        suggested = None if votes is None else np.where(votes.sum(1) > 0, votes.argmax(1), -1)
         return Output(values, suggested=suggested)
+
+
+def fit_bags(shared: dict, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Fit one model per seed on its bootstrap; return the summed out-of-bag scores, the
+    out-of-bag counts and (classification) the out-of-bag class votes, each per row."""
+    x, y, classify = shared["x"], shared["y"], shared["classify"]
+    n = len(x)
+    scores, counts = np.zeros(n), np.zeros(n)
+    votes = np.zeros((n, shared["n_classes"]), dtype=np.int32) if classify else None
+    for seed in seeds:
+        bag_rng = np.random.default_rng(seed)
+        drawn = np.bincount(bag_rng.integers(0, n, shared["size"]), minlength=n)
+        oob = drawn == 0
+        if not oob.any() or (classify and len(np.unique(y[~oob])) < 2):
+            continue  # nothing to score, or a one-class bootstrap (rare, tiny n only)
+        model = _make_model(shared["base_model"], classify, int(bag_rng.integers(2**31 - 1)))
+        if shared["base_model"] == "knn":  # no sample weights: the distinct drawn rows
+            model.fit(x[~oob], y[~oob])
+        else:
+            model.fit(x, y, sample_weight=drawn.astype(np.float64))
+        pred = model.predict(x[oob])
+        rows = np.flatnonzero(oob)
+        if votes is not None:
+            scores[rows] += pred == y[rows]
+            votes[rows, pred.astype(int)] += 1
+        else:
+            scores[rows] -= (pred - y[rows]) ** 2
+        counts[rows] += 1
+    return scores, counts, votes
 
 
 def _make_model(kind: str, classify: bool, seed: int):

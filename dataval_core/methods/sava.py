@@ -16,8 +16,11 @@ batch from ``problem.x`` (a read-only ``np.memmap`` is fine and its pages are re
 after each read, so resident memory stays flat), and the label cost W is computed once
 from a stratified sample. POT's network simplex holds the GIL, so for large problems the
 batches (and W's class pairs) are solved in spawned worker processes that receive the
-target batches once and one valued batch per task; small problems use a thread pool.
-Results are stored by batch index, so they do not depend on scheduling or worker kind.
+target batches once and one valued batch per task; small problems use a thread pool. On
+the ``ray`` backend (:mod:`dataval_core.backend`) the pairs are Ray tasks: the target
+batches and W go through the object store once, and each worker reads its valued batch
+from the shared file itself. Results are stored by batch index, so they do not depend on
+scheduling, worker kind or backend.
 
 Differences from the reference code, on purpose: W from the whole target set (a
 stratified sample, as ``lava``), not from the first batch pair; outer marginals normalised (the reference's
@@ -36,12 +39,6 @@ import dataclasses
 import os
 import time
 import warnings
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -49,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backend import RowSource
 from ..params import CORES, MAX_OT_SIDE, param
 from ..problem import Problem
 from ..progress import Reporter
@@ -172,27 +170,21 @@ def _blas_single_thread(workers: int):
     return threadpool_limits(limits=1, user_api="blas")
 
 
-#: the per-run state a worker process receives once (target batches, solver settings)
-_WORKER_STATE: dict = {}
-
-
-def _init_worker(state: dict) -> None:
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")  # one BLAS thread per worker process
-    _WORKER_STATE.clear()
-    _WORKER_STATE.update(state)
-
-
-def _solve_group(state: dict, k: int, xk: np.ndarray, yk: np.ndarray, ls: tuple[int, ...], w: np.ndarray):
-    """OT of valued batch k (rows ``xk``, labels ``yk``) against target batches ``ls``.
+def _solve_group(state: dict, k: int, valued: np.ndarray, yk: np.ndarray, ls: tuple[int, ...]):
+    """OT of valued batch k against target batches ``ls``. ``valued`` holds the batch's
+    rows, or their indices when the worker reads them itself (``state["x"]``, a
+    :class:`~dataval_core.backend.RowSource`: the shared file, or the array in Ray's object store).
 
     Returns ``(k, [(l, pair cost, harm score, nearest target class, its distance, converged), ...])``.
     """
-    xk = np.asarray(xk, dtype=np.float64)
+    if state.get("x") is not None:
+        x = state["x"].open()
+        valued = _ot.read_rows(x, valued)
+        release_pages(x)
+    xk = np.asarray(valued, dtype=np.float64)
     out = []
     for l in ls:
-        s = _ot.pair_scores(xk, yk, state["target_x"][l], state["target_y"][l], w,
+        s = _ot.pair_scores(xk, yk, state["target_x"][l], state["target_y"][l], state["w"],
                             label_weight=state["label_weight"], relabel_weight=state["relabel_weight"],
                             solver=state["solver"], reg=state["reg"], device=state["device"])
         out.append((l, s.cost, s.harm.astype(np.float32), s.nearest_class, s.nearest_dist.astype(np.float32),
@@ -200,8 +192,8 @@ def _solve_group(state: dict, k: int, xk: np.ndarray, yk: np.ndarray, ls: tuple[
     return k, out
 
 
-def _worker_solve_group(k, xk, yk, ls, w):
-    return _solve_group(_WORKER_STATE, k, xk, yk, ls, w)
+def _apply(fn, *args):
+    return fn(*args)
 
 
 def use_processes(parallel: str, workers: int, n: int, m: int) -> bool:
@@ -210,18 +202,6 @@ def use_processes(parallel: str, workers: int, n: int, m: int) -> bool:
     if workers <= 1 or parallel == "threads":
         return False
     return parallel == "processes" or n * m >= PROCESS_MIN_ENTRIES
-
-
-def _process_context():
-    """``fork`` when this process runs a single Python thread (workers start at once, no
-    imports); ``spawn`` otherwise (e.g. inside Streamlit), since forking a process whose
-    other threads may hold locks can deadlock the child."""
-    import multiprocessing
-    import threading
-
-    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
 
 
 #: ``parallel="auto"`` uses processes from this many valued x target rows (≈ 5 s of solves)
@@ -242,30 +222,18 @@ class SavaValuator(BaseValuator):
         n_k = len(batch_bounds(n, params.batch_size)) - 1
         n_l = len(batch_bounds(m, params.batch_size)) - 1
         total = n_k * n_l
-        workers = max(1, min(params.n_jobs or len(os.sched_getaffinity(0)), total))
+        backend = self.compute_backend()
+        cores = backend.cores()
         device = _ot.resolve_device(params.device, params.solver)
-        processes = device == "cpu" and use_processes(params.parallel, workers, n, m)
+        workers = max(1, min(params.n_jobs or cores, total)) if not backend.remote_reads else cores
+        processes = device == "cpu" and not backend.remote_reads and use_processes(params.parallel, workers, n, m)
 
         y = np.asarray(problem.y)
         v_batches = stratified_batches(y, n_k, rng)
         target_rows = stratified_batches(problem.y_target, n_l, rng)
-        state = {"target_x": [np.asarray(problem.x_target[r], dtype=np.float64) for r in target_rows],
-                 "target_y": [np.asarray(problem.y_target)[r] for r in target_rows],
-                 "label_weight": params.label_weight, "relabel_weight": params.relabel_weight,
-                 "solver": params.solver, "reg": params.reg, "device": device}
 
         def valued_rows(k: int) -> np.ndarray:
             return v_batches[k]
-
-        if processes:
-            pool = ProcessPoolExecutor(workers, mp_context=_process_context(),
-                                       initializer=_init_worker, initargs=(state,))
-            solve = partial(pool.submit, _worker_solve_group)
-            map_fn = partial(pool.map, chunksize=4)
-        else:
-            pool = ThreadPoolExecutor(workers)  # threads overlap reading and cost building only
-            solve = partial(pool.submit, _solve_group, state)
-            map_fn = None
 
         gradients = np.empty((n, n_l), dtype=np.float32)
         nearest = np.empty((n, n_l), dtype=np.int16 if n_classes < 2**15 else np.int32)
@@ -278,43 +246,46 @@ class SavaValuator(BaseValuator):
             groups = [(k, tuple(range(n_l))) for k in range(n_k)]
         else:
             groups = [(k, (l,)) for k in range(n_k) for l in range(n_l)]
-        tasks = iter(groups)
 
-        with _blas_single_thread(workers), pool:
+        def label_map(fn, *iterables):
+            """W's class pairs on the backend (worker processes or Ray), in order."""
+            tasks = list(zip(*iterables))
+            return [c for _, c in backend.map(_apply, tasks, reporter, "label cost", shared=fn, workers=workers,
+                                              processes=processes, ordered=True)]
+
+        with _blas_single_thread(workers if not backend.remote_reads else 1):
             reporter.update("label cost", 0, 1, "W between classes")
             t = time.perf_counter()
             w = _ot.label_cost(problem.x, y, problem.x_target, problem.y_target, problem.classes,
-                               per_class=params.label_samples, rng=rng, map_fn=map_fn)
+                               per_class=params.label_samples, rng=rng,
+                               map_fn=label_map if processes or backend.remote_reads else None)
             release_pages(problem.x)
             timings["label_cost"] = time.perf_counter() - t
 
-            def submit(k: int, ls: tuple[int, ...]):
-                rows = valued_rows(k)
-                return solve(k, _ot.read_rows(problem.x, rows), y[rows], ls, w)
+            # sent once per worker (Ray: through the object store); valued rows go per task,
+            # or, with Ray, workers read them from the shared file (or the stored array)
+            state = {"target_x": [np.asarray(problem.x_target[r], dtype=np.float64) for r in target_rows],
+                     "target_y": [np.asarray(problem.y_target)[r] for r in target_rows], "w": w,
+                     "label_weight": params.label_weight, "relabel_weight": params.relabel_weight,
+                     "solver": params.solver, "reg": params.reg, "device": device,
+                     "x": RowSource.of(problem.x) if backend.remote_reads else None}
 
-            done = 0
-            reporter.update("batch pairs", 0, total, f"{n_k} x {n_l} batches")
+            def task(k: int, ls: tuple[int, ...]) -> tuple:
+                rows = valued_rows(k)
+                valued = rows if backend.remote_reads else _ot.read_rows(problem.x, rows)
+                return k, valued, y[rows], ls
+
+            tasks = [partial(task, *g) for g in groups]  # built when submitted: few batches in memory
             t = time.perf_counter()
-            pending = {submit(*g) for g in [next(tasks) for _ in range(min(len(groups), 2 * workers))]}
-            try:
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        k, out = fut.result()
-                        rows = valued_rows(k)
-                        for l, cost, harm, near, near_dist, ok in out:
-                            gradients[rows, l] = harm
-                            nearest[rows, l] = near
-                            nearest_dist[rows, l] = near_dist
-                            pair_cost[k, l] = cost
-                            converged[k, l] = ok
-                        done += len(out)
-                        reporter.update("batch pairs", done, total, f"pair {done}/{total}")
-                        nxt = next(tasks, None)
-                        if nxt is not None:
-                            pending.add(submit(*nxt))
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+            for _, (k, out) in backend.map(_solve_group, tasks, reporter, "batch pairs", shared=state,
+                                           workers=workers, processes=processes, units=[len(g[1]) for g in groups]):
+                rows = valued_rows(k)
+                for l, cost, harm, near, near_dist, ok in out:
+                    gradients[rows, l] = harm
+                    nearest[rows, l] = near
+                    nearest_dist[rows, l] = near_dist
+                    pair_cost[k, l] = cost
+                    converged[k, l] = ok
         timings["batch_pairs"] = time.perf_counter() - t
 
         reporter.update("outer OT", 0, 1, f"{n_k} x {n_l} batch costs")
