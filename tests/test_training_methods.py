@@ -235,3 +235,37 @@ def test_bad_parameters_raise_readable_errors(noisy_blobs):
         get_valuator("dvgs", {"hidden": "12,x"}).fit(problem)
     with pytest.raises(ValueError, match="proj_dim"):
         get_valuator("dvemb", {"grad_params": "all", "proj_dim": 0}).fit(problem)
+
+
+def test_seeded_runs_ignore_threads_drawing_from_torch_global_rng(noisy_blobs):
+    """Weights come from a private generator: other threads reseeding and drawing from torch's
+    global RNG (as any job thread may) cannot change a seeded run's values."""
+    import sys
+
+    problem, _ = noisy_blobs
+    quick = {m: dict(FAST[m], epochs=2) for m in FAST}
+    serial = {m: get_valuator(m, quick[m], seed=5).fit(problem).values for m in quick}
+    stop = threading.Event()
+
+    def draw(offset: int) -> None:
+        i = offset
+        while not stop.is_set():
+            torch.manual_seed(i)
+            torch.rand(64)
+            i += 2
+
+    threads = [threading.Thread(target=draw, args=(k,), daemon=True) for k in range(2)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the GIL over often, so a draw lands inside any unguarded window
+    for t in threads:
+        t.start()
+    try:
+        beside = {m: [get_valuator(m, quick[m], seed=5).fit(problem).values for _ in range(3)] for m in quick}
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        sys.setswitchinterval(interval)
+    for m, runs in beside.items():
+        for values in runs:
+            np.testing.assert_array_equal(values, serial[m], err_msg=m)
