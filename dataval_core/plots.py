@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .export import current_decisions
+from .decisions import current_decisions
 
 #: colours per decision, shared by the map and the report
 DECISION_COLORS = {"undecided": "#9aa0a6", "keep": "#2e7d32", "drop": "#c62828", "relabel": "#ef6c00"}

@@ -20,10 +20,11 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from .dataset import IMAGE, Dataset
+from .decisions import current_decisions
 from .evaluation import detection_curve, detection_metrics
-from .export import Results, current_decisions, run_names
 from .images import thumbnail_png
 from .plots import detection_curve_figure, point_removal_figure, value_histogram
+from .result import Results, run_names
 
 #: lowest-valued samples listed per run
 LOWEST_K = 20
@@ -48,7 +49,7 @@ def html_report(dataset: Dataset, results: Results, decisions: pd.DataFrame | No
 
     Args:
         dataset: the dataset as the app shows it (with any injected noise).
-        results: runs keyed by run name, or a sequence (see :func:`dataval_core.export.run_names`).
+        results: runs keyed by run name, or a sequence (see :func:`dataval_core.result.run_names`).
         decisions: the decisions audit log (or current decisions), or ``None``.
         metrics: extra sections, title → content: a point-removal frame
             (``fraction``, ``strategy``, ``score``; optional ``run``) is drawn and

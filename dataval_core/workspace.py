@@ -36,14 +36,13 @@ import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
+from .decisions import ACTIONS, DECISION_COLUMNS
 from .result import ValuationResult
 
 ENV_VAR = "DATAVAL_WORKSPACE"
 DEFAULT_ROOT = ".dataval"
-ACTIONS = ("keep", "drop", "relabel")
 #: run states; ``interrupted`` marks a run whose server process ended before it finished
 RUN_STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
-DECISION_COLUMNS = ["id", "action", "old_label", "new_label", "run_id", "method", "value", "rank", "time"]
 _EXTRA_1D = "extra."
 _EXTRA_2D = "extra2d."
 #: identifies this server process in ``runs.owner`` (pid alone is reused across container restarts)

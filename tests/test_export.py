@@ -13,10 +13,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from dataval_core.dataset import DataError, Dataset, encode_labels
-from dataval_core.export import (
-    DECISION_COLUMNS, current_decisions, export_bundle, export_dataset, export_plan, values_table,
-    write_decisions_csv, write_values_csv,
-)
+from dataval_core.bundle import export_bundle
+from dataval_core.decisions import DECISION_COLUMNS, current_decisions
+from dataval_core.export import export_dataset, export_plan, values_table, write_decisions_csv, write_values_csv
 from dataval_core.io import load_dataset
 from dataval_core.report import html_report
 from dataval_core.result import ValuationResult
