@@ -183,3 +183,28 @@ def test_two_sessions_never_see_each_other(workspace_dir, tmp_path):
     b.text_input(key="data_shared").input(key_a).run()
     b.button(key="data_open_shared").click().run()
     assert b.session_state["dataset_key"] == key_a  # opened on purpose: now shared
+
+
+def _rerun_until(at: AppTest, done, timeout: float = TIMEOUT) -> AppTest:
+    """Rerun the script until ``done(at)`` holds (the background job finished and the page drew it)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while not done(at.run()):
+        assert not errors(at), errors(at)
+        assert time.monotonic() < end, "the background task did not finish"
+    return at
+
+
+@pytest.mark.parametrize("page, button", [("pages/4_map.py", "map_draw"), ("pages/5_compare.py", "cmp_removal")])
+def test_background_tasks_draw_their_figures(workspace_dir, tmp_path, page, button):
+    """The map and point-removal jobs (dataval_core.tasks) run off the script thread and their figure appears."""
+    sid, _, _ = seeded_session(workspace_dir, tmp_path)
+    at = new_app(sid)
+    at.switch_page(page).run()
+    if page == "pages/4_map.py":
+        at.segmented_control(key="map_layout").set_value("PCA (instant)").run()
+    at.button(key=button).click().run()
+    assert not at.get("plotly_chart")  # the seeded dataset has no injected noise: no other chart on these pages
+    _rerun_until(at, lambda a: len(a.get("plotly_chart")) > 0)
+    assert not errors(at)

@@ -7,6 +7,7 @@ from typing import Sequence
 import pandas as pd
 import plotly.express as px
 
+from dataval_core import tasks
 from dataval_core.dataset import Dataset
 from dataval_core.evaluation import detection_curve, detection_metrics, flagged_by_several, rank_agreement
 from dataval_core.result import ValuationResult
@@ -59,20 +60,10 @@ def detection_figure(ds: Dataset, results: Sequence[ValuationResult]):
 
 
 def removal_task(record: DatasetRecord, ds: Dataset, runs: Sequence[RunRecord]):
-    """A background task computing the point-removal curve of each run (see evaluation.point_removal_curve)."""
-    from dataval_core.embeddings import build_problem
-    from dataval_core.evaluation import point_removal_curve
-
-    def task(progress, cancel) -> pd.DataFrame:
-        frames = []
-        for r in runs:
-            res = review.result(r)
-            problem = build_problem(ds, res.embedding or None, seed=r.seed, cache_dir=state.workspace().cache_dir,
-                                    progress=progress, cancel=cancel)
-            frames.append(point_removal_curve(problem, res.values, seed=r.seed).assign(run=r.label))
-        return pd.concat(frames, ignore_index=True)
-
-    return task
+    """The background point-removal job (:func:`dataval_core.tasks.removal_curves`), its arguments
+    (the runs' values, the cache folder) resolved here on the script thread."""
+    results = {r.label: review.result(r) for r in runs}
+    return tasks.as_task(tasks.removal_curves, ds, results, cache_dir=state.workspace().cache_dir)
 
 
 def removal_job_id(record: DatasetRecord, runs: Sequence[RunRecord]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.express as px
 
+from dataval_core import tasks
 from dataval_core.dataset import Dataset
 from dataval_core.workspace import DatasetRecord, RunRecord
 
@@ -21,20 +22,12 @@ def job_id(record: DatasetRecord, run: RunRecord, method: str = "auto") -> str:
 
 
 def map_task(ds: Dataset, run: RunRecord, method: str = "auto"):
-    """A background task: embed the valued rows as the run did, then map them to 2-D (cached on disk).
+    """The background map job (:func:`dataval_core.tasks.dataset_map`), its arguments resolved here.
 
     ``method`` is ``map_coordinates``'s: ``"auto"`` (UMAP up to 20,000 points, PCA above) or ``"pca"``.
     """
-    from dataval_core.embeddings import build_problem
-    from dataval_core.projection import map_coordinates
-
-    def task(progress, cancel):
-        cache = state.workspace().cache_dir
-        problem = build_problem(ds, run.embedding, seed=run.seed, cache_dir=cache, progress=progress, cancel=cancel)
-        return map_coordinates(problem.x, problem.ids, seed=run.seed, cache_dir=cache, method=method,
-                               progress=progress, cancel=cancel)
-
-    return task
+    return tasks.as_task(tasks.dataset_map, ds, run.embedding, seed=run.seed, method=method,
+                         cache_dir=state.workspace().cache_dir)
 
 
 def plot_frame(coords: pd.DataFrame, review: pd.DataFrame) -> pd.DataFrame:
