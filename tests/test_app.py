@@ -204,7 +204,7 @@ def test_background_tasks_draw_their_figures(workspace_dir, tmp_path, page, butt
     at.switch_page(page).run()
     if page == "pages/4_map.py":
         at.segmented_control(key="map_layout").set_value("PCA (instant)").run()
-    at.button(key=button).click().run()
     assert not at.get("plotly_chart")  # the seeded dataset has no injected noise: no other chart on these pages
+    at.button(key=button).click().run()
     _rerun_until(at, lambda a: len(a.get("plotly_chart")) > 0)
     assert not errors(at)
