@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Callable, Protocol
 
 
@@ -29,6 +30,24 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+class RunState(StrEnum):
+    """The states of a valuation run or background task, as stored and shown.
+
+    ``interrupted`` marks a run whose server process ended before it finished.
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+#: states of a run that has not finished yet
+ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING)
 
 
 class CancelFlag(Protocol):

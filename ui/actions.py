@@ -15,6 +15,7 @@ import streamlit as st
 from dataval_core.dataset import DataError, Dataset
 from dataval_core.io import load_dataset
 from dataval_core.noise import inject_label_noise
+from dataval_core.progress import ACTIVE_STATES, RunState
 from dataval_core.samples import load_sample
 from dataval_core.targets import split_target, target_from_column, with_target_file
 from dataval_core.workspace import DatasetRecord, RunRecord
@@ -126,9 +127,9 @@ def start_demo() -> bool:
     ds = _demo_dataset()
     record = use_dataset(ds)
     for run in reversed(state.workspace().list_runs(record.key)):
-        if run.method == DEMO["method"] and run.status in ("queued", "running", "done"):
+        if run.method == DEMO["method"] and run.status in (*ACTIVE_STATES, RunState.DONE):
             st.session_state["demo_run"] = run.run_id
-            return run.status == "done"
+            return run.status == RunState.DONE
     st.session_state["demo_run"] = state.jobs().submit_run(record.key, ds, DEMO["method"], seed=DEMO["seed"])
     return False
 
@@ -146,7 +147,7 @@ def cancel_run(run_id: str) -> None:
 
 def finished_runs(record: DatasetRecord) -> list[RunRecord]:
     """The dataset's finished runs, newest first."""
-    return list(reversed(state.workspace().list_runs(record.key, status="done")))
+    return list(reversed(state.workspace().list_runs(record.key, status=RunState.DONE)))
 
 
 def decide(record: DatasetRecord, rows: list[Mapping[str, Any]]) -> None:

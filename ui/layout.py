@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dataval_core.progress import ACTIVE_STATES, RunState
+
 from . import state
 
 PAGES = {
@@ -87,8 +89,8 @@ def sidebar() -> None:
         else:
             st.caption("**Injected noise:** none")
         runs = state.workspace().list_runs(record.key)
-        done = sum(r.status == "done" for r in runs)
-        active = sum(r.status in ("queued", "running") for r in runs)
+        done = sum(r.status == RunState.DONE for r in runs)
+        active = sum(r.status in ACTIVE_STATES for r in runs)
         decisions = state.workspace().decisions(record.key)
         counts = decisions["action"].value_counts() if len(decisions) else {}
         detail = ", ".join(f"{counts[a]} {a}" for a in ("drop", "relabel", "keep") if a in counts)

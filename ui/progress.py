@@ -6,6 +6,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dataval_core.progress import ACTIVE_STATES, RunState
 from dataval_core.workspace import DatasetRecord, RunRecord
 
 from . import actions, state
@@ -20,7 +21,7 @@ def _seconds(s: float | None) -> str:
 
 
 def _active(record: DatasetRecord) -> list[RunRecord]:
-    return [r for r in state.workspace().list_runs(record.key) if r.status in ("queued", "running")]
+    return [r for r in state.workspace().list_runs(record.key) if r.status in ACTIVE_STATES]
 
 
 def _bar(run: RunRecord) -> None:
@@ -29,7 +30,7 @@ def _bar(run: RunRecord) -> None:
     if snap is None:
         c1.progress(0.0, text=f"**{run.label}** — running in another server process")
         return
-    if snap.status == "queued":
+    if snap.status == RunState.QUEUED:
         text = f"**{run.label}** — queued, waiting for a free worker"
     else:
         step = f" {snap.done}/{snap.total}" if snap.total > 1 else ""
@@ -57,7 +58,7 @@ def runs_monitor(record: DatasetRecord, on_finish_page: str | None = None) -> No
             st.caption("Nothing running.")
         if active and not now:
             demo = st.session_state.pop("demo_run", None)
-            if on_finish_page and demo and state.workspace().run_record(demo).status == "done":
+            if on_finish_page and demo and state.workspace().run_record(demo).status == RunState.DONE:
                 st.switch_page(on_finish_page)
             st.rerun(scope="app")
 
@@ -78,7 +79,7 @@ def runs_table(record: DatasetRecord) -> None:
         frame = frame.drop(columns="message")  # an empty column only for failed runs' errors
     st.dataframe(frame, hide_index=True, column_config={"seconds": st.column_config.NumberColumn(format="%.1f")})
     for r in runs[::-1]:
-        if r.status == "failed":
+        if r.status == RunState.FAILED:
             st.error(f"{r.label} failed: {r.error}")
             break
 
@@ -92,12 +93,12 @@ def task_result(job_id: str, label: str) -> Any:
     snap = state.jobs().snapshot(job_id)
     if snap is None:
         return None
-    if snap.status == "done":
+    if snap.status == RunState.DONE:
         return state.jobs().result(job_id)
-    if snap.status == "failed":
+    if snap.status == RunState.FAILED:
         st.error(f"{label} failed: {snap.error}")
         return None
-    if snap.status == "cancelled":
+    if snap.status == RunState.CANCELLED:
         st.caption(f"{label} was cancelled.")
         return None
 
