@@ -9,7 +9,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 EXIT_USAGE, EXIT_ERROR, EXIT_CANCELLED = 2, 1, 130

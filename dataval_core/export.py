@@ -303,13 +303,6 @@ def values_table(dataset: Dataset, results: Results) -> pd.DataFrame:
     return frame
 
 
-def write_values_csv(dataset: Dataset, results: Results, path: str | Path) -> Path:
-    """Write :func:`values_table` to ``path`` (CSV) and return the path."""
-    path = Path(path)
-    values_table(dataset, results).to_csv(path, index=False)
-    return path
-
-
 def write_decisions_csv(decisions: pd.DataFrame | None, path: str | Path) -> Path:
     """Write the full audit log (every row, oldest first) to ``path`` and return the path.
 

@@ -8,7 +8,6 @@ CLI into a bar on stderr.
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -78,26 +77,10 @@ class Reporter:
         if self._progress is not None:
             self._progress(Progress(stage, int(done), int(total), message))
 
-    def scaled(self, stage_prefix: str = "") -> "Reporter":
-        """A reporter for a sub-task (same callback and flag, optional stage prefix)."""
-        if not stage_prefix:
-            return self
-
-        def forward(p: Progress) -> None:
-            if self._progress is not None:
-                self._progress(Progress(f"{stage_prefix}{p.stage}", p.done, p.total, p.message))
-
-        return Reporter(forward, self._cancel)
-
-
 def as_reporter(progress: ProgressCallback | Reporter | None = None, cancel: CancelFlag | None = None) -> Reporter:
     if isinstance(progress, Reporter):
         return progress
     return Reporter(progress, cancel)
-
-
-def new_cancel_flag() -> threading.Event:
-    return threading.Event()
 
 
 def stderr_bar(stream=None, width: int = 30, min_interval_s: float = 0.2) -> ProgressCallback:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Protocol
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
@@ -18,13 +18,6 @@ from . import params as _params
 from .problem import Problem
 from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
 from .result import ValuationResult
-
-
-class Valuator(Protocol):
-    name: ClassVar[str]
-
-    def fit(self, problem: Problem, *, progress: ProgressCallback | None = None,
-            cancel: CancelFlag | None = None) -> ValuationResult: ...
 
 
 @dataclass(frozen=True)

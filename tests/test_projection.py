@@ -1,11 +1,13 @@
 """Map coordinates: PCA path, size switch and note, disk cache, UMAP (slow: numba compile)."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
 from dataval_core.projection import map_coordinates
-from dataval_core.progress import Cancelled, new_cancel_flag
+from dataval_core.progress import Cancelled
 
 
 def blobs(n: int = 120, d: int = 64, seed: int = 0) -> np.ndarray:
@@ -58,7 +60,7 @@ def test_tiny_and_bad_inputs():
     bad[2, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         map_coordinates(bad, np.arange(10), method="pca")
-    flag = new_cancel_flag()
+    flag = threading.Event()
     flag.set()
     with pytest.raises(Cancelled):
         map_coordinates(blobs(), np.arange(120), cancel=flag)

@@ -5,10 +5,9 @@ import dataclasses
 from typing import Sequence
 
 import pandas as pd
-import plotly.express as px
 
-from dataval_core import tasks
-from dataval_core.dataset import Dataset
+from dataval_core import plots, tasks
+from dataval_core.dataset import CLASSIFICATION, Dataset
 from dataval_core.evaluation import detection_curve, detection_metrics, flagged_by_several, rank_agreement
 from dataval_core.result import ValuationResult
 from dataval_core.workspace import DatasetRecord, RunRecord
@@ -48,15 +47,10 @@ def noise_metrics(ds: Dataset, results: Sequence[ValuationResult]) -> pd.DataFra
 
 
 def detection_figure(ds: Dataset, results: Sequence[ValuationResult]):
-    """Fraction of noisy samples found vs fraction inspected, one line per run, with the random diagonal."""
-    curves = [detection_curve(r.values, _noisy_for(ds, r)).assign(run=r.method) for r in results]
-    frame = pd.concat(curves, ignore_index=True)
-    fig = px.line(frame, x="fraction_inspected", y="fraction_found", color="run",
-                  labels={"fraction_inspected": "fraction inspected (lowest value first)",
-                          "fraction_found": "fraction of noisy samples found"})
-    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="inspect at random", line={"dash": "dot", "color": "gray"})
-    fig.update_layout(height=380, margin={"t": 10}, legend={"orientation": "h", "y": -0.25})
-    return fig
+    """Fraction of noisy samples found vs fraction inspected, one line per run (the report's figure)."""
+    curves = {r.method: detection_curve(r.values, _noisy_for(ds, r)) for r in results}
+    rate = float(ds.noisy[~ds.is_target].mean()) if ds.noisy is not None else None
+    return plots.detection_curve_figure(curves, noise_rate=rate, title="")
 
 
 def removal_task(record: DatasetRecord, ds: Dataset, runs: Sequence[RunRecord]):
@@ -71,9 +65,6 @@ def removal_job_id(record: DatasetRecord, runs: Sequence[RunRecord]) -> str:
     return "removal:" + record.key + ":" + ",".join(sorted(r.run_id for r in runs))
 
 
-def removal_figure(frame: pd.DataFrame):
-    """Model score after removing the lowest-valued x% vs a random x%, per run."""
-    fig = px.line(frame, x="fraction", y="score", color="run", line_dash="strategy", markers=True,
-                  labels={"fraction": "fraction of valued samples removed", "score": "target score"})
-    fig.update_layout(height=380, margin={"t": 10}, legend={"orientation": "h", "y": -0.25})
-    return fig
+def removal_figure(frame: pd.DataFrame, ds: Dataset):
+    """Model score after removing the lowest-valued x% vs a random x%, per run (the report's figure)."""
+    return plots.point_removal_figure(frame, score_name="accuracy" if ds.task == CLASSIFICATION else "R²", title="")

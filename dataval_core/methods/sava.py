@@ -30,7 +30,6 @@ rows are dealt evenly, so batch sizes differ by at most one row.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 import warnings
@@ -38,7 +37,6 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolE
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
@@ -103,31 +101,6 @@ def stratified_batches(y: np.ndarray, n_batches: int, rng: np.random.Generator) 
 #: re-exported for callers that stream a memory-mapped problem (CLI, benchmarks)
 release_pages = _ot.release_pages
 
-
-def memmap_problem(problem: Problem, path: str | os.PathLike, chunk_rows: int = 65536) -> Problem:
-    """Write ``problem.x`` to a ``.npy`` file in row chunks and reopen it memory-mapped.
-
-    Used by the CLI for inputs larger than RAM and by the scale benchmark.
-
-    Args:
-        problem: the problem whose valued features to write.
-        path: destination ``.npy`` file (overwritten).
-        chunk_rows: rows copied per step.
-
-    Returns:
-        The same problem with ``x`` a read-only ``np.memmap`` on ``path``.
-    """
-    path = Path(path)
-    n, d = problem.x.shape
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
-    for start in range(0, n, chunk_rows):
-        out[start:start + chunk_rows] = problem.x[start:start + chunk_rows]
-        release_pages(problem.x)
-    out.flush()
-    del out
-    mapped = dataclasses.replace(problem, x=np.load(path, mmap_mode="r"))
-    release_pages(mapped.x)
-    return mapped
 
 
 def outer_plan(pair_cost: np.ndarray, reg: float) -> _ot.Duals:
