@@ -1,4 +1,4 @@
-"""Page chrome: the sidebar summary of the current dataset, page headers and small styles."""
+"""Page chrome: the page list, the sidebar summary of the current dataset, page headers and small styles."""
 from __future__ import annotations
 
 import streamlit as st
@@ -7,25 +7,18 @@ from dataval_core.progress import ACTIVE_STATES, RunState
 
 from . import state
 
-PAGES = {
-    "home": "app.py",
-    "data": "pages/1_data.py",
-    "valuate": "pages/2_valuate.py",
-    "review": "pages/3_review.py",
-    "map": "pages/4_map.py",
-    "compare": "pages/5_compare.py",
-    "export": "pages/6_export.py",
-}
-#: sidebar navigation: (page key, label, icon); Streamlit's own file-name menu is switched off in config.toml
+#: the pages: (key, file, title, icon, URL path); the first is the home page at the site root
 NAV = (
-    ("home", "Home", ":material/home:"),
-    ("data", "Data", ":material/database:"),
-    ("valuate", "Valuate", ":material/play_circle:"),
-    ("review", "Review", ":material/grid_view:"),
-    ("map", "Map", ":material/scatter_plot:"),
-    ("compare", "Compare & check", ":material/fact_check:"),
-    ("export", "Export", ":material/download:"),
+    ("home", "app_pages/0_home.py", "Home", ":material/home:", ""),
+    ("data", "app_pages/1_data.py", "Data", ":material/database:", "data"),
+    ("valuate", "app_pages/2_valuate.py", "Valuate", ":material/play_circle:", "valuate"),
+    ("review", "app_pages/3_review.py", "Review", ":material/grid_view:", "review"),
+    ("map", "app_pages/4_map.py", "Map", ":material/scatter_plot:", "map"),
+    ("compare", "app_pages/5_compare.py", "Compare & check", ":material/fact_check:", "compare"),
+    ("export", "app_pages/6_export.py", "Export", ":material/download:", "export"),
 )
+#: page key -> file, for ``st.switch_page`` and ``st.page_link``
+PAGES = {key: path for key, path, *_ in NAV}
 
 _CSS = """
 <style>
@@ -39,20 +32,17 @@ _CSS = """
 """
 
 
-def setup(title: str) -> None:
-    """What every page does first: page config, session, styles, sidebar and any flash message.
+def navigation() -> list:
+    """The ``st.Page`` list ``app.py`` hands to ``st.navigation`` (Streamlit draws the sidebar menu)."""
+    return [st.Page(path, title=title, icon=icon, default=not url_path, **({"url_path": url_path} if url_path else {}))
+            for _, path, title, icon, url_path in NAV]
 
-    Streamlit runs each file in ``pages/`` on its own (the ``pages/`` folder turns on
-    file-based navigation), so this shared preamble takes the place of a router.
-    """
+
+def setup(title: str) -> None:
+    """The chrome ``app.py`` runs once before every page: page config, session, styles, sidebar, flash message."""
     st.set_page_config(page_title=f"{title} · dataval", page_icon=":material/cleaning_services:", layout="wide")
     state.init_session()
     st.html(_CSS)
-    with st.sidebar:
-        st.markdown("### :material/cleaning_services: dataval")
-        for key, label, icon in NAV:
-            st.page_link(PAGES[key], label=label, icon=icon)
-        st.divider()
     sidebar()
     show_flash()
 
@@ -100,8 +90,7 @@ def sidebar() -> None:
 
 
 def page(title: str, caption: str) -> None:
-    """:func:`setup` plus the page's title and the caption that explains it."""
-    setup(title)
+    """The page's title and the caption that explains it."""
     st.title(title)
     st.caption(caption)
 
