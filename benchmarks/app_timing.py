@@ -128,7 +128,7 @@ def full_load(page, url: str, path: str, check: str, sid: str) -> tuple[float, f
 
 def click_load(page, label: str, check: str) -> float:
     """Seconds from a click on the sidebar link until the page's content is visible."""
-    link = page.locator("[data-testid=stSidebar] [data-testid=stPageLink]").get_by_text(label, exact=True)
+    link = page.locator("[data-testid=stSidebarNav]").get_by_text(label, exact=True)
     t = time.perf_counter()
     link.click()
     page.wait_for_function(f"() => {check}", timeout=WAIT_MS, polling=20)
