@@ -71,6 +71,7 @@ class BaseValuator(ABC):
         reporter.check()
         start = time.perf_counter()
         out = self._compute(problem, params, np.random.default_rng(self.seed), reporter)
+        reporter.check()  # a cancel that arrived with the last progress event still cancels
         total = time.perf_counter() - start
         suggested = None
         if out.suggested is not None:
