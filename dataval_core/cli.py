@@ -1,4 +1,4 @@
-"""The ``dataval`` command line (PRODUCT.md §7): list methods, value a dataset, evaluate values.
+"""The ``dataval`` command line (docs/cli.md): list methods, value a dataset, evaluate values, map, curve.
 
 Errors print one line to stderr and exit non-zero; never a traceback (``--debug`` shows it).
 """
@@ -151,7 +151,7 @@ def cmd_value(args) -> int:
 
 
 def values_frame(ds, result) -> pd.DataFrame:
-    """VALUES.csv of PRODUCT.md §7: the app's values table for one run, with unsuffixed column names."""
+    """VALUES.csv (docs/data-formats.md): the app's values table for one run, with unsuffixed column names."""
     from .export import values_table
 
     frame = values_table(ds, {"run": result})

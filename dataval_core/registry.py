@@ -1,7 +1,7 @@
 """Name → valuator registry.
 
 Entries are dotted paths, so listing methods imports nothing heavy (no torch);
-the class is imported on :func:`get_valuator`. Names follow PRODUCT.md §4.
+the class is imported on :func:`get_valuator`. Each method is documented in docs/methods.md.
 """
 from __future__ import annotations
 

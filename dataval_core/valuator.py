@@ -47,7 +47,6 @@ class BaseValuator(ABC):
     name: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
     supports_regression: ClassVar[bool] = False
-    needs_target: ClassVar[bool] = True
     #: embedding used when the caller does not choose one (see ``dataval_core.embeddings``)
     default_embedding: ClassVar[str] = "raw"
 

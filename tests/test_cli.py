@@ -1,4 +1,4 @@
-"""The `dataval` command line: the contract of PRODUCT.md §7 and one-line errors on bad input."""
+"""The `dataval` command line: the contract of docs/cli.md and one-line errors on bad input."""
 from __future__ import annotations
 
 import subprocess

@@ -1,6 +1,6 @@
 """Embeddings registry: the features a valuation method sees.
 
-Names (PRODUCT.md §3):
+Names (docs/data-formats.md, "Embeddings"):
 
 - ``raw`` — standardised table features / small-image pixels (:mod:`dataval_core.embeddings.raw`).
 - ``pca`` or ``pca:<k>`` — PCA of ``raw`` to k dims (default 32).
