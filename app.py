@@ -9,6 +9,9 @@ import streamlit as st
 
 from ui import layout
 
-page = st.navigation(layout.navigation())
-layout.setup(page.title)
-page.run()
+# Streamlit runs this file as ``__main__``; a worker process started with ``spawn`` (sava's solver
+# pool) re-imports it as ``__mp_main__`` outside any Streamlit session, and must not build the app.
+if __name__ == "__main__":
+    page = st.navigation(layout.navigation())
+    layout.setup(page.title)
+    page.run()

@@ -42,8 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-from _machine import machine_line  # noqa: E402
 import test_browser as browser_test  # noqa: E402  (the e2e test's screenshots)
+from _machine import machine_line  # noqa: E402
 from test_browser import CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402  (the e2e test's server start-up)
 
 OUT = ROOT / "benchmarks" / "results" / "app_timing.md"
@@ -80,8 +80,8 @@ def prepare_workspace(root: Path) -> tuple[str, str, dict]:
     """The demo dataset, a finished knn_shapley run and its cached map, in a new workspace."""
     from dataval_core.embeddings import build_problem
     from dataval_core.jobs import JobManager
-    from dataval_core.projection import map_coordinates
     from dataval_core.noise import inject_label_noise
+    from dataval_core.projection import map_coordinates
     from dataval_core.samples import load_sample
     from dataval_core.targets import split_target
     from dataval_core.workspace import Workspace, new_session_id
@@ -282,7 +282,8 @@ def main() -> None:
         f"| Map: sidebar click → chart drawn, map already in this server (median of {args.repeat}) "
         f"| {extra['map_revisit']:.2f} |",
         f"| One-click demo, new session: click → Review showing the first 24 digits (load MNIST, inject noise, "
-        f"run knn_shapley; same workspace, so the raw-pixel features cached in set-up may be reused) | {extra['demo_s']:.1f} |", "",
+        f"run knn_shapley; same workspace, so the raw-pixel features cached in set-up may be reused) "
+        f"| {extra['demo_s']:.1f} |", "",
         f"Demo check: **{extra['demo_flipped']} of the {extra['demo_cards']}** lowest-valued digits on the demo's "
         f"first Review page are injected flips ({extra['demo_flipped'] / max(1, extra['demo_cards']):.0%}; "
         f"the base rate is {info['flipped'] / info['valued']:.0%})."]

@@ -91,7 +91,8 @@ def to_markdown(frame: pd.DataFrame) -> str:
              "flag (1.0 = every flipped sample ranks below every clean one; 0.5 = chance); P@k: fraction of the "
              "k lowest-valued samples that are flipped, k = number flipped. Time: wall clock, 1 torch thread, on a "
              "machine shared with other jobs (an upper bound); it includes the embedding unless an earlier run "
-             "left it in the cache (`--cache-dir`). With two classes (breast_cancer) pair and uniform flips coincide.", "",
+             "left it in the cache (`--cache-dir`). With two classes (breast_cancer) pair and uniform flips "
+             "coincide.", "",
              "AUROC at 20 % noise (mean over seeds):", "",
              "| method | " + " | ".join(f"{d} {k}" for d, k in summary.columns) + " |",
              "|---|" + "---|" * len(summary.columns),

@@ -170,7 +170,8 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"{path.name} is not a readable CSV ({type(exc).__name__}).") from None
     for col in ("value", "injected_noise"):
         if col not in frame:
-            raise ValueError(f"{path.name} has no {col!r} column; write it with `dataval value ... --inject-noise RATE`.")
+            raise ValueError(f"{path.name} has no {col!r} column; "
+                             "write it with `dataval value ... --inject-noise RATE`.")
     valued = frame[frame["role"] == "valued"] if "role" in frame else frame
     metrics = detection_metrics(valued["value"].to_numpy(float), valued["injected_noise"].to_numpy() == 1)
     print(f"samples valued:        {len(valued)}")

@@ -64,7 +64,9 @@ def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFram
     plan = pd.DataFrame({"id": dataset.ids, "action": actions, "label": labels,
                          "exported": (actions != "drop") & ~from_target_file})
     paths = _image_paths(dataset, plan) if dataset.source_format == "images" else dataset.ids
-    plan["new_id"] = pd.Series(np.where(plan["exported"], paths, None), dtype=object)
+    new_id = np.asarray(paths, dtype=object).copy()
+    new_id[~plan["exported"].to_numpy()] = None
+    plan["new_id"] = pd.Series(new_id, dtype=object)
     return plan
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .dataset import Dataset
-from .progress import ACTIVE_STATES, Cancelled, CancelFlag, Progress, ProgressCallback, RunState
+from .progress import ACTIVE_STATES, CancelFlag, Cancelled, Progress, ProgressCallback, RunState
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,9 @@ CLI and renders the app's parameter form.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 
 def param(default: Any, *, low: float | None = None, high: float | None = None,
@@ -73,7 +74,8 @@ def validate(params: Any, owner: str) -> None:
         if s.type is bool:
             bad = not isinstance(value, bool)
         elif s.type in (int, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (s.type is int and not float(value).is_integer()):
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or (s.type is int and not float(value).is_integer())):
                 bad = True
             elif value != value:  # NaN
                 bad = True

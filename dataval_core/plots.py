@@ -7,8 +7,8 @@ of :mod:`dataval_core.evaluation` and :mod:`dataval_core.projection`) and return
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
-from typing import Mapping
 
 import numpy as np
 import pandas as pd

@@ -70,7 +70,7 @@ class Problem:
 
     @classmethod
     def from_arrays(cls, x, y, x_target, y_target, *, classes=None, task=CLASSIFICATION, ids=None,
-                    embedding="raw", image_shape=None) -> "Problem":
+                    embedding="raw", image_shape=None) -> Problem:
         """Convenience constructor for tests and notebooks (int labels 0..C-1)."""
         y = np.asarray(y)
         y_target = np.asarray(y_target)

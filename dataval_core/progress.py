@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Callable, Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def as_reporter(progress: ProgressCallback | Reporter | None = None, cancel: Can
 def stderr_bar(stream=None, width: int = 30, min_interval_s: float = 0.2) -> ProgressCallback:
     """A text progress bar on stderr for the CLI (redrawn at most every ``min_interval_s``)."""
     out = stream or sys.stderr
-    last = {"t": 0.0, "stage": None}
+    last: dict[str, Any] = {"t": 0.0, "stage": None}
 
     def draw(p: Progress) -> None:
         now = time.monotonic()

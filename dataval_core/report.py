@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Mapping
 from html import escape
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,7 +63,7 @@ def html_report(dataset: Dataset, results: Results, decisions: pd.DataFrame | No
     runs = run_names(results)
     current = current_decisions(decisions)
     noisy = dataset.noisy
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = [f"<h1>dataval report — {escape(dataset.name)}</h1><p class='note'>Generated {stamp}.</p>",
             _summary(dataset), _decision_section(dataset, current)]
     if noisy is not None and runs:

@@ -7,8 +7,9 @@ through the usual callback and flag. :func:`as_task` binds the arguments into th
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 

@@ -9,13 +9,16 @@ LossVal) build on these pieces instead of copying them.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from .progress import Reporter
+
+M = TypeVar("M", bound=nn.Module)
 
 
 def pick_device(prefer: str = "auto") -> torch.device:
@@ -34,7 +37,7 @@ def torch_generator(seed: int | np.random.Generator) -> torch.Generator:
     return g
 
 
-def init_weights(model: nn.Module, seed: int) -> nn.Module:
+def init_weights(model: M, seed: int) -> M:
     """Draw every Linear/Conv2d parameter from a local generator seeded with ``seed``.
 
     Same distributions as torch's defaults (Kaiming-uniform weights with a=√5, uniform biases

@@ -17,8 +17,8 @@ from dataval_core.workspace import new_session_id
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = ["app_pages/0_home.py", "app_pages/1_data.py", "app_pages/2_valuate.py", "app_pages/3_review.py", "app_pages/4_map.py", "app_pages/5_compare.py",
-         "app_pages/6_export.py"]
+PAGES = ["app_pages/0_home.py", "app_pages/1_data.py", "app_pages/2_valuate.py", "app_pages/3_review.py",
+         "app_pages/4_map.py", "app_pages/5_compare.py", "app_pages/6_export.py"]
 TIMEOUT = 60
 
 
@@ -196,7 +196,8 @@ def _rerun_until(at: AppTest, done, timeout: float = TIMEOUT) -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("page, button", [("app_pages/4_map.py", "map_draw"), ("app_pages/5_compare.py", "cmp_removal")])
+@pytest.mark.parametrize("page, button", [("app_pages/4_map.py", "map_draw"),
+                                          ("app_pages/5_compare.py", "cmp_removal")])
 def test_background_tasks_draw_their_figures(workspace_dir, tmp_path, page, button):
     """The map and point-removal jobs (dataval_core.tasks) run off the script thread and their figure appears."""
     sid, _, _ = seeded_session(workspace_dir, tmp_path)

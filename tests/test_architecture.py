@@ -28,8 +28,10 @@ def import_graph() -> dict[str, set[str]]:
                 if node.level:
                     anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
                     base = ".".join(anchor + ([base] if base else []))
-                # "from . import x" may name a submodule
-                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+                # "from . import x" names a submodule x (the package's own __init__ runs first for any
+                # submodule, so that is no edge); "from .m import f" imports module m
+                subs = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules]
+                targets = subs if len(subs) == len(node.names) else [base, *subs]
             for t in targets:
                 while t and t not in modules:
                     t = t.rpartition(".")[0]

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from test_app import image_zip
 from ui.layout import NAV
+
+from test_app import image_zip
 
 pytestmark = pytest.mark.browser
 

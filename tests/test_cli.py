@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from dataval_core.cli import main
+
 from imagefiles import png_bytes, png_claiming, write_zip
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,8 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from dataval_core.dataset import DataError
-from dataval_core.embeddings import build_problem, embed, list_embeddings
-from dataval_core.embeddings import raw_features
+from dataval_core.embeddings import build_problem, embed, list_embeddings, raw_features
 from dataval_core.io import load_frame
 from dataval_core.noise import inject_feature_noise, inject_label_noise
 from dataval_core.registry import get_valuator

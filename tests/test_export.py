@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from dataval_core.dataset import DataError, Dataset, encode_labels
 from dataval_core.bundle import export_bundle
+from dataval_core.dataset import DataError, Dataset, encode_labels
 from dataval_core.decisions import DECISION_COLUMNS, current_decisions
 from dataval_core.export import export_dataset, export_plan, values_table, write_decisions_csv
 from dataval_core.io import load_dataset

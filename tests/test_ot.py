@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_blobs_problem
 from scipy.optimize import linprog
 
 from dataval_core import Problem, get_valuator
 from dataval_core.methods import _ot
-from dataval_core.methods.sava import (batch_bounds, outer_plan, release_pages, stratified_batches,
-                                        use_processes)
-
-from conftest import make_blobs_problem
+from dataval_core.methods.sava import batch_bounds, outer_plan, release_pages, stratified_batches, use_processes
 
 
 def fit(name, problem, seed=0, **params):

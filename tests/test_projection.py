@@ -6,8 +6,8 @@ import threading
 import numpy as np
 import pytest
 
-from dataval_core.projection import map_coordinates
 from dataval_core.progress import Cancelled
+from dataval_core.projection import map_coordinates
 
 
 def blobs(n: int = 120, d: int = 64, seed: int = 0) -> np.ndarray:

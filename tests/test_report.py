@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from dataval_core.dataset import Dataset, encode_labels
-from dataval_core.evaluation import detection_curve
 from dataval_core.decisions import DECISION_COLUMNS
+from dataval_core.evaluation import detection_curve
 from dataval_core.io import load_dataset
 from dataval_core.plots import detection_curve_figure, map_figure, point_removal_figure, value_histogram
 from dataval_core.report import html_report

@@ -10,10 +10,10 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import roc_auc_score
 
 from dataval_core import torch_models
+from dataval_core.methods.dvemb import dvemb_recursion, dvemb_trajectory
 from dataval_core.problem import Problem
 from dataval_core.progress import Cancelled
 from dataval_core.registry import get_valuator
-from dataval_core.methods.dvemb import dvemb_recursion, dvemb_trajectory
 
 FAST = {
     "lossval": {"epochs": 30, "batch_size": 16, "hidden": "16", "lr": 0.05, "sinkhorn_iters": 10},
@@ -116,7 +116,7 @@ def test_dvemb_recursion_equals_explicit_product():
     model = torch_models.make_mlp(3, 2, (4,), seed=0).double()
     gen = torch.Generator().manual_seed(0)
     grads, etas = [], []
-    for t in range(5):  # per-sample gradients of a tiny model at five parameter points
+    for _ in range(5):  # per-sample gradients of a tiny model at five parameter points
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=torch.float64))

@@ -6,8 +6,9 @@ kept with ``st.cache_resource`` (immutable objects, never pickled).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 import streamlit as st

@@ -5,8 +5,8 @@ from functools import partial
 
 import pandas as pd
 
-from dataval_core.dataset import Dataset
 from dataval_core.bundle import export_bundle
+from dataval_core.dataset import Dataset
 from dataval_core.export import export_dataset, export_plan, values_table, write_decisions_csv
 from dataval_core.result import ValuationResult
 from dataval_core.workspace import DatasetRecord

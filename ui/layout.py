@@ -23,7 +23,8 @@ PAGES = {key: path for key, path, *_ in NAV}
 _CSS = """
 <style>
 /* small images (28 px digits) scaled up without blur */
-[class*="st-key-card_"] img, .st-key-map_picked img, .st-key-preview_grid img { image-rendering: pixelated; border-radius: 4px; }
+[class*="st-key-card_"] img, .st-key-map_picked img, .st-key-preview_grid img {
+  image-rendering: pixelated; border-radius: 4px; }
 /* less empty space above the page title and the sidebar menu */
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 [data-testid="stSidebarHeader"] { height: 2.5rem; margin-bottom: 0; }

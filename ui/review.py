@@ -6,7 +6,8 @@ current decision, so a bulk action redraws the affected cards with their new sta
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

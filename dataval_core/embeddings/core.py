@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from ..dataset import IMAGE, DataError, Dataset
-from .raw import raw_features
 from ..problem import Problem
 from ..progress import CancelFlag, ProgressCallback, Reporter, as_reporter
+from .raw import raw_features
 
 OFFLINE_EMBEDDINGS = ("raw", "pca", "target_trained", "columns:<prefix>")
 DEFAULT_PCA_DIM = 32
@@ -143,7 +143,7 @@ def _columns(dataset: Dataset, prefix: str) -> np.ndarray:
         raise DataError(f"No columns start with {prefix!r}; available columns: "
                         + ", ".join(map(str, dataset.table.columns[:20])) + ".")
     block = dataset.table[cols]
-    bad = [c for c in cols if not np.issubdtype(block[c].dtype, np.number)]
+    bad = [c for c in cols if not np.issubdtype(block[c].to_numpy().dtype, np.number)]
     if bad:
         raise DataError(f"Embedding column {bad[0]!r} is not numeric.")
     x = block.to_numpy(dtype=np.float32)

@@ -84,8 +84,8 @@ def _table_features(dataset: Dataset, columns: list[str]) -> FeatureMatrix:
                 continue
             if s.isna().any():
                 notes.append(f"{col}: {int(s.isna().sum())} missing value(s) kept as a '<missing>' category.")
-            levels = sorted(str(v) for v in levels)
-            blocks.append((text.to_numpy()[:, None] == np.asarray(levels)[None, :]).astype(float))
+            names = sorted(str(v) for v in levels)
+            blocks.append((text.to_numpy()[:, None] == np.asarray(names)[None, :]).astype(float))
             names += [f"{col}={lv}" for lv in levels]
     if skipped:
         notes.append("Not used as features (empty, or text with more than "

@@ -21,8 +21,8 @@ from __future__ import annotations
 import mmap
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def sq_distances(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
 def _file_map(x: np.ndarray) -> mmap.mmap | None:
     """The shared file mapping behind ``x``, if any: ``x`` itself may be an ``np.memmap``
     or a plain view of one (``np.asarray(memmap)``, as ``Problem.from_arrays`` makes)."""
-    obj = x
+    obj: object = x
     while obj is not None:
         if isinstance(obj, np.memmap):
             # copy-on-write maps ("c") are private: dropping their pages would lose edits

@@ -66,6 +66,7 @@ class DataOOBValuator(BaseValuator):
                 pred = model.predict(x[oob])
                 if classify:
                     score_sum[oob] += pred == y[oob]
+                    assert votes is not None
                     votes[np.flatnonzero(oob), pred.astype(int)] += 1
                 else:
                     score_sum[oob] -= (pred - y[oob]) ** 2
@@ -76,7 +77,7 @@ class DataOOBValuator(BaseValuator):
         values = np.where(seen, score_sum / np.maximum(oob_count, 1), np.mean(score_sum[seen] / oob_count[seen])
                           if seen.any() else 0.0)
         suggested = None
-        if classify:
+        if votes is not None:
             suggested = np.where(votes.sum(1) > 0, votes.argmax(1), -1)
         return Output(values, suggested=suggested)
 

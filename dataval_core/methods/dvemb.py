@@ -32,9 +32,9 @@ projection, 3-seed mean: 0.96 at lr 0.02, 0.85 at 0.05, 0.58 at 0.2).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -56,9 +56,11 @@ class DVEmbParams:
     batch_size: int = param(32, low=1, high=4096, help="SGD mini-batch size.")
     lr: float = param(0.05, low=0.0, low_open=True, high=10.0,
                       help="SGD learning rate on the mean batch loss (per-sample step η = lr / batch size).")
-    hidden: str = param("128,32", help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
+    hidden: str = param("128,32",
+                        help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
     grad_params: str = param("last", choices=("all", "last"),
-                             help="Layers whose gradients form the embedding (last: output layer only, a layer-wise approximation).")
+                             help="Layers whose gradients form the embedding "
+                                  "(last: output layer only, a layer-wise approximation).")
     proj_dim: int = param(256, low=0, high=8192,
                           help="Random projection size of gradients (0 = none, allowed up to 4,096 parameters; "
                                "not applied when it would not at least halve the gradient size).")
@@ -160,7 +162,7 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
                 if proj is not None:
                     g = g @ proj
                 lo = bounds[-1] + start
-                store[lo:lo + len(g)] = g.detach().cpu().numpy()
+                store[lo:lo + len(g)] = g.detach().cpu().numpy()  # noqa: F821 - bound above, deleted after training
             rows = slice(bounds[-1], bounds[-1] + len(idx))
             sample[rows] = idx.cpu().numpy()
             step_of[rows] = t

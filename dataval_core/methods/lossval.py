@@ -57,7 +57,8 @@ class LossValParams:
     epochs: int = param(10, low=1, high=1000, help="Epochs over the valued set.")
     batch_size: int = param(64, low=2, high=4096, help="Mini-batch size.")
     lr: float = param(0.01, low=0.0, low_open=True, high=1.0, help="Adam learning rate for the model and the weights.")
-    hidden: str = param("128,32", help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
+    hidden: str = param("128,32",
+                        help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
     sinkhorn_reg: float = param(0.05, low=0.0, low_open=True, high=10.0,
                                 help="Entropic regularisation, relative to the mean target–target cost.")
     sinkhorn_iters: int = param(30, low=1, high=10000, help="Log-domain Sinkhorn iterations per step.")
@@ -169,7 +170,8 @@ class LossValValuator(BaseValuator):
             opt_weights.step()
 
         torch_models.run_epochs(n, step, epochs=params.epochs, batch_size=params.batch_size,
-                       generator=torch_models.torch_generator(s_order), reporter=reporter, stage="train weights and model")
+                       generator=torch_models.torch_generator(s_order), reporter=reporter,
+                       stage="train weights and model")
         values = weights.weight.detach().squeeze(1).cpu().numpy().astype(np.float64)
         suggested = torch_models.predict(model, problem.x).argmax(1) if task == "classification" else None
         return Output(values=values, suggested=suggested, extras={})

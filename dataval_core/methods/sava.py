@@ -33,7 +33,8 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -221,14 +222,16 @@ class SavaValuator(BaseValuator):
         def valued_rows(k: int) -> np.ndarray:
             return v_batches[k]
 
+        pool: Executor
+        solve: Callable[..., Future]
         if processes:
             pool = ProcessPoolExecutor(workers, mp_context=_process_context(),
                                        initializer=_init_worker, initargs=(state,))
-            solve = partial(pool.submit, _worker_solve_group)
+            solve = partial(pool.submit, _worker_solve_group)  # type: ignore[call-arg]  # mypy's partial plugin
             map_fn = partial(pool.map, chunksize=4)
         else:
             pool = ThreadPoolExecutor(workers)  # threads overlap reading and cost building only
-            solve = partial(pool.submit, _solve_group, state)
+            solve = partial(pool.submit, _solve_group, state)  # type: ignore[call-arg]  # mypy's partial plugin
             map_fn = None
 
         gradients = np.empty((n, n_l), dtype=np.float32)
