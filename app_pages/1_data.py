@@ -3,7 +3,8 @@ import streamlit as st
 
 from dataval_core.dataset import DataError
 from dataval_core.samples import SAMPLES
-from ui import actions, grid, layout, state
+from dataval_core.workspace import WorkspaceError
+from ui import actions, data, grid, layout, state
 
 layout.page("Data",
             "Load the labeled dataset to curate. Every sample keeps a stable id (row number, id column or "
@@ -41,8 +42,13 @@ try:
                                          key="data_id",
                                          help="A column of unique sample ids; default: 0-based row number.")
                 id_column = None if id_choice == "(row number)" else id_choice
+            task_choice = st.segmented_control(
+                "Task", ["Auto", "Classification", "Regression"], default="Auto", required=True, key="data_task",
+                help="Auto: text labels and integers with at most 50 distinct values are classes, other numbers a "
+                     "regression target. The choice and its reason are shown once loaded.")
+            task = None if task_choice == "Auto" else task_choice.lower()
             with st.spinner("Reading and checking the upload…"):
-                base = actions.load_upload(path, label, id_column)
+                base = actions.load_upload(path, label, id_column, task)
     else:
         records = state.workspace().list_datasets(state.session_id())
         if not records:
@@ -53,13 +59,13 @@ try:
             if c2.button("Open", key=f"data_open_{rec.key}", disabled=rec.key == st.session_state["dataset_key"]):
                 state.set_current(rec.key)
                 st.rerun()
-        shared = st.text_input("Open a shared dataset by its key", placeholder="ds_…", key="data_shared",
-                               help="Another session's dataset (its key is in that session's sidebar). "
-                                    "You then share its runs and decisions.")
+        shared = st.text_input("Open a shared dataset by its share key", placeholder="dv_…", key="data_shared",
+                               help="A key the dataset's owner made with Share in their sidebar; view-only unless "
+                                    "they allowed edits.")
         if shared and st.button("Open shared dataset", key="data_open_shared"):
             actions.open_shared(shared)
             st.rerun()
-except DataError as exc:
+except (DataError, WorkspaceError) as exc:
     st.error(str(exc))
     base = None
 
@@ -68,6 +74,13 @@ if base is not None:
     what = f"{base.n_classes} classes" if base.n_classes else "a numeric (regression) target"
     st.success(f"Loaded **{base.name}**: {len(base):,} {kind}, {what}."
                + (f" {base.meta['imputation']}" if base.meta.get("imputation") else ""))
+    for note in base.notes:
+        st.caption(note)
+    if base.table is not None:
+        encoding = data.encoding_summary(base)
+        st.info(encoding.line, icon=":material/transform:")
+        with st.expander("How each column is encoded"):
+            st.dataframe(encoding.table, hide_index=True, key="data_encoding")
 
     st.subheader("Target set", help="The trusted reference the methods value every other sample against. "
                                     "Methods are only as good as this set is clean.")
@@ -109,7 +122,7 @@ if base is not None:
                 record = actions.use_dataset(actions.prepare(base, target=target, noise=noise))
             layout.flash(f"{record.name} is now the current dataset. Next: value it on the Valuate page.")
             st.rerun()
-        except DataError as exc:
+        except (DataError, WorkspaceError) as exc:
             st.error(str(exc))
 
     st.subheader("Preview")

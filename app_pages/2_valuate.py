@@ -3,6 +3,7 @@ import streamlit as st
 
 from dataval_core.embeddings import list_embeddings
 from dataval_core.registry import get_spec, list_valuators
+from dataval_core.workspace import AccessError, WorkspaceError
 from ui import actions, forms, layout, progress
 
 layout.page("Valuate",
@@ -35,8 +36,11 @@ c1, c2 = st.columns([1, 5], vertical_alignment="bottom")
 seed = c1.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="val_seed",
                        help="Same seed, same values.")
 if c2.button("Run", type="primary", icon=":material/play_arrow:", disabled=not choices, key="val_run"):
-    actions.submit_runs(record, ds, choices, int(seed))
-    st.rerun()
+    try:
+        actions.submit_runs(record, ds, choices, int(seed))
+        st.rerun()
+    except (WorkspaceError, AccessError) as exc:
+        st.error(str(exc))
 
 st.subheader("Progress")
 progress.runs_monitor(record, layout.PAGES["review"])

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from dataval_core.dataset import DataError
+from dataval_core.workspace import WorkspaceError
 from ui import downloads, layout
 
 layout.page("Export",
@@ -12,15 +13,20 @@ record, ds = layout.require_dataset()
 
 try:
     counts = downloads.plan_counts(record, ds)
-except DataError as exc:
+except (DataError, WorkspaceError) as exc:
     st.error(str(exc))
     st.stop()
-m1, m2, m3, m4 = st.columns(4)
+m0, m1, m2, m3, m4 = st.columns(5)
+m0.metric("Rows in the cleaned file", f"{counts['exported']:,}")
 m1.metric("Kept (no decision)", f"{counts['undecided']:,}")
 m2.metric("Kept (reviewed)", f"{counts['keep']:,}")
 m3.metric("Dropped", f"{counts['drop']:,}")
 m4.metric("Relabeled", f"{counts['relabel']:,}")
-st.caption("Target (validation) rows are part of your data and are exported too.")
+if counts["target_file_rows"]:
+    st.caption(f"The target set came from a separate file: its {counts['target_file_rows']:,} rows are not part of "
+               "your data and are not exported. Counts above are over the input file's rows.")
+else:
+    st.caption("Target (validation) rows are part of your data and are exported too (counted as kept).")
 
 cols = st.columns(5)
 for col, (label, name, mime, build) in zip(cols, downloads.downloads(record, ds)):

@@ -48,6 +48,10 @@ from test_browser import CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402  (t
 
 OUT = ROOT / "benchmarks" / "results" / "app_timing.md"
 WAIT_MS = 180_000
+#: browser window: 1024 px wide, the smallest laptop width the layout must fit without clipping
+VIEWPORT = {"width": 1024, "height": 900}
+#: targets for the Review page's interactions (seconds)
+RUN_SWITCH_TARGET, CARD_CLICK_TARGET = 3.0, 1.5
 
 #: JavaScript: every <img> under ``sel`` is decoded (and there are ``n`` of them)
 _IMGS = ("(() => {{ const im = [...document.querySelectorAll('{sel}')]; "
@@ -98,6 +102,8 @@ def prepare_workspace(root: Path) -> tuple[str, str, dict]:
     snap = jobs.wait(run_id, timeout=1800)
     assert snap.status == "done", snap
     run_s = time.perf_counter() - t
+    other = jobs.submit_run(record.key, ds, "random", seed=DEMO["seed"])  # a second run to switch to on Review
+    assert jobs.wait(other, timeout=600).status == "done"
     jobs.shutdown()
     run = ws.run_record(run_id)
     t = time.perf_counter()
@@ -105,7 +111,8 @@ def prepare_workspace(root: Path) -> tuple[str, str, dict]:
     coords = map_coordinates(problem.x, problem.ids, seed=run.seed, cache_dir=ws.cache_dir)
     map_s = time.perf_counter() - t
     info = {"valued": int((~ds.is_target).sum()), "flipped": int(ds.noisy[~ds.is_target].sum()),
-            "run_s": run_s, "map_s": map_s, "map_note": coords.note}
+            "run_s": run_s, "map_s": map_s, "map_note": coords.note,
+            "runs": {ws.run_record(run_id).label: ws.run_record(other).label}}
     print(f"set-up: knn_shapley {run_s:.1f} s, map {map_s:.1f} s ({coords.note})", flush=True)
     return sid, record.key, info
 
@@ -166,7 +173,7 @@ def main() -> None:
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page = browser.new_page(viewport=VIEWPORT)
                 page.set_default_timeout(WAIT_MS)
                 for label, path, check in PAGES:
                     cold = full_load(page, url, path, check, sid)
@@ -207,6 +214,34 @@ def main() -> None:
                 print(f"Review 100 per page: {times[0]:.2f} s first, {times[2]:.2f} s again", flush=True)
                 shot(page, args.shots, "3_review_100")
 
+                # Review: switch the run in the grid, and decide one card, until the new cards' images are decoded
+                choose(page, "rv_size", "24")
+                settle(page)
+                first = "document.querySelector('.st-key-card_0 code')?.innerText"
+                (knn_label, random_label), = info["runs"].items()
+                switches, clicks_card = [], []
+                for _ in range(args.repeat):
+                    for label in (random_label, knn_label):
+                        before = page.evaluate(f"() => {first}")
+                        t = time.perf_counter()
+                        choose(page, "rv_run", label)
+                        page.wait_for_function(f"() => {first} !== {before!r} && {PAGES[3][2]}", timeout=WAIT_MS,
+                                               polling=20)
+                        switches.append(time.perf_counter() - t)
+                        settle(page)
+                for _ in range(args.repeat):
+                    before = page.evaluate(f"() => {first}")
+                    t = time.perf_counter()
+                    page.locator(".st-key-card_0").get_by_role("radio", name="Drop").click()
+                    page.wait_for_function(f"() => {first} !== {before!r} && {PAGES[3][2]}", timeout=WAIT_MS,
+                                           polling=20)
+                    clicks_card.append(time.perf_counter() - t)
+                    settle(page)
+                extra["run_switch"], extra["card_click"] = statistics.median(switches), statistics.median(clicks_card)
+                extra["run_switch_max"], extra["card_click_max"] = max(switches), max(clicks_card)
+                print(f"Review: run switch {extra['run_switch']:.2f} s (max {extra['run_switch_max']:.2f}), card click "
+                      f"{extra['card_click']:.2f} s (max {extra['card_click_max']:.2f})", flush=True)
+
                 # the map: click Draw (UMAP coordinates already in the disk cache), then a revisit
                 click_load(page, "Map", PAGES[4][2])
                 chart = "!!document.querySelector('[data-testid=stPlotlyChart] .main-svg')"
@@ -225,7 +260,7 @@ def main() -> None:
                       flush=True)
 
                 # the one-click demo in a new session: click → Review with the lowest-valued digits
-                demo = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                demo = browser.new_context(viewport=VIEWPORT).new_page()
                 demo.set_default_timeout(WAIT_MS)
                 demo.goto(url)
                 demo.wait_for_function(f"() => {PAGES[0][2]}", timeout=WAIT_MS)
@@ -254,8 +289,9 @@ def main() -> None:
         "Data: the bundled MNIST sample (5,000 images 28×28), 20% target set, 10% confusable-pair label flips "
         f"({info['flipped']} of {info['valued']:,} valued images), one finished knn_shapley run "
         f"({info['run_s']:.1f} s in set-up), map coordinates in the disk cache ({info['map_note']}, "
-        f"{info['map_s']:.0f} s in set-up incl. numba compile). Browser: Debian's Chromium via Playwright, "
-        "1400×1000 window, on the same machine as the server.", "",
+        f"{info['map_s']:.0f} s in set-up incl. numba compile), and a finished random run (to switch to). Browser: "
+        f"Debian's Chromium via Playwright, {VIEWPORT['width']}×{VIEWPORT['height']} window, on the same machine as "
+        "the server.", "",
         "**First paint** = the browser's first-contentful-paint of a full page load (mostly Streamlit's shell). "
         "**Content** = until the page's main content is on screen: Home the step cards, Data the source picker, "
         "Valuate the runs table, Review all 24 card images decoded, Map the *Draw the map* button (the map "
@@ -275,6 +311,13 @@ def main() -> None:
         "| | seconds |", "|---|---:|",
         f"| first time (76 new thumbnails made on the server) | {extra['hundred_first']:.2f} |",
         f"| again (24 → 100, thumbnails cached) | {extra['hundred_again']:.2f} |",
+        "", "## Review: run switch and card click", "",
+        f"In the image grid (24 per page): choosing the other run in *Run* until the new first card and all 24 "
+        f"images are shown ({2 * args.repeat} switches), and a click on *Drop* on the first card until the next "
+        f"undecided sample has taken its place with all 24 images shown ({args.repeat} clicks).", "",
+        "| | median (s) | max (s) | target (s) |", "|---|---:|---:|---:|",
+        f"| run switch | {extra['run_switch']:.2f} | {extra['run_switch_max']:.2f} | ≤ {RUN_SWITCH_TARGET:g} |",
+        f"| card click | {extra['card_click']:.2f} | {extra['card_click_max']:.2f} | ≤ {CARD_CLICK_TARGET:g} |",
         "", "## Map and demo", "",
         "| | seconds |", "|---|---:|",
         f"| Map: click *Draw the map* → chart drawn (coordinates from the disk cache, {info['valued']:,} points) "

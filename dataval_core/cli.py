@@ -5,6 +5,7 @@ Errors print one line to stderr and exit non-zero; never a traceback (``--debug`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -12,6 +13,25 @@ from pathlib import Path
 import pandas as pd
 
 EXIT_USAGE, EXIT_ERROR, EXIT_CANCELLED = 2, 1, 130
+#: seeds numpy accepts
+MAX_SEED = 2**32 - 1
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (``dataval: error: ...``), like every other error."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"dataval: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer from 0 to {MAX_SEED}, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer from 0 to {MAX_SEED}, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dataval", description="Find mislabeled and noisy samples by data valuation.")
+    p = _OneLineParser(prog="dataval", description="Find mislabeled and noisy samples by data valuation.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -62,14 +82,31 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--inject-noise", type=float, metavar="RATE", help="flip this fraction of valued labels first")
     v.add_argument("--noise-kind", choices=("uniform", "pair"), default="uniform",
                    help="uniform: to a random other class; pair: to the most confusable class")
-    v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--out", required=True, help="output VALUES.csv")
+    v.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
+                   help="auto (default): text labels and integers with at most 50 distinct values are classes, "
+                        "other numbers a regression target; the choice and its reason are printed")
+    v.add_argument("--seed", type=_seed, default=0, help=f"random seed, 0 to {MAX_SEED}")
+    v.add_argument("--out", required=True, help="output VALUES.csv (never one of the input files; written "
+                                                 "atomically, so a failed run leaves no partial file)")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(func=cmd_value)
 
     e = sub.add_parser("evaluate", help="detection metrics of a VALUES.csv written with --inject-noise")
     e.add_argument("values", help="VALUES.csv from `dataval value`")
     e.set_defaults(func=cmd_evaluate)
+
+    h = sub.add_parser("health", help="check that the app's workspace can be written (exit 1 when it cannot)")
+    h.add_argument("--workspace", help="workspace folder (default: $DATAVAL_WORKSPACE or ./.dataval)")
+    h.set_defaults(func=cmd_health)
+
+    g = sub.add_parser("gc", help="prune old datasets, runs, uploads and caches from the app's workspace")
+    g.add_argument("--workspace", help="workspace folder (default: $DATAVAL_WORKSPACE or ./.dataval)")
+    g.add_argument("--older-than", type=float, default=30.0, metavar="DAYS",
+                   help="remove what has not been used for this many days (default 30)")
+    g.add_argument("--max-gb", type=float, metavar="GB",
+                   help="then remove caches, then the least recently used datasets, until the workspace fits")
+    g.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+    g.set_defaults(func=cmd_gc)
     _add_task_verbs(sub)
     return p
 
@@ -110,27 +147,97 @@ def load_for_cli(data: str, *, label: str | None, id_column: str | None, workdir
     return load_dataset(path, label=label, id_column=id_column, workdir=workdir, task=task)
 
 
+def _input_path(data: str) -> str:
+    """The file or folder behind DATA; ``sample:<name>`` is the bundled file (never to be overwritten either)."""
+    if not data.startswith("sample:"):
+        return data
+    from .samples import SAMPLE_DIR, SAMPLES
+
+    info = next((s for s in SAMPLES if s.name == data.split(":", 1)[1]), None)
+    return str(SAMPLE_DIR / info.path) if info is not None else data
+
+
+def check_out(out: str, inputs: list[str]) -> Path:
+    """The resolved ``--out`` path, checked before anything is loaded.
+
+    Refuses a path that is (through symlinks, ``..`` or hard links) one of the input
+    files or lies inside an input folder, an existing folder, and a missing or
+    read-only parent folder.
+    """
+    path = Path(out).expanduser()
+    if out.strip() == "" or path.name in ("", ".", ".."):
+        raise ValueError(f"--out must name a file, got {out!r}.")
+    target = path.resolve()
+    for given in inputs:
+        src = Path(given).expanduser()
+        if not src.exists():
+            continue
+        real = src.resolve()
+        same = target == real or (target.exists() and os.path.samefile(target, real))
+        if same or (real.is_dir() and target.is_relative_to(real)):
+            where = "is the input" if same else "is inside the input folder"
+            raise ValueError(f"--out {out} {where} {given}; choose another output file so the data is not "
+                             "overwritten.")
+    if target.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name such as {Path(out) / 'values.csv'}.")
+    parent = target.parent
+    if not parent.is_dir():
+        raise ValueError(f"output folder does not exist: {path.parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"output folder is not writable: {path.parent}")
+    return target
+
+
+def write_atomically(frame: pd.DataFrame, out: Path) -> None:
+    """Write the CSV to a temporary file next to ``out``, then rename it over ``out``.
+
+    The file gets the permissions a plain write would give (an existing file's, else the umask's).
+    """
+    if out.exists():
+        mode = out.stat().st_mode & 0o777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", newline="") as f:
+            frame.to_csv(f, index=False)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def cmd_value(args) -> int:
     from .noise import inject_label_noise
+    from .params import build
     from .progress import stderr_bar
     from .registry import get_spec
     from .runner import run_valuation
-    from .targets import split_target, target_from_column, with_target_file
+    from .targets import load_target_file, split_target, target_from_column
 
-    get_spec(args.method)  # unknown method: fail before loading anything
+    spec = get_spec(args.method)  # unknown method or bad parameters: fail before loading anything
     params = _parse_params(args.param)
+    build(spec.load().Params, params, args.method)
+    frac = 0.2 if args.target_frac is None else args.target_frac
+    if not 0 < frac < 1:
+        raise ValueError(f"--target-frac must be between 0 and 1 (exclusive), got {frac}.")
+    if args.inject_noise is not None and not 0 <= args.inject_noise < 1:
+        raise ValueError(f"--inject-noise must be at least 0 and below 1, got {args.inject_noise}.")
+    out = check_out(args.out, [_input_path(a) for a in (args.data, args.target) if a])
+    task = None if args.task == "auto" else args.task
     with tempfile.TemporaryDirectory(prefix="dataval-") as work:
-        ds = load_for_cli(args.data, label=args.label, id_column=args.id_column, workdir=str(Path(work) / "data"))
+        ds = load_for_cli(args.data, label=args.label, id_column=args.id_column, task=task,
+                          workdir=str(Path(work) / "data"))
         if args.target:
-            target = load_for_cli(args.target, label=args.label or ds.label_column, id_column=args.id_column,
-                                  workdir=str(Path(work) / "target"), task=ds.task)
-            ds = with_target_file(ds, target)
+            if not args.target.startswith("sample:") and not Path(args.target).exists():
+                raise ValueError(f"no such file or folder: {args.target}")
+            ds = load_target_file(ds, args.target, workdir=str(Path(work) / "target"))
         elif args.target_col:
             ds = target_from_column(ds, args.target_col)
         else:
-            frac = 0.2 if args.target_frac is None else args.target_frac
-            if not 0 < frac < 1:
-                raise ValueError(f"--target-frac must be between 0 and 1 (exclusive), got {frac}.")
             ds = split_target(ds, frac, seed=args.seed)
         if args.inject_noise is not None:
             ds = inject_label_noise(ds, args.inject_noise, kind=args.noise_kind, seed=args.seed)
@@ -138,13 +245,12 @@ def cmd_value(args) -> int:
         result = run_valuation(ds, args.method, embedding=args.embedding, params=params, seed=args.seed,
                                progress=progress)
         frame = values_frame(ds, result)
-    out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        raise ValueError(f"output folder does not exist: {out.parent}")
-    frame.to_csv(out, index=False)
+    write_atomically(frame, out)
+    for note in ds.notes:
+        print(f"dataval: {note}", file=sys.stderr)
     noisy = frame["injected_noise"].sum() if "injected_noise" in frame else None
     extra = f", {int(noisy)} with injected noise" if noisy is not None else ""
-    print(f"wrote {out} ({int((frame['role'] == 'valued').sum())} valued and "
+    print(f"wrote {args.out} ({int((frame['role'] == 'valued').sum())} valued and "
           f"{int((frame['role'] == 'target').sum())} target rows{extra}) in {result.timings['total']:.1f} s",
           file=sys.stderr)
     return 0
@@ -183,6 +289,29 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_health(args) -> int:
+    from .workspace import check_workspace
+
+    health = check_workspace(args.workspace)
+    print(f"workspace {health.root}: {health.message}", file=sys.stdout if health.ok else sys.stderr)
+    return 0 if health.ok else EXIT_ERROR
+
+
+def cmd_gc(args) -> int:
+    from .workspace import Workspace
+
+    if not args.older_than >= 0 or (args.max_gb is not None and not args.max_gb > 0):
+        raise ValueError("--older-than must be >= 0 days and --max-gb > 0.")
+    ws = Workspace(args.workspace)
+    removed = ws.gc(older_than_days=args.older_than, max_gb=args.max_gb, dry_run=args.dry_run)
+    for kind, name, size in removed:
+        print(f"{'would remove' if args.dry_run else 'removed'} {kind:<8} {name}  ({size / 1e6:.1f} MB)")
+    total = sum(size for _, _, size in removed)
+    print(f"{len(removed)} items, {total / 1e6:.1f} MB{' (dry run: nothing removed)' if args.dry_run else ''}",
+          file=sys.stderr)
+    return 0
+
+
 # -- map and curve: the app's background engine steps (dataval_core.tasks) from the command line -------------
 def _add_task_verbs(sub) -> None:
     mp = sub.add_parser("map", help="2-D map (UMAP or PCA) of the valued samples of DATA, written to MAP.csv")
@@ -212,49 +341,44 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     tg.add_argument("--target-frac", type=float, help="stratified random fraction held out as target (default 0.2)")
     p.add_argument("--inject-noise", type=float, metavar="RATE", help="flip this fraction of valued labels first")
     p.add_argument("--noise-kind", choices=("uniform", "pair"), default="uniform")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
+    p.add_argument("--seed", type=_seed, default=0, help=f"random seed, 0 to {MAX_SEED}")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _dataset_from_args(args, work: str):
     """DATA with its target rows and injected noise, exactly as `dataval value` builds it from the same options."""
     from .noise import inject_label_noise
-    from .targets import split_target, target_from_column, with_target_file
+    from .targets import load_target_file, split_target, target_from_column
 
-    ds = load_for_cli(args.data, label=args.label, id_column=args.id_column, workdir=str(Path(work) / "data"))
+    frac = 0.2 if args.target_frac is None else args.target_frac
+    if not 0 < frac < 1:
+        raise ValueError(f"--target-frac must be between 0 and 1 (exclusive), got {frac}.")
+    ds = load_for_cli(args.data, label=args.label, id_column=args.id_column,
+                      task=None if args.task == "auto" else args.task, workdir=str(Path(work) / "data"))
     if args.target:
-        target = load_for_cli(args.target, label=args.label or ds.label_column, id_column=args.id_column,
-                              workdir=str(Path(work) / "target"), task=ds.task)
-        ds = with_target_file(ds, target)
+        if not args.target.startswith("sample:") and not Path(args.target).exists():
+            raise ValueError(f"no such file or folder: {args.target}")
+        ds = load_target_file(ds, args.target, workdir=str(Path(work) / "target"))
     elif args.target_col:
         ds = target_from_column(ds, args.target_col)
     else:
-        frac = 0.2 if args.target_frac is None else args.target_frac
-        if not 0 < frac < 1:
-            raise ValueError(f"--target-frac must be between 0 and 1 (exclusive), got {frac}.")
         ds = split_target(ds, frac, seed=args.seed)
     if args.inject_noise is not None:
         ds = inject_label_noise(ds, args.inject_noise, kind=args.noise_kind, seed=args.seed)
     return ds
 
 
-def _out_path(out: str) -> Path:
-    path = Path(out)
-    if not path.parent.exists():
-        raise ValueError(f"output folder does not exist: {path.parent}")
-    return path
-
-
 def cmd_map(args) -> int:
     from .progress import stderr_bar
     from .tasks import dataset_map
 
-    out = _out_path(args.out)
+    out = check_out(args.out, [_input_path(a) for a in (args.data, args.target) if a])
     with tempfile.TemporaryDirectory(prefix="dataval-") as work:
         ds = _dataset_from_args(args, work)
         result = dataset_map(ds, args.embedding, seed=args.seed, method=args.layout, cache_dir=Path(work) / "cache",
                              progress=None if args.quiet else stderr_bar())
-    result.frame.to_csv(out, index=False)
+    write_atomically(result.frame, out)
     print(f"wrote {out} ({len(result.frame)} points; {result.note}) in {result.seconds:.1f} s", file=sys.stderr)
     return 0
 
@@ -264,7 +388,7 @@ def cmd_curve(args) -> int:
     from .result import ValuationResult
     from .tasks import removal_curves
 
-    out = _out_path(args.out)
+    out = check_out(args.out, [_input_path(a) for a in (args.values, args.data, args.target) if a])
     values = _read_values_csv(Path(args.values))
     with tempfile.TemporaryDirectory(prefix="dataval-") as work:
         ds = _dataset_from_args(args, work)
@@ -282,7 +406,7 @@ def cmd_curve(args) -> int:
                                  embedding=args.embedding or "", seed=args.seed)
         curve = removal_curves(ds, {"values": result}, cache_dir=Path(work) / "cache",
                                progress=None if args.quiet else stderr_bar())
-    curve.drop(columns="run").to_csv(out, index=False)
+    write_atomically(curve.drop(columns="run"), out)
     print(f"wrote {out} ({len(curve)} rows)", file=sys.stderr)
     return 0
 

@@ -50,7 +50,8 @@ class Dataset:
         feature_noise: per-row std of injected Gaussian feature noise (``None`` if none).
         name: a short display name.
         source_format: ``csv``, ``parquet``, ``images`` or ``images-manifest``.
-        meta: free-form extra facts (e.g. imputation policy applied).
+        meta: free-form extra facts (e.g. imputation policy applied); ``meta["notes"]`` holds
+            the loader's decisions shown to the user (see :attr:`notes`).
     """
 
     ids: np.ndarray
@@ -87,6 +88,11 @@ class Dataset:
     # -- views ---------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the loader decided for the user (task chosen and why, images resized, ...), one sentence each."""
+        return tuple(self.meta.get("notes", ()))
 
     @property
     def n_classes(self) -> int:
@@ -154,12 +160,37 @@ class Dataset:
         return h.hexdigest()[:16]
 
 
+def infer_task(values: pd.Series | np.ndarray, task: str | None = None) -> tuple[str, str]:
+    """The task for a label column and a sentence saying why it was chosen.
+
+    Strings and booleans are classes; integers with at most
+    ``MAX_CLASSES_FOR_INTEGER_LABELS`` distinct values are classes; other numbers
+    are a regression target. An explicit ``task`` wins. The reason is shown to the
+    user (CLI stderr, the app's Data page), so a choice is never silent.
+    """
+    if task is not None:
+        if task not in (CLASSIFICATION, REGRESSION):
+            raise DataError(f"The task must be {CLASSIFICATION!r} or {REGRESSION!r}, got {task!r}.")
+        return task, f"Task: {task} (chosen explicitly)."
+    s = pd.Series(values)
+    if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return CLASSIFICATION, "Task: classification (the labels are text or true/false)."
+    as_float = s.astype(float)
+    if not (np.all(np.isfinite(as_float)) and np.all(as_float == np.round(as_float))):
+        return REGRESSION, "Task: regression (the labels are numbers with fractions)."
+    distinct = int(s.nunique())
+    if distinct <= MAX_CLASSES_FOR_INTEGER_LABELS:
+        return CLASSIFICATION, f"Task: classification ({distinct} distinct integer labels)."
+    return REGRESSION, (f"Task: regression, because the labels are integers with {distinct} distinct values "
+                        f"(more than {MAX_CLASSES_FOR_INTEGER_LABELS}); choose the task 'classification' "
+                        "(--task classification) if they are class codes.")
+
+
 def encode_labels(values: pd.Series | np.ndarray, task: str | None = None) -> tuple[np.ndarray, tuple[str, ...], str]:
     """Turn raw label values into (codes or floats, class names, task).
 
-    Strings, booleans and integers with at most ``MAX_CLASSES_FOR_INTEGER_LABELS``
-    distinct values are classes; other numbers are a regression target. Pass
-    ``task`` to override. Raises :class:`DataError` on missing labels or a single class.
+    The task comes from :func:`infer_task` unless ``task`` is given. Raises
+    :class:`DataError` on missing labels or a single class.
     """
     s = pd.Series(values)
     if s.isna().any():
@@ -167,14 +198,7 @@ def encode_labels(values: pd.Series | np.ndarray, task: str | None = None) -> tu
         raise DataError(f"The label column has {bad} missing (NaN/empty) value(s); fill or drop those rows first.")
     if len(s) == 0:
         raise DataError("The dataset has no rows.")
-    if task is None:
-        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        if numeric:
-            as_float = s.astype(float)
-            integral = np.all(np.isfinite(as_float)) and np.all(as_float == np.round(as_float))
-            task = CLASSIFICATION if integral and s.nunique() <= MAX_CLASSES_FOR_INTEGER_LABELS else REGRESSION
-        else:
-            task = CLASSIFICATION
+    task, _ = infer_task(s, task)
     if task == REGRESSION:
         y = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
         if not np.all(np.isfinite(y)):

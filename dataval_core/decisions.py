@@ -14,7 +14,7 @@ from .dataset import DataError
 DECISION_COLUMNS = ("id", "action", "old_label", "new_label", "run_id", "method", "value", "rank", "time")
 #: the actions a curator can take on a sample
 ACTIONS = ("keep", "drop", "relabel")
-#: the state of a sample without a decision (it is kept)
+#: the state of a sample without a decision (it is kept); as a logged action, an undo or revert
 UNDECIDED = "undecided"
 
 
@@ -34,7 +34,7 @@ def checked_log(decisions: pd.DataFrame | None) -> pd.DataFrame:
         raise DataError(f"The decisions table lacks column(s) {', '.join(missing)}.")
     log = decisions.copy()
     log["id"] = log["id"].astype(str)
-    bad = sorted(set(log["action"].astype(str)) - set(ACTIONS))
+    bad = sorted(set(log["action"].astype(str)) - set(ACTIONS) - {UNDECIDED})
     if bad:
         raise DataError(f"Unknown decision action(s) {bad}; expected one of {list(ACTIONS)}.")
     relabel = log["action"] == "relabel"
@@ -47,7 +47,8 @@ def current_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
     """The decision in force for each id: the latest row per id.
 
     Rows are ordered by ``time`` when that column exists (a stable sort, so rows with
-    equal times keep their log order) and the last row per id wins.
+    equal times keep their log order) and the last row per id wins. An id whose
+    latest row is ``undecided`` (an undo or revert) has no decision.
 
     Args:
         decisions: the audit log (columns :data:`DECISION_COLUMNS`; ``id`` and
@@ -64,7 +65,8 @@ def current_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
         return log
     if "time" in log.columns:
         log = log.sort_values("time", kind="stable")
-    return log.drop_duplicates("id", keep="last").reset_index(drop=True)
+    latest = log.drop_duplicates("id", keep="last")
+    return latest[latest["action"] != UNDECIDED].reset_index(drop=True)
 
 
 def full_log(decisions: pd.DataFrame | None) -> pd.DataFrame:

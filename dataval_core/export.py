@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import CLASSIFICATION, DataError, Dataset
-from .decisions import UNDECIDED, current_decisions, full_log
+from .decisions import ACTIONS, UNDECIDED, current_decisions, full_log
 from .result import Results, run_names
 from .targets import TARGET_PREFIX
 
@@ -68,6 +68,23 @@ def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFram
     new_id[~plan["exported"].to_numpy()] = None
     plan["new_id"] = pd.Series(new_id, dtype=object)
     return plan
+
+
+def export_counts(dataset: Dataset, decisions: pd.DataFrame | None) -> dict[str, int]:
+    """How many of the input's rows the export keeps undecided, keeps, drops and relabels.
+
+    Counts cover the rows of the input file only: ``exported`` equals the rows of the
+    cleaned file, and ``target_file_rows`` (from a separate target file) are never exported.
+    """
+    plan = export_plan(dataset, decisions)
+    n_file = int(dataset.meta.get("target_file_rows", 0) or 0)
+    own = np.ones(len(plan), dtype=bool)
+    if n_file:
+        own = ~(dataset.is_target & np.char.startswith(dataset.ids, TARGET_PREFIX))
+    counts = plan.loc[own, "action"].value_counts()
+    out = {a: int(counts.get(a, 0)) for a in (UNDECIDED, *ACTIONS)}
+    out.update(exported=int(plan["exported"].sum()), target_file_rows=int((~own).sum()))
+    return out
 
 
 def _checked_new_labels(dataset: Dataset, new: np.ndarray) -> np.ndarray:
@@ -269,7 +286,8 @@ def values_table(dataset: Dataset, results: Results) -> pd.DataFrame:
 
     Returns:
         Columns ``id``, ``role`` (``valued``/``target``), ``label``; per run
-        ``value__<run>``, ``rank__<run>`` (1 = lowest value within that run) and
+        ``value__<run>``, ``percentile__<run>`` (0 = lowest value of that run, 100 =
+        highest: comparable across methods), ``rank__<run>`` (1 = lowest value within that run) and
         ``suggested__<run>`` (empty for target rows and samples a run did not value);
         with injected noise also ``original_label`` and ``injected_noise`` (0/1).
 
@@ -294,7 +312,10 @@ def values_table(dataset: Dataset, results: Results) -> pd.DataFrame:
         suggested = np.full(len(dataset), None, dtype=object)
         if result.suggested_labels is not None:
             suggested[pos] = result.suggested_labels
+        percentile = np.full(len(dataset), np.nan)
+        percentile[pos] = result.percentiles
         frame[f"value__{name}"] = value
+        frame[f"percentile__{name}"] = percentile
         frame[f"rank__{name}"] = rank
         frame[f"suggested__{name}"] = suggested
     noisy = dataset.noisy

@@ -26,6 +26,10 @@ FORMATS = ("PNG", "JPEG", "BMP", "WEBP")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 #: Pillow modes that hold a single gray channel (with or without alpha)
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
+#: gray modes with more than 8 bits (16-bit PNGs open as I;16 or I): scaled by 1/65535, never clipped at 255
+WIDE_GRAY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L"})
+#: the common square side images are brought to for pixel features is the median image side, at most this
+MAX_COMMON_SIDE = 32
 
 ImageSource = str | Path | bytes
 
@@ -143,17 +147,63 @@ def image_mode_for(paths: Iterable[str | Path]) -> str:
     return "L"
 
 
+def common_side(sizes: Sequence[tuple[int, int]], cap: int = MAX_COMMON_SIDE) -> int:
+    """The square side every image is resized to: the median of the images' longer sides, at most ``cap``.
+
+    The median, not the first image, so one odd image (a 1x1 icon, a huge photo) cannot
+    set the size of the whole set.
+    """
+    if not sizes:
+        raise ValueError("no images")
+    return int(max(1, min(cap, round(float(np.median([max(w, h) for w, h in sizes]))))))
+
+
+def resize_note(sizes: Sequence[tuple[int, int]], side: int, cap: int = MAX_COMMON_SIDE) -> str:
+    """One sentence for the user: the common size chosen and how many images it changes."""
+    resized = sum(1 for w, h in sizes if (w, h) != (side, side))
+    distinct = len(set(sizes))
+    return (f"Images are resized to {side}x{side} pixels for pixel features (the median image side, "
+            f"at most {cap}); {resized} of {len(sizes)} images are resized"
+            f"{f' ({distinct} different sizes)' if distinct > 1 else ''}.")
+
+
+def image_sizes(paths: Iterable[str | Path]) -> list[tuple[int, int]]:
+    """(width, height) of each image, read from the headers only."""
+    out = []
+    for p in paths:
+        im = _open_header(p, None)
+        out.append(im.size)
+        im.close()
+    return out
+
+
+def _pixels(im: Image.Image, mode: str, size: int | None) -> np.ndarray:
+    """Pixels as float32 in [0, 1], shape (size, size) or (size, size, 3); 16-bit gray is scaled, not clipped."""
+    if im.mode in WIDE_GRAY_MODES or im.mode == "F":
+        scale = 1.0 if im.mode == "F" else 65535.0
+        gray = Image.fromarray(np.clip(np.asarray(im, dtype=np.float32) / scale, 0.0, 1.0), "F")
+        if size is not None and gray.size != (size, size):
+            gray = gray.resize((size, size), Image.Resampling.BILINEAR)
+        arr = np.asarray(gray, dtype=np.float32)
+        return np.repeat(arr[:, :, None], 3, axis=2) if mode == "RGB" else arr
+    im = _to_mode(im, mode)
+    if size is not None and im.size != (size, size):
+        im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
 def load_image_matrix(paths: Sequence[str | Path], size: int, mode: str = "L") -> np.ndarray:
     """Decode, convert and resize images into one matrix for the models.
 
     Args:
         paths: image files, one per row.
-        size: side of the square every image is resized to.
+        size: side of the square every image is resized to (see :func:`common_side`).
         mode: ``"L"`` (1 channel) or ``"RGB"`` (3 channels).
 
     Returns:
         float32 array, shape (n, C * size * size), values in [0, 1], each row
         laid out channels-first (C, size, size) to match ``Problem.image_shape``.
+        16-bit images are scaled by their full range (65535), not clipped at 255.
 
     Raises:
         DataError: an image cannot be decoded safely.
@@ -174,20 +224,18 @@ def load_image_matrix(paths: Sequence[str | Path], size: int, mode: str = "L") -
         except Exception as exc:
             im.close()
             raise DataError(f"{Path(p).name} is a damaged image file: {first_line(exc)}.") from None
-        im = _to_mode(im, mode)
-        if im.size != (size, size):
-            im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
-        arr = np.asarray(im, dtype=np.float32)
+        arr = _pixels(im, mode, size)
         if channels == 3:
             arr = arr.transpose(2, 0, 1)
         out[i] = arr.reshape(-1)
-    out /= 255.0
     return out
 
 
 def thumbnail_png(path: str | Path, size: int = 96) -> bytes:
     """A PNG thumbnail (longest side ``size``, aspect kept) for showing in the UI."""
     im = open_image(path)
+    if im.mode in WIDE_GRAY_MODES or im.mode == "F":
+        im = Image.fromarray(np.round(_pixels(im, "L", None) * 255).astype(np.uint8), "L")
     im = _to_mode(im, "L" if im.mode in GRAY_MODES else "RGB")
     im.thumbnail((size, size), Image.Resampling.LANCZOS)
     buf = io.BytesIO()

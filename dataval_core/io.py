@@ -11,13 +11,14 @@ from __future__ import annotations
 import stat
 import tempfile
 import zipfile
+from collections import Counter
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 
-from .dataset import CLASSIFICATION, IMAGE, TABLE, DataError, Dataset, encode_labels
-from .images import check_image, first_line, is_image_name
+from .dataset import CLASSIFICATION, IMAGE, TABLE, DataError, Dataset, encode_labels, infer_task
+from .images import check_image, common_side, first_line, is_image_name, resize_note
 
 #: caps for zip uploads (the declared sizes are checked first, actual bytes while writing)
 MAX_ZIP_BYTES = 2 * 1024**3
@@ -124,11 +125,36 @@ def _from_table(frame: pd.DataFrame, label: str | None, *, id_column: str | None
     features = tuple(c for c in frame.columns if c not in (label, id_column))
     if not features:
         raise DataError(f"{name} has no feature columns besides the label{' and id' if id_column else ''}.")
-    labels, classes, task = encode_labels(frame[label], task)
-    return Dataset(ids=ids, labels=labels, classes=classes, task=task, modality=TABLE,
+    labels, classes, chosen = encode_labels(frame[label], task)
+    meta: dict = {"notes": (infer_task(frame[label], task)[1],)}
+    if id_column:
+        meta["id_column"] = id_column
+    return Dataset(ids=ids, labels=labels, classes=classes, task=chosen, modality=TABLE,
                    is_target=np.zeros(len(frame), dtype=bool), table=frame, label_column=label,
-                   feature_columns=features, name=name, source_format=source_format,
-                   meta={"id_column": id_column} if id_column else {})
+                   feature_columns=features, name=name, source_format=source_format, meta=meta)
+
+
+def table_columns(path: str | Path) -> list[str]:
+    """Column names of a CSV or Parquet file, read with the same checks as :func:`load_dataset`.
+
+    The app fills its label-column menu from this, so a file the loader would refuse
+    (binary data, duplicate column names, nested Parquet columns) is refused here with
+    the same message, and a UTF-8 BOM or a latin-1 header reads the same as in the CLI.
+
+    Raises:
+        DataError: not a readable table.
+    """
+    path = Path(path)
+    fmt = TABLE_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path.name} is not a table (.csv, .parquet or .pq).")
+    if not path.is_file():
+        raise DataError(f"File not found: {path}.")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path.name} is empty.")
+    if fmt == "parquet":
+        return [str(c) for c in _parquet_schema(path).names if not str(c).startswith("__index_level_")]
+    return [str(c) for c in _read_csv(path, header_only=True).columns]
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -140,41 +166,91 @@ def _looks_binary(head: bytes) -> bool:
     return controls > max(2, len(text) // 100)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    with open(path, "rb") as f:
-        head = f.read(_SNIFF_BYTES)
+def _csv_encoding(path: Path, head: bytes) -> str:
+    """UTF-16 with a BOM, else UTF-8 (a BOM stripped), else latin-1 (every byte is a character)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
     if _looks_binary(head):
         raise DataError(f"{path.name} is not a CSV text file (it holds binary data).")
     try:
         head.decode("utf-8")
-        encoding = "utf-8-sig"
     except UnicodeDecodeError as exc:
         # a cut multi-byte character at the end of the sniffed block is fine
-        encoding = "utf-8-sig" if exc.start >= len(head) - 3 else "latin-1"
-    try:
-        frame = pd.read_csv(path, encoding=encoding, sep=_delimiter(head))
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path.name} has no columns (is it empty?).") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"{path.name} could not be parsed as CSV: {first_line(exc)}.") from None
+        if exc.start < len(head) - 3:
+            return "latin-1"
+    return "utf-8-sig"
+
+
+def _check_header(names: list, what: str) -> None:
+    """Refuse duplicate column names: pandas would rename them ("label.1") and the label could be the wrong one."""
+    counts = Counter(str(n) for n in names)
+    dupes = sorted(n for n, k in counts.items() if k > 1)
+    if dupes:
+        raise DataError(f"{what} has duplicate column names: {', '.join(repr(d) for d in dupes[:10])}; "
+                        "rename them so each column is named once.")
+
+
+def _read_csv(path: Path, header_only: bool = False) -> pd.DataFrame:
+    """Read a CSV as the CLI and the app both do: sniffed encoding and delimiter, raw header checked first;
+    a UTF-8 read that fails past the sniffed block is retried as latin-1."""
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    encoding = _csv_encoding(path, head)
+    sep = _delimiter(head.decode(encoding, errors="ignore").lstrip("\ufeff"))
+    for attempt in (encoding, "latin-1"):
+        try:
+            header = pd.read_csv(path, encoding=attempt, sep=sep, header=None, nrows=1, dtype=str,
+                                 keep_default_na=False)
+            _check_header(header.iloc[0].tolist() if len(header) else [], path.name)
+            frame = pd.read_csv(path, encoding=attempt, sep=sep, nrows=0 if header_only else None)
+            break
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path.name} has no columns (is it empty?).") from None
+        except UnicodeDecodeError:
+            if attempt == "latin-1" or encoding == "utf-16":
+                raise DataError(f"{path.name} is not text in a known encoding (UTF-8, UTF-16 or latin-1).") from None
+        except (pd.errors.ParserError, ValueError) as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"{path.name} could not be parsed as CSV: {first_line(exc)}.") from None
     return frame
 
 
-def _delimiter(head: bytes) -> str:
+def _delimiter(head: str) -> str:
     """``,`` unless the header line has none but a ``;`` (European CSV) or a tab."""
-    first = head.split(b"\n", 1)[0]
-    if b"," in first:
+    first = head.split("\n", 1)[0]
+    if "," in first:
         return ","
-    return ";" if b";" in first else "\t" if b"\t" in first else ","
+    return ";" if ";" in first else "\t" if "\t" in first else ","
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _parquet_schema(path: Path):
+    """The Arrow schema of a Parquet file; refuses non-Parquet data, duplicate and nested columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     with open(path, "rb") as f:
         magic = f.read(4)
         f.seek(max(0, path.stat().st_size - 4))
         tail = f.read(4)
     if path.stat().st_size < 12 or magic != b"PAR1" or tail != b"PAR1":
         raise DataError(f"{path.name} is not a Parquet file.")
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for damaged files
+        raise DataError(f"{path.name} could not be read as Parquet: {first_line(exc)}.") from None
+    names = [n for n in schema.names if not n.startswith("__index_level_")]  # pandas' stored index
+    _check_header(names, path.name)
+    nested = [f.name for f in schema if pa.types.is_nested(f.type)
+              or (pa.types.is_dictionary(f.type) and pa.types.is_nested(f.type.value_type))]
+    if nested:
+        raise DataError(f"{path.name} has nested (list, struct or map) column(s): {', '.join(map(repr, nested[:10]))}; "
+                        "flatten them into plain columns first.")
+    return schema
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    _parquet_schema(path)
     try:
         return pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for damaged files
@@ -228,6 +304,7 @@ def extract_zip(path: str | Path, dest: str | Path) -> list[str]:
         if len(infos) > MAX_ZIP_ENTRIES:
             raise DataError(f"{path.name} has {len(infos)} entries; the limit is {MAX_ZIP_ENTRIES}.")
         plan: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = []
+        seen: dict[tuple[str, ...], int] = {}
         for info in infos:
             parts = _safe_member_parts(info.filename)
             if not parts or info.is_dir() or _skipped(parts):
@@ -236,7 +313,12 @@ def extract_zip(path: str | Path, dest: str | Path) -> list[str]:
                 raise DataError(f"The zip contains a symbolic link ({info.filename!r}); refusing to extract it.")
             if info.flag_bits & 0x1:
                 raise DataError(f"The zip entry {info.filename!r} is encrypted; upload an unencrypted zip.")
+            seen[parts] = seen.get(parts, 0) + 1
             plan.append((info, parts))
+        dupes = ["/".join(p) for p, count in seen.items() if count > 1]
+        if dupes:
+            raise DataError(f"{path.name} holds the same path more than once: {', '.join(dupes[:5])}"
+                            f"{f' and {len(dupes) - 5} more' if len(dupes) > 5 else ''}; keep one file per path.")
         declared = sum(info.file_size for info, _ in plan)
         if declared > MAX_ZIP_BYTES:
             raise DataError(f"{path.name} expands to {declared / 1024**3:.1f} GiB; the limit is "
@@ -316,22 +398,24 @@ def _load_image_folder(folder: Path, *, label: str | None, task: str | None, nam
     root = _content_root(folder.resolve())
     files = _scan(root)
     manifest = _find_manifest(root, files)
-    meta = {}
+    meta: dict = {}
     if manifest is not None:
         ids, raw_labels = _read_manifest(root, manifest, label)
         source = "images-manifest"
         meta = {"manifest_name": manifest.name, "label_column": label or "label"}
+        task_note = infer_task(raw_labels, task)[1]
     else:
         ids, raw_labels = _class_folder_layout(files)
         source = "images"
         if task not in (None, CLASSIFICATION):
             raise DataError("Class-folder images are a classification dataset; use a manifest CSV for regression.")
         task = CLASSIFICATION
+        task_note = "Task: classification (one folder per class)."
     if not ids:
         raise DataError(f"{name} contains no images (PNG, JPEG, BMP or WebP).")
-    for i in ids:
-        check_image(root / i, name=i)
+    sizes = [check_image(root / i, name=i)[:2] for i in ids]
     labels, classes, task = encode_labels(raw_labels, task)
+    meta["notes"] = (task_note, resize_note(sizes, common_side(sizes)))
     return Dataset(ids=np.asarray(ids), labels=labels, classes=classes, task=task, modality=IMAGE,
                    is_target=np.zeros(len(ids), dtype=bool), image_root=root, name=name, source_format=source,
                    meta=meta)

@@ -19,7 +19,7 @@ from typing import Any
 
 from .dataset import Dataset
 from .progress import ACTIVE_STATES, CancelFlag, Cancelled, Progress, ProgressCallback, RunState
-from .workspace import Workspace
+from .workspace import Workspace, WorkspaceError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 MAX_FINISHED_JOBS = 64
 _MAX_ERROR_CHARS = 300
 #: exceptions whose message is written for the user (shown without the class name)
-_USER_ERRORS = (ValueError, ImportError, MemoryError, FileNotFoundError)
+_USER_ERRORS = (ValueError, ImportError, MemoryError, FileNotFoundError, WorkspaceError)
 
 Task = Callable[[ProgressCallback, CancelFlag], Any]
 

@@ -4,22 +4,72 @@ Each valuator declares a ``Params`` dataclass whose fields carry their range and
 help text via :func:`param`. The same declaration validates input (one readable
 sentence per error, as scikit-learn does), parses ``--param KEY=VALUE`` from the
 CLI and renders the app's parameter form.
+
+Every number has both bounds, and no number may be infinite or NaN. Limits that
+depend on the machine are declared here once and follow its cores and memory:
+:data:`CORES` (worker counts), :data:`MEMORY_GB` (memory limits), :data:`MAX_OT_SIDE`
+(rows per side of a dense OT problem) and :data:`MAX_LAYER_PARAMS` (hidden layer widths,
+the ``widths`` kind).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 
+def _memory_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume a small laptop
+        return 8 * 2**30
+
+
+#: CPU cores this process may use: the cap of every worker count
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+#: physical memory in GiB, rounded down (at least 4, so defaults stay valid on small machines): caps memory limits
+MEMORY_GB = max(4, _memory_bytes() // 2**30)
+#: weights between consecutive hidden layers: float32 weights, gradients and two Adam moments
+#: (16 bytes each) within an eighth of the memory
+MAX_LAYER_PARAMS = _memory_bytes() // 8 // 16
+#: the widest hidden layer (a square weight matrix at the cap above)
+MAX_LAYER_WIDTH = math.isqrt(MAX_LAYER_PARAMS)
+#: hidden layers at most
+MAX_LAYERS = 8
+#: rows per side of one dense OT problem (sava batches, label-cost samples): its cost matrix and solver
+#: state (about 64 bytes per entry for the network simplex) within a quarter of the memory
+MAX_OT_SIDE = math.isqrt(_memory_bytes() // 4 // 64)
+
+
 def param(default: Any, *, low: float | None = None, high: float | None = None,
           low_open: bool = False, high_open: bool = False,
-          choices: Sequence[Any] | None = None, help: str = "") -> Any:
-    """A dataclass field with its valid range (``[low, high]``, open ends optional) or choices."""
+          choices: Sequence[Any] | None = None, kind: str | None = None, help: str = "") -> Any:
+    """A dataclass field with its valid range (``[low, high]``, open ends optional), choices or kind.
+
+    ``kind="widths"`` marks a comma-separated list of hidden layer widths, each in
+    ``[1, MAX_LAYER_WIDTH]``, at most ``MAX_LAYERS`` of them, with at most
+    ``MAX_LAYER_PARAMS`` weights between two consecutive layers.
+    """
     meta = {"low": low, "high": high, "low_open": low_open, "high_open": high_open,
-            "choices": tuple(choices) if choices is not None else None, "help": help}
+            "choices": tuple(choices) if choices is not None else None, "kind": kind, "help": help}
     return field(default=default, metadata=meta)
+
+
+def parse_widths(text: str) -> tuple[int, ...] | None:
+    """``"128,32"`` → (128, 32), ``""`` → () (no hidden layer); None if the text breaks the widths rules."""
+    try:
+        widths = tuple(int(s) for s in str(text).replace(" ", "").split(",") if s)
+    except ValueError:
+        return None
+    if len(widths) > MAX_LAYERS or any(not 1 <= w <= MAX_LAYER_WIDTH for w in widths):
+        return None
+    if any(a * b > MAX_LAYER_PARAMS for a, b in zip(widths, widths[1:])):
+        return None
+    return widths
 
 
 @dataclass(frozen=True)
@@ -35,8 +85,12 @@ class ParamSpec:
     high_open: bool
     choices: tuple | None
     help: str
+    kind: str | None = None
 
     def describe_range(self) -> str:
+        if self.kind == "widths":
+            return (f"comma-separated hidden layer widths such as '128,32' (each 1 to {MAX_LAYER_WIDTH:,}, "
+                    f"at most {MAX_LAYERS} layers, at most {MAX_LAYER_PARAMS:,} weights between two layers)")
         if self.choices is not None:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         kind = {int: "an int", float: "a float", bool: "a bool", str: "a string"}.get(self.type, self.type.__name__)
@@ -62,8 +116,23 @@ def specs(params_cls: type) -> list[ParamSpec]:
     for f in fields(params_cls):
         m = f.metadata
         out.append(ParamSpec(f.name, _field_type(f), f.default, m.get("low"), m.get("high"),
-                             m.get("low_open", False), m.get("high_open", False), m.get("choices"), m.get("help", "")))
+                             m.get("low_open", False), m.get("high_open", False), m.get("choices"), m.get("help", ""),
+                             m.get("kind")))
     return out
+
+
+def _out_of_range(s: ParamSpec, value: Any) -> bool:
+    """True for a non-number, NaN, an infinity, a fraction for an int, or a value outside the range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return True
+    if not isinstance(value, numbers.Integral):
+        as_float = float(value)
+        if not math.isfinite(as_float) or (s.type is int and not as_float.is_integer()):
+            return True
+    number = float(value)
+    if s.low is not None and (number < s.low or (s.low_open and number == s.low)):
+        return True
+    return s.high is not None and (number > s.high or (s.high_open and number == s.high))
 
 
 def validate(params: Any, owner: str) -> None:
@@ -74,17 +143,10 @@ def validate(params: Any, owner: str) -> None:
         if s.type is bool:
             bad = not isinstance(value, bool)
         elif s.type in (int, float):
-            if (isinstance(value, bool) or not isinstance(value, (int, float))
-                    or (s.type is int and not float(value).is_integer())):
-                bad = True
-            elif value != value:  # NaN
-                bad = True
-            else:
-                if s.low is not None and (value < s.low or (s.low_open and value == s.low)):
-                    bad = True
-                if s.high is not None and (value > s.high or (s.high_open and value == s.high)):
-                    bad = True
+            bad = _out_of_range(s, value)
         if s.choices is not None and value not in s.choices:
+            bad = True
+        if s.kind == "widths" and (not isinstance(value, str) or parse_widths(value) is None):
             bad = True
         if bad:
             raise ValueError(f"The '{s.name}' parameter of {owner} must be {s.describe_range()}. Got {value!r}.")

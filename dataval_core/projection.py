@@ -1,15 +1,19 @@
 """2-D map coordinates of an embedding for the Map page.
 
-UMAP (umap-learn, seeded) up to ``pca_above`` points, PCA to 2-D beyond that,
-because UMAP's time grows quickly with n and the first fit in a process spends
-about a minute compiling numba code. Inputs wider than 50 dimensions are first
-reduced to 50 with PCA (standard practice before UMAP; faster, same layout).
-Results are cached on disk as ``.npy`` keyed by a content hash of the input,
-so reopening the map is instant.
+UMAP (umap-learn, seeded) or PCA to 2-D. Inputs wider than 50 dimensions are first
+reduced to 50 with PCA (standard practice before UMAP; faster, same layout). UMAP's
+layout epochs report progress and honour cancel; its nearest-neighbour search is one
+call that does neither. The first UMAP fit in a process compiles numba code (about a
+minute here; umap-learn's functions are not disk-cacheable), so the app calls
+:func:`warm_up_umap_in_background` once at start. Results are cached on disk as
+``.npy`` keyed by a content hash of the input, so reopening the map is instant.
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,8 +27,11 @@ from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
 #: UMAP is fitted on at most this many dimensions (PCA first when wider)
 UMAP_MAX_DIMS = 50
 #: bumped when the algorithm or its settings change, so stale cache files are not reused
-_CACHE_VERSION = "map-v1"
+_CACHE_VERSION = "map-v2"
 _METHODS = ("auto", "umap", "pca")
+#: UMAP starts from a spectral layout up to this size and from PCA above: with the spectral start a 50,000-point
+#: fit took 14 min and its solver (lobpcg) warned that it did not converge (``benchmarks/map_time.py``)
+SPECTRAL_MAX_POINTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -139,12 +146,62 @@ def _compute(x: np.ndarray, used: str, seed: int, reporter: Reporter) -> np.ndar
     if d > UMAP_MAX_DIMS:
         reporter.update("map", 1, 3, f"PCA to {UMAP_MAX_DIMS} dimensions")
         x = _pca(x, UMAP_MAX_DIMS, seed)
-    reporter.update("map", 2, 3, f"UMAP of {n:,} points (the first map in a session also compiles, ~1 min)")
+    reporter.update("map", 2, 3, f"UMAP of {n:,} points: nearest neighbours")
+    return _umap(x, seed, reporter)
+
+
+class _EpochSink:
+    """A file for umap's tqdm bar: turns its ``n/total`` lines into progress events (and cancel checks)."""
+
+    def __init__(self, reporter: Reporter):
+        self.reporter = reporter
+
+    def write(self, text: str) -> None:
+        found = re.findall(r"(\d+)/(\d+)", text)
+        if found:
+            done, total = map(int, found[-1])
+            self.reporter.update("UMAP layout", done, total, "epochs")
+
+    def flush(self) -> None:
+        pass
+
+
+def _umap(x: np.ndarray, seed: int, reporter: Reporter, n_epochs: int | None = None) -> np.ndarray:
     import umap  # lazy: importing umap-learn (numba, pynndescent) takes seconds
 
+    n = len(x)
+    bar = {"disable": False, "file": _EpochSink(reporter), "bar_format": "{n}/{total}", "mininterval": 0.5}
+    init = "random" if n <= 20 else "spectral" if n <= SPECTRAL_MAX_POINTS else "pca"
     reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), min_dist=0.1, random_state=seed, n_jobs=1,
-                        init="spectral" if n > 20 else "random")
+                        init=init, n_epochs=n_epochs, tqdm_kwds=bar)
     return np.asarray(reducer.fit_transform(x), dtype=np.float32)
+
+
+_warm_lock = threading.Lock()
+_warm_thread: threading.Thread | None = None
+
+
+def warm_up_umap() -> None:
+    """Compile UMAP's numba code now: one tiny fit on each neighbour path (exact below 4,096 points,
+    NN-descent above)."""
+    rng = np.random.default_rng(0)
+    for n in (200, 4_200):
+        _umap(rng.normal(size=(n, 8)).astype(np.float32), 0, Reporter(), n_epochs=5)
+
+
+def warm_up_umap_in_background() -> threading.Thread | None:
+    """Start :func:`warm_up_umap` in a daemon thread, once per process; later calls return the same thread.
+
+    Set ``DATAVAL_UMAP_WARMUP=0`` to skip it (tests: it costs a minute of CPU).
+    """
+    global _warm_thread
+    if os.environ.get("DATAVAL_UMAP_WARMUP", "1") == "0":
+        return None
+    with _warm_lock:
+        if _warm_thread is None:
+            _warm_thread = threading.Thread(target=warm_up_umap, name="umap-warm-up", daemon=True)
+            _warm_thread.start()
+        return _warm_thread
 
 
 def _pca(x: np.ndarray, k: int, seed: int) -> np.ndarray:

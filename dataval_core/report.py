@@ -23,6 +23,7 @@ from plotly.offline import get_plotlyjs
 from .dataset import IMAGE, Dataset
 from .decisions import current_decisions
 from .evaluation import detection_curve, detection_metrics
+from .export import export_counts
 from .images import thumbnail_png
 from .plots import detection_curve_figure, point_removal_figure, value_histogram
 from .result import Results, run_names
@@ -122,11 +123,12 @@ def _summary(dataset: Dataset) -> str:
 
 
 def _decision_section(dataset: Dataset, current: pd.DataFrame) -> str:
-    counts = current["action"].value_counts()
-    rows = [(a, int(counts.get(a, 0))) for a in ("keep", "drop", "relabel")]
-    valued_ids = dataset.ids[~dataset.is_target]
-    rows.append(("undecided valued rows", int((~np.isin(valued_ids, current["id"].to_numpy(dtype=str))).sum())))
-    note = f"<p class='note'>The cleaned export has {len(dataset) - int(counts.get('drop', 0)):,} rows.</p>"
+    """Decision counts over the input's rows; the note gives the cleaned file's row count."""
+    counts = export_counts(dataset, current)
+    rows = [(a, counts[a]) for a in ("keep", "drop", "relabel")] + [("undecided (kept)", counts["undecided"])]
+    note = f"<p class='note'>The cleaned export has {counts['exported']:,} rows"
+    n_file = counts["target_file_rows"]
+    note += (f"; the {n_file:,} rows of the separate target file are not exported.</p>" if n_file else ".</p>")
     return "<h2>Decisions</h2>" + _table(pd.DataFrame(rows, columns=["action", "samples"])) + note
 
 
@@ -160,7 +162,8 @@ def _run_section(dataset: Dataset, name: str, result, current: pd.DataFrame) -> 
     facts = [f"method <b>{escape(result.method)}</b>", f"embedding {escape(result.embedding or '—')}",
              f"seed {result.seed}", f"{len(result.ids):,} samples valued"]
     if total is not None:
-        facts.append(f"{total:.1f} s")
+        parts = [f"{name} {result.timings[name]:.1f} s" for name in ("embedding", "method") if name in result.timings]
+        facts.append(f"{total:.1f} s" + (f" ({', '.join(parts)})" if parts else ""))
     params = ", ".join(f"{escape(str(k))}={escape(str(v))}" for k, v in result.params.items())
     html = [f"<h2>Run: {escape(name)}</h2><p>{' · '.join(facts)}</p>"]
     if params:

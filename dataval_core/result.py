@@ -62,6 +62,15 @@ class ValuationResult:
         """1 = lowest value (inspect first); ties broken by position for stability."""
         return rankdata(self.values, method="ordinal").astype(np.int64)
 
+    @property
+    def percentiles(self) -> np.ndarray:
+        """Each value's percentile among the run's values, 0 (lowest: most suspicious) to 100 (highest).
+
+        Comparable across methods whose raw values live on very different scales.
+        """
+        n = len(self.values)
+        return np.zeros(n) if n < 2 else 100.0 * (self.ranks - 1) / (n - 1)
+
     def lowest(self, k: int) -> np.ndarray:
         """Ids of the ``k`` lowest-valued samples, lowest first."""
         return self.ids[np.argsort(self.values, kind="stable")[:k]]

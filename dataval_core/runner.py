@@ -1,6 +1,8 @@
 """One call from a dataset to a valuation result: embed, then run the method."""
 from __future__ import annotations
 
+import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,10 @@ def run_valuation(dataset: Dataset, method: str, *, embedding: str | None = None
                   cache_dir: str | Path | None = None) -> ValuationResult:
     """Value the non-target rows of ``dataset`` with ``method`` (registry name).
 
+    The result's timings hold ``embedding`` (building the feature matrix, reading the
+    images included), ``method`` (the valuation itself, with the method's own stages)
+    and ``total`` (both).
+
     Raises:
         ValueError: unknown method or embedding, bad parameters, or unusable data
             (``DataError``); the message is meant for the user as is.
@@ -25,6 +31,11 @@ def run_valuation(dataset: Dataset, method: str, *, embedding: str | None = None
     valuator = cls(params, seed=seed)
     valuator.resolved_params()  # reject bad parameters before any expensive embedding work
     reporter = as_reporter(progress, cancel)
+    start = time.perf_counter()
     problem = build_problem(dataset, embedding or cls.default_embedding, seed=seed, cache_dir=cache_dir,
                             progress=reporter)
-    return valuator.fit(problem, progress=reporter)
+    embedding_s = time.perf_counter() - start
+    result = valuator.fit(problem, progress=reporter)
+    method_s = result.timings.get("total", 0.0)
+    timings = {**result.timings, "embedding": embedding_s, "method": method_s, "total": embedding_s + method_s}
+    return dataclasses.replace(result, timings=timings)

@@ -8,12 +8,13 @@ target before injecting noise, so the target stays clean.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .dataset import CLASSIFICATION, REGRESSION, TABLE, DataError, Dataset
+from .dataset import CLASSIFICATION, IMAGE, REGRESSION, TABLE, DataError, Dataset
 
 #: ids of rows appended from a target file start with this
 TARGET_PREFIX = "target:"
@@ -84,8 +85,9 @@ def split_target(ds: Dataset, frac: float = 0.2, seed: int = 0) -> Dataset:
         raise DataError(f"The target fraction must be between 0 and 1 (exclusive), got {frac}.")
     _check_fresh(ds)
     n = len(ds)
+    rows = "images" if ds.modality == IMAGE else "rows"
     if n < 3:
-        raise DataError(f"At least 3 rows are needed to hold out a target set; this dataset has {n}.")
+        raise DataError(f"At least 3 {rows} are needed to hold out a target set; this dataset has {n}.")
     total = min(max(int(round(frac * n)), 1), n - 2)
     rng = np.random.default_rng(seed)
     mask = np.zeros(n, dtype=bool)
@@ -95,6 +97,9 @@ def split_target(ds: Dataset, frac: float = 0.2, seed: int = 0) -> Dataset:
         labels = np.asarray(ds.labels, dtype=int)
         counts = np.bincount(labels, minlength=ds.n_classes)
         quotas = _class_quotas(counts, frac, total)
+        if quotas.sum() == 0:
+            raise DataError(f"Every class has a single {rows[:-1]} ({n} {rows}, {ds.n_classes} classes), so none can "
+                            f"be held out as a target while keeping one to value; each class needs at least 2 {rows}.")
         for c, k in enumerate(quotas):
             if k:
                 mask[rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False)] = True
@@ -231,3 +236,29 @@ def _append_table(ds: Dataset, target_ds: Dataset) -> pd.DataFrame:
         raise DataError(f"The target file was loaded with label {target_ds.label_column!r}, "
                         f"the dataset with {ds.label_column!r}.")
     return pd.concat([ds.table, target_ds.table[ds.table.columns]], ignore_index=True)
+
+
+def load_target_file(ds: Dataset, path: str | Path, *, workdir: str | Path | None = None) -> Dataset:
+    """Load a separate target file with ``ds``'s label, id column and task, and append it (:func:`with_target_file`).
+
+    The CLI's ``--target`` and the app's "separate file" choice both come here, so their
+    checks and messages are the same; every error names the target file.
+
+    Raises:
+        DataError: the file cannot be loaded, or does not match ``ds``; the message starts with its name.
+    """
+    from .io import load_dataset
+    from .samples import load_sample
+
+    name = str(path)
+    try:
+        if name.startswith("sample:"):
+            target = load_sample(name.split(":", 1)[1])
+        else:
+            label = ds.label_column if ds.modality == TABLE else ds.meta.get("label_column")
+            target = load_dataset(path, label=label, id_column=ds.meta.get("id_column"), task=ds.task,
+                                  workdir=workdir)
+        return with_target_file(ds, target)
+    except DataError as exc:
+        text = str(exc)
+        raise DataError(f"Target file {Path(name).name}: {text[:1].lower() + text[1:]}") from None

@@ -21,8 +21,8 @@ from .result import ValuationResult
 
 
 def dataset_map(dataset: Dataset, embedding: str | None, *, seed: int = 0, method: str = "auto",
-                cache_dir: str | Path | None = None, progress: ProgressCallback | None = None,
-                cancel: CancelFlag | None = None) -> MapResult:
+                pca_above: int = 20_000, cache_dir: str | Path | None = None,
+                progress: ProgressCallback | None = None, cancel: CancelFlag | None = None) -> MapResult:
     """2-D map of the valued rows: embed them as a run did, then lay them out (cached on disk).
 
     Args:
@@ -30,11 +30,13 @@ def dataset_map(dataset: Dataset, embedding: str | None, *, seed: int = 0, metho
         embedding: the embedding name the run used (``None``: ``raw``).
         seed: the run's seed (embedding and layout).
         method: :func:`~dataval_core.projection.map_coordinates`'s ``"auto"``, ``"umap"`` or ``"pca"``.
+        pca_above: with ``"auto"``, PCA instead of UMAP above this many points.
         cache_dir: where embeddings and coordinates are cached.
     """
     reporter = as_reporter(progress, cancel)
     problem = build_problem(dataset, embedding, seed=seed, cache_dir=cache_dir, progress=reporter)
-    return map_coordinates(problem.x, problem.ids, seed=seed, cache_dir=cache_dir, method=method, progress=reporter)
+    return map_coordinates(problem.x, problem.ids, seed=seed, cache_dir=cache_dir, method=method,
+                           pca_above=pca_above, progress=reporter)
 
 
 def removal_curves(dataset: Dataset, results: Mapping[str, ValuationResult], *,

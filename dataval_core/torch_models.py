@@ -9,7 +9,8 @@ LossVal) build on these pieces instead of copying them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
@@ -19,6 +20,28 @@ from torch import nn
 from .progress import Reporter
 
 M = TypeVar("M", bound=nn.Module)
+#: torch intra-op threads for the training methods' small models (MLPs, the small CNN): measured in
+#: ``benchmarks/results/threads.md``, a second thread does not pay for its hand-offs on these sizes
+SMALL_MODEL_THREADS = 1
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (None: unchanged), then restore the caller's count.
+
+    With torch's OpenMP backend the count belongs to the calling OS thread, so a job thread that
+    sets it leaves the server's and other jobs' threads alone, and jobs running side by side each
+    get their own setting; restoring on exit keeps a CLI or notebook caller's count intact.
+    """
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def pick_device(prefer: str = "auto") -> torch.device:
@@ -123,11 +146,18 @@ def as_targets(y: np.ndarray, task: str, device: torch.device) -> torch.Tensor:
 def fit_model(model: nn.Module, x: np.ndarray, y: np.ndarray, *, task: str = "classification",
               epochs: int = 30, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-4,
               seed: int = 0, device: torch.device | None = None, reporter: Reporter | None = None,
-              stage: str = "train") -> nn.Module:
+              stage: str = "train", threads: int | None = SMALL_MODEL_THREADS) -> nn.Module:
     """Train ``model`` with Adam on (x, y); deterministic for a given seed.
 
-    Reports one progress unit per epoch and stops between epochs when cancelled.
+    Reports one progress unit per epoch and stops between epochs when cancelled. Runs with
+    ``threads`` torch threads (see :func:`torch_threads`; None keeps the caller's).
     """
+    with torch_threads(threads):
+        return _fit_model(model, x, y, task=task, epochs=epochs, batch_size=batch_size, lr=lr,
+                          weight_decay=weight_decay, seed=seed, device=device, reporter=reporter, stage=stage)
+
+
+def _fit_model(model, x, y, *, task, epochs, batch_size, lr, weight_decay, seed, device, reporter, stage):
     device = device or pick_device()
     model.to(device).train()
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)

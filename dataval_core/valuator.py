@@ -50,6 +50,8 @@ class BaseValuator(ABC):
     supports_regression: ClassVar[bool] = False
     #: embedding used when the caller does not choose one (see ``dataval_core.embeddings``)
     default_embedding: ClassVar[str] = "raw"
+    #: torch intra-op threads while the method runs (None: the caller's; see ``torch_models.torch_threads``)
+    torch_threads: ClassVar[int | None] = None
 
     def __init__(self, params: Any = None, *, seed: int = 0):
         self.params = params
@@ -70,7 +72,13 @@ class BaseValuator(ABC):
         reporter = as_reporter(progress, cancel)
         reporter.check()
         start = time.perf_counter()
-        out = self._compute(problem, params, np.random.default_rng(self.seed), reporter)
+        if self.torch_threads is None:
+            out = self._compute(problem, params, np.random.default_rng(self.seed), reporter)
+        else:
+            from .torch_models import torch_threads
+
+            with torch_threads(self.torch_threads):
+                out = self._compute(problem, params, np.random.default_rng(self.seed), reporter)
         reporter.check()  # a cancel that arrived with the last progress event still cancels
         total = time.perf_counter() - start
         suggested = None

@@ -1,6 +1,8 @@
 """Shared fixtures: tiny seeded problems with label flips at known positions."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,8 @@ settings.register_profile("ci", max_examples=25, deadline=None)
 settings.load_profile("ci")
 # the models in tests are tiny: one thread avoids oversubscribing CI's two cores
 torch.set_num_threads(1)
+# the app's background UMAP compile costs a minute of CPU per server or AppTest process: not in tests
+os.environ.setdefault("DATAVAL_UMAP_WARMUP", "0")
 
 
 def make_blobs_problem(n_valued: int = 90, n_target: int = 45, n_classes: int = 3, d: int = 5,

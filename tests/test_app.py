@@ -130,7 +130,8 @@ def test_main_flow_upload_run_review_export(workspace_dir):
 
     at.switch_page("app_pages/6_export.py").run()
     assert not errors(at)
-    assert [m.value for m in at.metric][2] == "1"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Dropped"] == "1" and metrics["Rows in the cleaned file"] == "23"
     out = export_dataset(ws.load_dataset(key), ws.decision_log(key), workspace_dir / "out.zip")
     with zipfile.ZipFile(out) as zf:
         names = set(zf.namelist())
@@ -153,7 +154,7 @@ def test_demo_button_starts_knn_shapley_on_noisy_mnist(workspace_dir):
     # the demo's promise: Review opens on the lowest-valued digits, mostly the injected flips (base rate 10%)
     at.switch_page("app_pages/3_review.py").run()
     assert not errors(at)
-    cards = [c.value for c in at.caption if "suggested" in c.value]
+    cards = [c.value for c in at.caption if "· value `" in c.value]
     assert len(cards) == 24
     flipped = sum("injected flip" in c for c in cards)
     assert flipped >= 18, f"only {flipped} of 24 cards on the demo's first Review page are injected flips"
@@ -180,7 +181,10 @@ def test_two_sessions_never_see_each_other(workspace_dir, tmp_path):
     assert len(ws.decisions(key_a)) == 1
     b.switch_page("app_pages/1_data.py").run()
     b.segmented_control(key="data_source").set_value("Your datasets").run()
-    b.text_input(key="data_shared").input(key_a).run()
+    b.text_input(key="data_shared").input(key_a).run()  # the record's key is no share key
+    b.button(key="data_open_shared").click().run()
+    assert "share key is not valid" in b.error[0].value and not ws.can_access(b.session_state["sid"], key_a)
+    b.text_input(key="data_shared").input(ws.create_share_key(sid_a, key_a)).run()
     b.button(key="data_open_shared").click().run()
     assert b.session_state["dataset_key"] == key_a  # opened on purpose: now shared
 

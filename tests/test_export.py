@@ -241,8 +241,9 @@ def test_values_table(tmp_path, mixed_table):
     ds = ds.replace(labels=noisy, original_labels=ds.labels)
     runs = make_runs(ds)
     vt = values_table(ds, runs)
-    assert list(vt.columns) == ["id", "role", "label", "value__knn", "rank__knn", "suggested__knn",
-                                "value__rnd", "rank__rnd", "suggested__rnd", "original_label", "injected_noise"]
+    assert list(vt.columns) == ["id", "role", "label", "value__knn", "percentile__knn", "rank__knn", "suggested__knn",
+                                "value__rnd", "percentile__rnd", "rank__rnd", "suggested__rnd", "original_label",
+                                "injected_noise"]
     assert vt["role"].tolist() == ["valued"] * 6 + ["target"] * 2
     assert vt["injected_noise"].tolist() == [1] + [0] * 7
     assert vt.loc[0, "label"] == "dog" and vt.loc[0, "original_label"] == "cat"

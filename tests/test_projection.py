@@ -75,3 +75,35 @@ def test_umap_is_seeded_and_cached(tmp_path):
     b = map_coordinates(x, np.arange(150))
     np.testing.assert_allclose(a.frame[["x", "y"]], b.frame[["x", "y"]], rtol=1e-5)
     assert map_coordinates(x, np.arange(150), cache_dir=tmp_path).from_cache
+
+
+@pytest.mark.slow
+def test_umap_layout_reports_epochs_and_cancels_between_them():
+    """Slow: the first UMAP fit in a process compiles numba code (~1 min)."""
+    x = blobs(300)
+    events = []
+    map_coordinates(x, np.arange(300), method="umap", progress=events.append)
+    layout = [e for e in events if e.stage == "UMAP layout"]
+    assert layout and layout[-1].done == layout[-1].total > 1
+    flag = threading.Event()
+
+    def cancel_in_layout(p):
+        if p.stage == "UMAP layout":
+            flag.set()
+
+    with pytest.raises(Cancelled):
+        map_coordinates(x, np.arange(300), method="umap", progress=cancel_in_layout, cancel=flag)
+
+
+def test_warm_up_is_off_in_tests_and_started_once(monkeypatch):
+    from dataval_core import projection
+
+    assert projection.warm_up_umap_in_background() is None  # tests/conftest.py sets DATAVAL_UMAP_WARMUP=0
+    started = []
+    monkeypatch.setenv("DATAVAL_UMAP_WARMUP", "1")
+    monkeypatch.setattr(projection, "warm_up_umap", lambda: started.append(1))
+    monkeypatch.setattr(projection, "_warm_thread", None)
+    first = projection.warm_up_umap_in_background()
+    assert projection.warm_up_umap_in_background() is first
+    first.join(5)
+    assert started == [1]

@@ -57,7 +57,8 @@ def test_report_is_self_contained_with_metrics_and_tables():
     auroc = re.search(r"<td>oracle</td><td>knn_shapley</td><td class='num'>([0-9.]+)</td>", page)
     assert auroc and float(auroc.group(1)) == 1.0
     assert "<td>relabel</td><td class='num'>1</td>" in page and "<td>relabel → q</td>" in page
-    assert "<td>undecided valued rows</td><td class='num'>30</td>" in page
+    assert f"<td>undecided (kept)</td><td class='num'>{len(ds) - 2}</td>" in page
+    assert f"The cleaned export has {len(ds) - 1} rows." in page
     assert "20 lowest-valued samples" in page and "Point removal" in page and "spearman" in page
 
 

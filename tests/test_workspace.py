@@ -51,7 +51,7 @@ def test_same_content_same_session_reuses_record_other_session_gets_its_own(ws):
     assert rec_b.key != rec_a.key and rec_b.content_hash == rec_a.content_hash
     assert [r.key for r in ws.list_datasets(a)] == [rec_a.key]
     assert not ws.can_access(b, rec_a.key)
-    ws.open_dataset(b, rec_a.key)
+    ws.open_shared(b, ws.create_share_key(a, rec_a.key))
     assert ws.can_access(b, rec_a.key) and ws.current_dataset(b) == rec_a.key
 
 
@@ -107,3 +107,219 @@ def test_upload_is_content_addressed(ws):
     p1 = ws.store_upload("../../evil name.csv", b"a,b\n1,2\n")
     p2 = ws.store_upload("evil name.csv", b"a,b\n1,2\n")
     assert p1 == p2 and p1.is_relative_to(ws.root) and p1.name == "evil_name.csv"
+
+
+def _result(ids=("0", "1", "2"), status="ok") -> ValuationResult:
+    return ValuationResult(ids=np.array(ids), values=np.arange(len(ids), dtype=float), method="lava", seed=0,
+                           embedding="raw", timings={"total": 0.1}, status=status)
+
+
+def test_not_converged_survives_save_and_load_and_shows_in_tables_and_report(ws):
+    from dataval_core.report import html_report
+
+    rec = ws.add_dataset("s", _table_dataset())
+    run_id = ws.create_run(rec.key, "lava", embedding=None, params={}, seed=0)
+    ws.save_result(run_id, _result(status="not_converged"))
+    again = Workspace(ws.root)
+    assert again.load_result(run_id).status == "not_converged"
+    assert again.run_record(run_id).status_text == "done · not converged"
+    html = html_report(again.load_dataset(rec.key), {"lava": again.load_result(run_id)}, None)
+    assert "Status: not_converged" in html
+
+
+#: the schema of workspaces written before versioning (user_version 0), verbatim
+_OLD_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY, created REAL NOT NULL, current_dataset TEXT);
+CREATE TABLE IF NOT EXISTS datasets (
+    key TEXT PRIMARY KEY, content_hash TEXT NOT NULL, owner TEXT NOT NULL, name TEXT NOT NULL,
+    modality TEXT NOT NULL, n INTEGER NOT NULL, info TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS session_datasets (
+    session_id TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (session_id, key));
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, dataset_key TEXT NOT NULL, method TEXT NOT NULL, embedding TEXT,
+    params TEXT NOT NULL, seed INTEGER NOT NULL, status TEXT NOT NULL, error TEXT,
+    timings TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL, finished REAL, owner TEXT);
+CREATE INDEX IF NOT EXISTS runs_by_dataset ON runs (dataset_key);
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, dataset_key TEXT NOT NULL, session_id TEXT NOT NULL,
+    id TEXT NOT NULL, action TEXT NOT NULL, old_label TEXT, new_label TEXT, run_id TEXT,
+    method TEXT, value REAL, rank INTEGER, time TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS decisions_by_dataset ON decisions (dataset_key, id);
+"""
+
+
+def test_old_workspace_opens_and_upgrades(tmp_path):
+    import sqlite3
+
+    from dataval_core.workspace import SCHEMA_VERSION, session_tag
+
+    root = tmp_path / "old"
+    root.mkdir()
+    con = sqlite3.connect(root / "workspace.sqlite")
+    con.executescript(_OLD_SCHEMA)
+    con.execute("INSERT INTO sessions VALUES ('a' || hex(randomblob(15)), 1.0, 'ds_old')")
+    owner = con.execute("SELECT session_id FROM sessions").fetchone()[0]
+    con.execute("INSERT INTO datasets VALUES ('ds_old', 'h', ?, 'toy', 'table', 3, '{}', 1.0)", (owner,))
+    con.execute("INSERT INTO session_datasets VALUES (?, 'ds_old')", (owner,))
+    con.execute("INSERT INTO session_datasets VALUES ('friend', 'ds_old')")
+    con.execute("INSERT INTO runs VALUES ('run_old', 'ds_old', 'lava', NULL, '{}', 0, 'done', NULL, '{}', 1.0, 2.0, "
+                "'1:x')")
+    con.execute("INSERT INTO decisions (dataset_key, session_id, id, action, time) "
+                "VALUES ('ds_old', ?, '0', 'drop', '2026-01-01T00:00:00.000Z')", (owner,))
+    con.commit()
+    con.close()
+
+    ws = Workspace(root)
+    with sqlite3.connect(root / "workspace.sqlite") as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert ws.run_record("run_old").result_status == "ok"
+    log = ws.decision_log("ds_old")
+    assert log["session"].tolist() == [session_tag(owner)]
+    assert ws.access_mode(owner, "ds_old") == "owner" and ws.access_mode("friend", "ds_old") == "write"
+    assert ws.session_exists(owner)
+    Workspace(root)  # opening again migrates nothing twice
+
+
+def test_newer_workspace_is_refused_with_one_line(tmp_path):
+    import sqlite3
+
+    from dataval_core.workspace import WorkspaceError
+
+    Workspace(tmp_path / "ws")
+    with sqlite3.connect(tmp_path / "ws" / "workspace.sqlite") as con:
+        con.execute("PRAGMA user_version = 99")
+    with pytest.raises(WorkspaceError, match="newer dataval"):
+        Workspace(tmp_path / "ws")
+
+
+def test_audit_log_names_the_session_without_its_secret_id(ws):
+    from dataval_core.workspace import session_tag
+
+    owner, friend = ws.mint_session(), ws.mint_session()
+    rec = ws.add_dataset(owner, _table_dataset())
+    ws.open_shared(friend, ws.create_share_key(owner, rec.key, write=True))
+    ws.record_decisions(rec.key, owner, [{"id": "0", "action": "drop"}])
+    ws.record_decisions(rec.key, friend, [{"id": "1", "action": "keep"}])
+    log = ws.decision_log(rec.key)
+    assert log["session"].tolist() == [session_tag(owner), session_tag(friend)]
+    assert owner not in log.to_csv() and friend not in log.to_csv()
+
+
+def test_share_keys_are_long_view_only_by_default_revocable_and_say_nothing_when_wrong(ws):
+    from dataval_core.workspace import SHARE_KEY_INVALID, AccessError
+
+    owner, viewer, other = ws.mint_session(), ws.mint_session(), ws.mint_session()
+    rec = ws.add_dataset(owner, _table_dataset())
+    token = ws.create_share_key(owner, rec.key)
+    assert len(token) >= 3 + 22  # 24 random bytes: 192 bits
+    ws.open_shared(viewer, token)
+    assert ws.access_mode(viewer, rec.key) == "read" and not ws.can_write(viewer, rec.key)
+    with pytest.raises(AccessError, match="view-only"):
+        ws.record_decisions(rec.key, viewer, [{"id": "0", "action": "drop"}])
+    assert ws.decision_log(rec.key).empty
+    with pytest.raises(AccessError):
+        ws.create_share_key(viewer, rec.key)  # only the owner shares
+
+    expired = ws.create_share_key(owner, rec.key, days=-1)
+    messages = set()
+    for bad in (rec.key, token[:-1] + ("A" if token[-1] != "A" else "B"), expired):
+        with pytest.raises(AccessError) as err:
+            ws.open_shared(other, bad)
+        messages.add(str(err.value))
+    (key_id,) = [k.key_id for k in ws.share_keys(rec.key) if k.active]
+    ws.revoke_share_key(owner, rec.key, key_id)
+    with pytest.raises(AccessError) as err:
+        ws.open_shared(other, token)
+    messages.add(str(err.value))
+    assert messages == {SHARE_KEY_INVALID}
+    assert not ws.can_access(viewer, rec.key) and ws.list_datasets(viewer) == []  # revoking cut access
+
+
+def test_minted_sessions_only(ws):
+    sid = ws.mint_session()
+    assert len(sid) == 32 and ws.session_exists(sid)
+    assert not ws.session_exists("0" * 32) and not ws.session_exists("")
+
+
+def test_size_budget_refuses_new_uploads_and_runs(tmp_path, monkeypatch):
+    from dataval_core.workspace import WorkspaceError
+
+    monkeypatch.setenv("DATAVAL_MAX_WORKSPACE_GB", "0.0002")  # 200 kB
+    ws = Workspace(tmp_path / "ws")
+    rec = ws.add_dataset("s", _table_dataset())
+    ws.store_upload("a.csv", b"x" * 50_000)
+    with pytest.raises(WorkspaceError, match="size budget") as err:
+        ws.store_upload("b.csv", b"y" * 200_000)
+    assert err.value.reason == "over_budget" and not list((tmp_path / "ws" / "uploads").glob("*/b.csv*"))
+    ws.store_upload("c.csv", b"z" * 100_000)
+    ws.usage_bytes(max_age=0)
+    with pytest.raises(WorkspaceError, match="DATAVAL_MAX_WORKSPACE_GB"):
+        ws.create_run(rec.key, "random", embedding=None, params={}, seed=0)
+    monkeypatch.setenv("DATAVAL_MAX_WORKSPACE_GB", "lots")
+    with pytest.raises(ValueError, match="DATAVAL_MAX_WORKSPACE_GB"):
+        Workspace(tmp_path / "ws")
+
+
+def test_gc_prunes_old_datasets_runs_and_caches_and_dry_run_keeps_them(ws):
+    import os
+    import time
+
+    old = ws.add_dataset("s", _table_dataset())
+    run_id = ws.create_run(old.key, "random", embedding=None, params={}, seed=0)
+    ws.save_result(run_id, _result())
+    ws.record_decisions(old.key, "s", [{"id": "0", "action": "drop"}])
+    (ws.cache_dir / "emb.npy").write_bytes(b"0" * 1000)
+    upload = ws.store_upload("x.csv", b"a,b\n1,2\n")
+    fresh = ws.add_dataset("t", _table_dataset(n=16))
+    failed = ws.create_run(fresh.key, "random", embedding=None, params={}, seed=1)
+    ws.set_run_status(failed, "failed", error="boom")
+    kept = ws.create_run(fresh.key, "random", embedding=None, params={}, seed=2)
+    ws.save_result(kept, _result())
+    month = 31 * 86400
+    ws._execute("UPDATE datasets SET created = created - ? WHERE key = ?", (month, old.key))
+    ws._execute("UPDATE runs SET created = created - ?, finished = finished - ?", (month, month))
+    ws._execute("UPDATE decisions SET time = '2020-01-01T00:00:00.000Z'")
+    stamp = time.time() - month
+    for path in (ws.cache_dir / "emb.npy", upload.parent):
+        os.utime(path, (stamp, stamp))
+
+    planned = ws.gc(dry_run=True)
+    assert {kind for kind, _, _ in planned} == {"cache", "upload", "run", "dataset"}
+    assert ws.list_runs(old.key) and (ws.cache_dir / "emb.npy").exists()  # nothing removed yet
+    removed = ws.gc()
+    assert sorted(n for _, n, _ in removed) == sorted(n for _, n, _ in planned)
+    assert [r.key for r in ws.list_datasets()] == [fresh.key]
+    assert [r.run_id for r in ws.list_runs(fresh.key)] == [kept]  # a finished run stays with its dataset
+    assert not (ws.root / "runs" / f"{run_id}.parquet").exists() and not upload.exists()
+    assert ws.load_dataset(fresh.key).name == "toy"
+    ws.record_decisions(fresh.key, "t", [{"id": "1", "action": "keep"}])
+    ws._execute("UPDATE datasets SET created = created - ? WHERE key = ?", (month, fresh.key))
+    assert ws.gc(older_than_days=30, max_gb=1e-12)[-1][0] == "dataset"  # the size policy removes it too
+    assert ws.list_datasets() == []
+
+
+def test_health_reports_a_writable_workspace(ws):
+    from dataval_core.workspace import check_workspace
+
+    health = check_workspace(ws.root)
+    assert health.ok and health.message.startswith("ok")
+
+
+def test_cli_gc_dry_run_lists_and_keeps_then_gc_removes(ws, capsys):
+    import os
+    import time
+
+    from dataval_core.cli import main
+
+    (ws.cache_dir / "old.npy").write_bytes(b"0" * 2_000_000)
+    stamp = time.time() - 40 * 86400
+    os.utime(ws.cache_dir / "old.npy", (stamp, stamp))
+    assert main(["gc", "--workspace", str(ws.root), "--dry-run"]) == 0
+    out = capsys.readouterr()
+    assert "would remove cache    cache/old.npy  (2.0 MB)" in out.out and "dry run" in out.err
+    assert (ws.cache_dir / "old.npy").exists()
+    assert main(["gc", "--workspace", str(ws.root)]) == 0 and not (ws.cache_dir / "old.npy").exists()
+    assert main(["gc", "--workspace", str(ws.root), "--older-than", "-1"]) == 1
+    capsys.readouterr()
+    assert main(["health", "--workspace", str(ws.root)]) == 0 and ": ok (" in capsys.readouterr().out

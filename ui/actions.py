@@ -10,16 +10,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
+from dataval_core import io as engine_io
 from dataval_core.dataset import DataError, Dataset
-from dataval_core.io import load_dataset
 from dataval_core.noise import inject_label_noise
 from dataval_core.progress import ACTIVE_STATES, RunState
 from dataval_core.samples import load_sample
-from dataval_core.targets import split_target, target_from_column, with_target_file
-from dataval_core.workspace import DatasetRecord, RunRecord
+from dataval_core.targets import load_target_file, split_target, target_from_column
+from dataval_core.workspace import AccessError, DatasetRecord, RunRecord
 
 from . import state
 
@@ -37,8 +36,9 @@ def sample(name: str) -> Dataset:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _uploaded(path: str, label: str | None, id_column: str | None, workdir: str) -> Dataset:
-    return load_dataset(path, label=label, id_column=id_column, workdir=workdir, name=Path(path).stem)
+def _uploaded(path: str, label: str | None, id_column: str | None, task: str | None, workdir: str) -> Dataset:
+    return engine_io.load_dataset(path, label=label, id_column=id_column, task=task, workdir=workdir,
+                                  name=Path(path).stem)
 
 
 def save_upload(name: str, data: bytes) -> Path:
@@ -46,21 +46,22 @@ def save_upload(name: str, data: bytes) -> Path:
     return state.workspace().store_upload(name, data)
 
 
-def load_upload(path: Path, label: str | None = None, id_column: str | None = None) -> Dataset:
-    """Load an uploaded file (tables need ``label``); raises ``DataError`` with one line."""
-    return _uploaded(str(path), label, id_column, str(state.workspace().files_dir(path)))
+def load_upload(path: Path, label: str | None = None, id_column: str | None = None,
+                task: str | None = None) -> Dataset:
+    """Load an uploaded file with the CLI's loader (tables need ``label``); raises ``DataError`` with one line.
+
+    When the loader rejects the file, whatever it extracted is removed from the workspace.
+    """
+    try:
+        return _uploaded(str(path), label, id_column, task, str(state.workspace().files_dir(path)))
+    except Exception:
+        state.workspace().discard_files(path)
+        raise
 
 
 def table_columns(path: Path) -> list[str]:
-    """Column names of an uploaded CSV/Parquet file, for the label-column menu."""
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            return list(pq.read_schema(path).names)
-        return [str(c) for c in pd.read_csv(path, nrows=5, sep=None, engine="python").columns]
-    except Exception as exc:  # noqa: BLE001 - any parser failure is a bad upload
-        raise DataError(f"{path.name} could not be read as a table: {str(exc).splitlines()[0]}") from None
+    """Column names of an uploaded CSV/Parquet file, read by the engine's loader (same encodings and checks)."""
+    return engine_io.table_columns(path)
 
 
 def is_table(path: Path) -> bool:
@@ -84,8 +85,7 @@ def prepare(base: Dataset, *, target: Mapping[str, Any], noise: Mapping[str, Any
         ds = target_from_column(base, target["column"])
     else:
         path = Path(target["path"])
-        other = load_upload(path, base.label_column if is_table(path) else None, base.meta.get("id_column"))
-        ds = with_target_file(base, other)
+        ds = load_target_file(base, path, workdir=state.workspace().files_dir(path))
     if noise and noise["rate"] > 0:
         ds = inject_label_noise(ds, noise["rate"], noise["kind"], seed=noise.get("seed", 0),
                                 mapping=noise.get("mapping"))
@@ -99,13 +99,12 @@ def use_dataset(ds: Dataset) -> DatasetRecord:
     return record
 
 
-def open_shared(key: str) -> DatasetRecord:
-    """Open another session's dataset on purpose by its key (shares its runs and decisions)."""
-    key = key.strip()
+def open_shared(share_key: str) -> DatasetRecord:
+    """Open another session's dataset with a share key its owner made (view-only unless they allowed edits)."""
     try:
-        record = state.workspace().open_dataset(state.session_id(), key)
-    except KeyError:
-        raise DataError(f"No dataset with key {key!r} in this workspace.") from None
+        record = state.workspace().open_shared(state.session_id(), share_key)
+    except AccessError as exc:
+        raise DataError(str(exc)) from None
     state.set_current(record.key)
     return record
 
@@ -136,7 +135,9 @@ def start_demo() -> bool:
 
 
 def submit_runs(record: DatasetRecord, ds: Dataset, choices: Iterable[Mapping[str, Any]], seed: int) -> list[str]:
-    """Queue one background run per ``{"method", "embedding", "params"}`` choice."""
+    """Queue one background run per ``{"method", "embedding", "params"}`` choice (not on a view-only share)."""
+    if not state.workspace().can_write(state.session_id(), record.key):
+        raise AccessError("This dataset was shared with you view-only, so runs cannot be started.")
     return [state.jobs().submit_run(record.key, ds, c["method"], embedding=c.get("embedding"),
                                     params=c.get("params"), seed=seed) for c in choices]
 
@@ -151,6 +152,7 @@ def finished_runs(record: DatasetRecord) -> list[RunRecord]:
     return list(reversed(state.workspace().list_runs(record.key, status=RunState.DONE)))
 
 
-def decide(record: DatasetRecord, rows: list[Mapping[str, Any]]) -> None:
-    """Save decisions at once (each row: id, action, old_label, new_label, run_id, method, value, rank)."""
-    state.workspace().record_decisions(record.key, state.session_id(), rows)
+def decide(record: DatasetRecord, rows: list[Mapping[str, Any]], *, skip_unchanged: bool = False) -> int:
+    """Save decisions as one undoable step (each row: id, action, old_label, new_label, run_id, method, value,
+    rank); returns rows written. Raises the workspace's error when nothing could be saved."""
+    return state.workspace().record_decisions(record.key, state.session_id(), rows, skip_unchanged=skip_unchanged)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from dataval_core import plots, tasks
@@ -36,21 +37,45 @@ def flagged(results: Sequence[ValuationResult], ds: Dataset, k: int) -> pd.DataF
     return frame
 
 
-def _noisy_for(ds: Dataset, res: ValuationResult):
-    return ds.noisy[pd.Index(ds.ids).get_indexer(res.ids)]
+def default_runs(runs: Sequence[RunRecord], limit: int = 6) -> list[RunRecord]:
+    """Runs Compare preselects: the newest run of each method but random (``runs`` newest first), up to
+    ``limit``; random joins only when fewer than two others exist."""
+    picked: dict[str, RunRecord] = {}
+    for r in runs:
+        if r.method != "random" and r.method not in picked:
+            picked[r.method] = r
+    out = list(picked.values())[:limit]
+    if len(out) < 2:
+        out += [r for r in runs if r.method == "random"][:1]
+    return out
 
 
-def noise_metrics(ds: Dataset, results: Sequence[ValuationResult]) -> pd.DataFrame:
-    """Detection metrics of each run against the injected (known) noise."""
-    rows = [{"run": r.method, **detection_metrics(r.values, _noisy_for(ds, r))} for r in results]
+def _flags_for(ds: Dataset, flags: np.ndarray, res: ValuationResult) -> np.ndarray:
+    return flags[pd.Index(ds.ids).get_indexer(res.ids)]
+
+
+def noise_metrics(ds: Dataset, results: Sequence[ValuationResult], flags: np.ndarray | None = None) -> pd.DataFrame:
+    """Detection metrics of each run against known-bad rows (``flags``, one per dataset row; default: the
+    injected noise)."""
+    flags = ds.noisy if flags is None else flags
+    rows = [{"run": r.method, **detection_metrics(r.values, _flags_for(ds, flags, r))} for r in results]
     return pd.DataFrame(rows)
 
 
-def detection_figure(ds: Dataset, results: Sequence[ValuationResult]):
-    """Fraction of noisy samples found vs fraction inspected, one line per run (the report's figure)."""
-    curves = {r.method: detection_curve(r.values, _noisy_for(ds, r)) for r in results}
-    rate = float(ds.noisy[~ds.is_target].mean()) if ds.noisy is not None else None
+def detection_figure(ds: Dataset, results: Sequence[ValuationResult], flags: np.ndarray | None = None):
+    """Fraction of known-bad samples found vs fraction inspected, one line per run (the report's figure)."""
+    flags = ds.noisy if flags is None else flags
+    curves = {r.method: detection_curve(r.values, _flags_for(ds, flags, r)) for r in results}
+    rate = float(np.mean(_flags_for(ds, flags, results[0]))) if results else None
     return plots.detection_curve_figure(curves, noise_rate=rate, title="")
+
+
+def removal_groups(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
+    """The runs grouped by the embedding they used: point-removal curves compare only within one embedding."""
+    groups: dict[str, list[RunRecord]] = {}
+    for r in runs:
+        groups.setdefault(r.embedding or "default", []).append(r)
+    return groups
 
 
 def removal_task(record: DatasetRecord, ds: Dataset, runs: Sequence[RunRecord]):
@@ -68,3 +93,19 @@ def removal_job_id(record: DatasetRecord, runs: Sequence[RunRecord]) -> str:
 def removal_figure(frame: pd.DataFrame, ds: Dataset):
     """Model score after removing the lowest-valued x% vs a random x%, per run (the report's figure)."""
     return plots.point_removal_figure(frame, score_name="accuracy" if ds.task == CLASSIFICATION else "R²", title="")
+
+
+def ids_from_upload(data: bytes) -> list[str]:
+    """Sample ids from an uploaded CSV or text file: its first column (a header row naming ``id`` is skipped)."""
+    import io
+
+    from dataval_core.dataset import DataError
+
+    try:
+        frame = pd.read_csv(io.BytesIO(data), header=None, dtype=str, usecols=[0], skip_blank_lines=True)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"The ids file could not be read as CSV: {str(exc).splitlines()[0]}") from None
+    ids = frame[0].dropna().str.strip().tolist()
+    if ids and ids[0].lower() in ("id", "ids", "sample", "sample_id"):
+        ids = ids[1:]
+    return ids

@@ -7,7 +7,7 @@ import pandas as pd
 
 from dataval_core.bundle import export_bundle
 from dataval_core.dataset import Dataset
-from dataval_core.export import export_dataset, export_plan, values_table, write_decisions_csv
+from dataval_core.export import export_counts, export_dataset, values_table, write_decisions_csv
 from dataval_core.result import ValuationResult
 from dataval_core.workspace import DatasetRecord
 
@@ -21,10 +21,10 @@ def results(record: DatasetRecord) -> dict[str, ValuationResult]:
     return {r.label: review.result(r) for r in reversed(actions.finished_runs(record))}
 
 
-def plan_counts(record: DatasetRecord, ds: Dataset) -> pd.Series:
-    """How many samples the export keeps undecided, keeps, drops and relabels."""
-    plan = export_plan(ds, state.workspace().decision_log(record.key))
-    return plan["action"].value_counts().reindex(["undecided", "keep", "drop", "relabel"], fill_value=0)
+def plan_counts(record: DatasetRecord, ds: Dataset) -> dict[str, int]:
+    """How many of the input's rows the export keeps undecided, keeps, drops and relabels, how many rows the
+    cleaned file has (``exported``) and how many separate target-file rows it leaves out."""
+    return export_counts(ds, state.workspace().decision_log(record.key))
 
 
 def cleaned_name(ds: Dataset) -> str:

@@ -7,6 +7,8 @@ from dataval_core.dataset import Dataset
 from dataval_core.images import thumbnail_png
 
 THUMB_PX = 96
+#: side of the enlarged image in the zoom dialog
+ZOOM_PX = 384
 
 
 @st.cache_resource(show_spinner=False, max_entries=20_000)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dataval_core import projection
 from dataval_core.progress import ACTIVE_STATES, RunState
 
-from . import state
+from . import auth, state
 
 #: the pages: (key, file, title, icon, URL path); the first is the home page at the site root
 NAV = (
@@ -42,7 +43,8 @@ def navigation() -> list:
 def setup(title: str) -> None:
     """The chrome ``app.py`` runs once before every page: page config, session, styles, sidebar, flash message."""
     st.set_page_config(page_title=f"{title} · dataval", page_icon=":material/cleaning_services:", layout="wide")
-    state.init_session()
+    auth.start_page()
+    projection.warm_up_umap_in_background()  # once per server process: the first map then skips the compile
     st.html(_CSS)
     sidebar()
     show_flash()
@@ -87,7 +89,7 @@ def sidebar() -> None:
         detail = ", ".join(f"{counts[a]} {a}" for a in ("drop", "relabel", "keep") if a in counts)
         st.caption(f"**Runs:** {done} done{f', {active} running' if active else ''} · "
                    f"**Decisions:** {len(decisions)}{f' ({detail})' if detail else ''}")
-        st.caption(f"Share key `{record.key}` — another session can open this dataset with it.")
+        auth.share_panel(record)
 
 
 def page(title: str, caption: str) -> None:
@@ -128,6 +130,10 @@ def demo_card() -> None:
                       "flipped to a confusable digit (4→9, 3→5, …), valued with KNN-Shapley. Review then opens on "
                       "the lowest-valued digits, which are mostly the flipped ones.")
         if right.button("Run the demo", type="primary", icon=":material/bolt:", key="demo", width="stretch"):
-            with st.spinner("Loading MNIST and injecting noise…"):
-                finished = start_demo()
+            try:
+                with st.spinner("Loading MNIST and injecting noise…"):
+                    finished = start_demo()
+            except OSError as exc:  # the workspace's faults (WorkspaceError) and refusals: one line
+                st.error(str(exc))
+                return
             st.switch_page(PAGES["review" if finished else "valuate"])

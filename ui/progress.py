@@ -1,6 +1,7 @@
 """Live progress of background runs: a polling fragment with bars, ETA and cancel buttons."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pandas as pd
@@ -24,6 +25,25 @@ def _active(record: DatasetRecord) -> list[RunRecord]:
     return [r for r in state.workspace().list_runs(record.key) if r.status in ACTIVE_STATES]
 
 
+#: weight of a new ETA reading against the running estimate (lower = steadier)
+ETA_WEIGHT = 0.3
+
+
+def smoothed_eta(store: dict, job_id: str, stage: str, eta: float | None, now: float) -> float | None:
+    """A steady ETA for ``job_id``: the last estimate counted down, blended with the new reading.
+
+    Restarts when the stage changes; None while the stage has no estimate yet.
+    """
+    prev = store.get(job_id)
+    if prev is not None and prev["stage"] == stage and prev["eta"] is not None:
+        counted = max(0.0, prev["eta"] - (now - prev["time"]))
+        value = counted if eta is None else (1 - ETA_WEIGHT) * counted + ETA_WEIGHT * eta
+    else:
+        value = eta
+    store[job_id] = {"stage": stage, "eta": value, "time": now}
+    return value
+
+
 def _bar(run: RunRecord) -> None:
     snap = state.jobs().snapshot(run.run_id)
     c1, c2 = st.columns([6, 1], vertical_alignment="bottom")
@@ -34,54 +54,90 @@ def _bar(run: RunRecord) -> None:
         text = f"**{run.label}** — queued, waiting for a free worker"
     else:
         step = f" {snap.done}/{snap.total}" if snap.total > 1 else ""
-        text = (f"**{run.label}** — {snap.stage}{step} · elapsed {_seconds(snap.elapsed)}"
-                f" · ETA {_seconds(snap.eta)}")
+        eta = smoothed_eta(st.session_state.setdefault("_eta", {}), run.run_id, snap.stage, snap.eta,
+                           time.monotonic())
+        left = f"ETA {_seconds(eta)}" if eta is not None else f"estimating time left once {snap.stage} reports"
+        text = f"**{run.label}** — {snap.stage}{step} · elapsed {_seconds(snap.elapsed)} · {left}"
     c1.progress(snap.fraction, text=text)
     c2.button("Cancel", key=f"cancel_{run.run_id}", on_click=actions.cancel_run, args=(run.run_id,),
               icon=":material/stop_circle:")
 
 
+def _demo_done(on_finish_page: str | None) -> None:
+    """Go to ``on_finish_page`` once the demo's run is done (however early it finished); forget a failed one."""
+    demo = st.session_state.get("demo_run")
+    if not demo:
+        return
+    try:
+        status = state.workspace().run_record(demo).status
+    except KeyError:
+        status = RunState.FAILED
+    if status in ACTIVE_STATES:
+        return
+    st.session_state.pop("demo_run", None)
+    if status == RunState.DONE and on_finish_page:
+        st.switch_page(on_finish_page)
+
+
 def runs_monitor(record: DatasetRecord, on_finish_page: str | None = None) -> None:
     """Progress bars for the dataset's queued and running runs, refreshed every second.
 
-    When the last active run ends, the whole page reruns (to show the results); with
-    ``on_finish_page`` and a demo run pending, it switches to that page instead.
+    Polling goes on until every run seen active (and the demo's run) is observed
+    finished, even when it finished before the page was drawn; then the whole page
+    reruns (to show the results), or with ``on_finish_page`` and a demo run pending,
+    it switches to that page.
     """
-    active = _active(record)
+    _demo_done(on_finish_page)
+    watching = bool(_active(record)) or bool(st.session_state.get("demo_run"))
 
-    @st.fragment(run_every=POLL_S if active else None)
+    @st.fragment(run_every=POLL_S if watching else None)
     def monitor() -> None:
         now = _active(record)
         for run in now:
             _bar(run)
         if not now:
             st.caption("Nothing running.")
-        if active and not now:
-            demo = st.session_state.pop("demo_run", None)
-            if on_finish_page and demo and state.workspace().run_record(demo).status == RunState.DONE:
-                st.switch_page(on_finish_page)
+        _demo_done(on_finish_page)
+        if watching and not now:
             st.rerun(scope="app")
 
     monitor()
 
 
 def runs_table(record: DatasetRecord) -> None:
-    """All runs of the dataset with status, timings and parameters; errors shown in one line."""
+    """All runs of the dataset with status, honest timings and parameters; errors shown in one line.
+
+    ``submit→done`` is the wall time from the click to the saved values (waiting in the
+    queue and loading included); ``embedding`` (features, reading images included) and
+    ``method`` are the run's own stages.
+    """
     runs = state.workspace().list_runs(record.key)
     if not runs:
         st.caption("No runs yet.")
         return
     frame = pd.DataFrame([{"run": r.label, "method": r.method, "embedding": r.embedding or "default",
-                           "status": r.status, "seconds": r.timings.get("total"),
+                           "status": r.status_text, **run_seconds(r),
                            "params": ", ".join(f"{k}={v}" for k, v in r.params.items()),
                            "seed": r.seed, "message": r.error or ""} for r in reversed(runs)])
     if not frame["message"].any():
         frame = frame.drop(columns="message")  # an empty column only for failed runs' errors
-    st.dataframe(frame, hide_index=True, column_config={"seconds": st.column_config.NumberColumn(format="%.1f")})
+    number = st.column_config.NumberColumn
+    st.dataframe(frame, hide_index=True, column_config={
+        "submit→done s": number(format="%.1f", help="From the click on Run to the saved values: queue, loading, "
+                                                     "embedding and method."),
+        "embedding s": number(format="%.1f", help="Building the features (reading the images included)."),
+        "method s": number(format="%.1f", help="The valuation method itself.")})
     for r in runs[::-1]:
         if r.status == RunState.FAILED:
             st.error(f"{r.label} failed: {r.error}")
             break
+
+
+def run_seconds(run: RunRecord) -> dict[str, float | None]:
+    """Wall seconds from submit to done, and the embedding and method stages (None where unknown)."""
+    wall = run.finished - run.created if run.finished is not None else None
+    method = run.timings.get("method", run.timings.get("total"))
+    return {"submit→done s": wall, "embedding s": run.timings.get("embedding"), "method s": method}
 
 
 def task_result(job_id: str, label: str) -> Any:

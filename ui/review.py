@@ -1,27 +1,53 @@
-"""The Review page's pieces: the sample table of one run, filters, cards and bulk actions.
+"""The Review page's pieces: the sample table of one run, filters, cards, ticks and bulk actions.
 
-Every keep / drop / relabel is written to the workspace in the widget's callback,
-so a decision is saved the moment it is clicked. Widget keys include the sample's
-current decision, so a bulk action redraws the affected cards with their new state.
+Every keep / drop / relabel is written in the widget's callback and shown only once
+the workspace has confirmed the write; a failed write leaves the sample as it was
+and shows one line. Callbacks run at the start of the next script run, so a click
+made while a rerun is pending still lands. Bulk actions carry the ids they were drawn
+with (never table positions), skip samples already in that state (a repeated click
+writes nothing), and clear the ticks. Ticks are kept per sample id, not per row.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import sqlite3
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dataval_core.curation import CONFIDENT_AGREEMENT, runs_flagging, suggestion_confidence
 from dataval_core.dataset import Dataset
+from dataval_core.jobs import one_line_error
 from dataval_core.result import ValuationResult
-from dataval_core.workspace import DatasetRecord, RunRecord
+from dataval_core.workspace import UNDECIDED, DatasetRecord, RunRecord
 
 from . import actions, grid, state
+from .reviewstate import SORTS, STATUS_FILTERS
 
-STATUS_FILTERS = ("Undecided", "All", "Dropped", "Relabeled", "Kept")
 _STATUS_ACTION = {"Dropped": "drop", "Relabeled": "relabel", "Kept": "keep"}
 KEEP, DROP = "Keep", "Drop"
+#: what a low value means, one line per method (values are not comparable across methods: use the percentile)
+VALUE_MEANING = {
+    "knn_shapley": "Shapley value of the sample in a k-nearest-neighbour classifier scored on the target set; "
+                   "below 0 means its label disagrees with its neighbours.",
+    "data_oob": "how often bagged trees that never saw the sample predict its label; low = its label is hard "
+                "to believe.",
+    "lava": "how much moving the sample would lower the optimal-transport distance to the target set; low = far "
+            "from target samples of its class.",
+    "sava": "the same as lava, computed in batches (scales to large sets); low = far from its class in the target.",
+    "lossval": "the negative of the sample's weighted training loss; low = the model cannot fit its label.",
+    "dvemb": "influence of the sample along training on the target loss; low = training on it hurts the target.",
+    "dvgs": "similarity of the sample's gradient to the target's gradient during training; low = it pulls the "
+            "model away from the target.",
+    "random": "a random number: the floor any method should beat.",
+    "consensus": "the members' percentiles combined; low = several methods agree the sample is suspicious.",
+}
+ERROR_KEY = "rv_error"
+TICKS = "rv_ticked"  # ids ticked for a bulk action (pinned to ids, cleared by every bulk action)
+PENDING = "rv_pending"  # a page-wide bulk action waiting for confirmation
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -34,17 +60,34 @@ def result(run: RunRecord) -> ValuationResult:
     return _result(state.workspace_root(), run.run_id)
 
 
-def review_frame(ds: Dataset, res: ValuationResult, decisions: pd.DataFrame) -> pd.DataFrame:
+def best_run(runs: Sequence[RunRecord]) -> RunRecord:
+    """The run Review opens on: the newest consensus run, else the newest non-random one, else the newest.
+
+    ``runs`` are newest first.
+    """
+    for wanted in (lambda r: r.method == "consensus", lambda r: r.method != "random", lambda r: True):
+        for r in runs:
+            if wanted(r):
+                return r
+    raise ValueError("no runs")
+
+
+def review_frame(ds: Dataset, res: ValuationResult, decisions: pd.DataFrame,
+                 others: Sequence[ValuationResult] = ()) -> pd.DataFrame:
     """One row per valued sample, lowest value first.
 
-    Columns: id, label, value, rank, suggested, action (``None`` = undecided), new_label,
-    and with injected noise ``noisy`` and ``original`` (the true label).
+    Columns: id, label, value, percentile (0 = lowest of the run), rank, suggested,
+    confidence (of the suggestion, 0-1), flagged_by (runs, of ``res`` and ``others``,
+    that put it in their lowest 10%), action (``None`` = undecided), new_label, and
+    with injected noise ``noisy`` and ``original`` (the true label).
     """
     pos = pd.Index(ds.ids).get_indexer(res.ids)
     frame = pd.DataFrame({"id": res.ids, "label": ds.label_names()[pos].astype(str), "value": res.values,
-                          "rank": res.ranks})
+                          "percentile": res.percentiles, "rank": res.ranks})
     frame["suggested"] = (res.suggested_labels if res.suggested_labels is not None
                           else np.full(len(frame), None, dtype=object))
+    frame["confidence"] = suggestion_confidence(res, others)
+    frame["flagged_by"] = runs_flagging([res, *[o for o in others if o is not res]], res.ids)
     current = decisions.set_index("id")
     frame["action"] = current["action"].reindex(frame["id"]).to_numpy(dtype=object)
     frame["new_label"] = current["new_label"].reindex(frame["id"]).to_numpy(dtype=object)
@@ -56,65 +99,131 @@ def review_frame(ds: Dataset, res: ValuationResult, decisions: pd.DataFrame) -> 
     return frame.sort_values("rank", ignore_index=True)
 
 
-def filter_frame(frame: pd.DataFrame, *, classes: Sequence[str], value_range: tuple[float, float] | None,
-                 status: str, only_ids: Sequence[str] | None) -> pd.DataFrame:
-    """Rows matching the page's filters (class, value range, decision status, chosen ids)."""
+def _has_suggestion(frame: pd.DataFrame) -> pd.Series:
+    return frame["suggested"].map(lambda v: v is not None and v == v) & (frame["suggested"].astype(str)
+                                                                           != frame["label"])
+
+
+def filter_frame(frame: pd.DataFrame, *, classes: Sequence[str], value_range: tuple[float, float] | None = None,
+                 status: str, only_ids: Sequence[str] | None, percentile_range: tuple[float, float] | None = None,
+                 sort: str = SORTS[0]) -> pd.DataFrame:
+    """Rows matching the page's filters (class, value or percentile range, decision status, chosen ids), sorted."""
     keep = pd.Series(True, index=frame.index)
     if classes:
         keep &= frame["label"].isin(classes)
     if value_range is not None:
         keep &= frame["value"].between(*value_range)
+    if percentile_range is not None:
+        keep &= frame["percentile"].between(*percentile_range)
     if status == STATUS_FILTERS[0]:
         keep &= frame["action"].isna()
     elif status in _STATUS_ACTION:
         keep &= frame["action"] == _STATUS_ACTION[status]
     if only_ids is not None:
         keep &= frame["id"].isin(set(only_ids))
-    return frame[keep]
+    out = frame[keep]
+    if sort == SORTS[1]:
+        out = out.sort_values(["label", "rank"], kind="stable")
+    elif sort == SORTS[2]:
+        out = out.assign(_d=~_has_suggestion(out)).sort_values(["_d", "rank"], kind="stable").drop(columns="_d")
+    elif sort == SORTS[3]:
+        out = out.sort_values(["flagged_by", "rank"], ascending=[False, True], kind="stable")
+    return out
 
 
-def _row(rec: pd.Series, run: RunRecord, action: str, new_label: Any = None) -> dict[str, Any]:
+def _row(rec: Mapping[str, Any], run: RunRecord, action: str, new_label: Any = None) -> dict[str, Any]:
     return {"id": rec["id"], "action": action, "old_label": rec["label"], "new_label": new_label,
             "run_id": run.run_id, "method": run.method, "value": float(rec["value"]), "rank": int(rec["rank"])}
 
 
-def _relabel_option(rec: pd.Series) -> str | None:
+def _save(record: DatasetRecord, rows: list[dict[str, Any]], *, skip_unchanged: bool = False,
+          widget_key: str | None = None) -> int:
+    """Write decisions; on failure show one line and put the clicked widget back to the stored state."""
+    try:
+        n = actions.decide(record, rows, skip_unchanged=skip_unchanged)
+    except (sqlite3.Error, OSError, ValueError) as exc:
+        st.session_state[ERROR_KEY] = (f"Not saved ({one_line_error(exc)}): the sample"
+                                       f"{'s stay' if len(rows) > 1 else ' stays'} as before. Try again.")
+        if widget_key is not None:
+            st.session_state.pop(widget_key, None)
+        return 0
+    st.session_state.pop(ERROR_KEY, None)
+    return n
+
+
+def show_error() -> None:
+    """The last failed write, if any, as one line."""
+    if st.session_state.get(ERROR_KEY):
+        st.error(st.session_state[ERROR_KEY], icon=":material/error:")
+
+
+def _relabel_option(rec: Mapping[str, Any]) -> str | None:
     sug = rec["suggested"]
     return f"→ {sug}" if sug is not None and sug == sug and str(sug) != rec["label"] else None
 
 
-def _on_choice(record: DatasetRecord, run: RunRecord, rec: pd.Series, key: str) -> None:
+def _on_choice(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], key: str) -> None:
     choice = st.session_state.get(key)
     if choice == DROP:
-        actions.decide(record, [_row(rec, run, "drop")])
+        row = _row(rec, run, "drop")
     elif choice is not None and choice.startswith("→ "):
-        actions.decide(record, [_row(rec, run, "relabel", str(rec["suggested"]))])
+        row = _row(rec, run, "relabel", str(rec["suggested"]))
+    elif choice == KEEP:
+        row = _row(rec, run, "keep")
     else:
-        actions.decide(record, [_row(rec, run, "keep")])
+        row = _row(rec, run, UNDECIDED)  # the selected option clicked again: back to undecided
+    _save(record, [row], widget_key=key)
 
 
-def _on_label(record: DatasetRecord, run: RunRecord, rec: pd.Series, key: str) -> None:
+def _on_label(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], key: str) -> None:
     new = st.session_state.get(key)
-    if new is None:
-        actions.decide(record, [_row(rec, run, "keep")])
+    _save(record, [_row(rec, run, "keep") if new is None else _row(rec, run, "relabel", new)], widget_key=key)
+
+
+def _on_tick(sample_id: str, key: str) -> None:
+    ticked = set(st.session_state.get(TICKS, ()))
+    if st.session_state.get(key):
+        ticked.add(sample_id)
     else:
-        actions.decide(record, [_row(rec, run, "relabel", new)])
+        ticked.discard(sample_id)
+    st.session_state[TICKS] = ticked
 
 
-def _card(i: int, rec: pd.Series, record: DatasetRecord, run: RunRecord, classes: Sequence[str], path: str) -> None:
-    state_tag = f"{rec['action']}_{rec['new_label']}"
+def _on_zoom(sample_id: str) -> None:
+    st.session_state["rv_zoom"] = sample_id
+
+
+def value_text(rec: Mapping[str, Any]) -> str:
+    """``p 3 · value -0.012``: the percentile (comparable across methods) beside the raw value."""
+    return f"p {rec['percentile']:.0f} · value `{rec['value']:.3g}`"
+
+
+def _suggestion_text(rec: Mapping[str, Any]) -> str:
     sug = rec["suggested"]
+    if sug is None or sug != sug:
+        return "no suggestion"
+    conf = rec.get("confidence")
+    return f"suggests **{sug}**" + (f" ({conf:.0%} sure)" if conf is not None and conf == conf else "")
+
+
+def _card(i: int, rec: dict[str, Any], record: DatasetRecord, run: RunRecord, classes: Sequence[str],
+          path: str, gen: int) -> None:
+    state_tag = f"{rec['action']}_{rec['new_label']}"
     relabel = _relabel_option(rec)
-    with st.container(key=f"card_{i}", border=True):
-        st.image(grid.thumbnail(path), width=120)
+    with st.container(key=f"card_{i}", border=True, width=CARD_PX):
+        top = st.columns([3, 1], vertical_alignment="top", gap="small")
+        top[0].image(grid.thumbnail(path), width=96)
+        top[1].checkbox("Tick", value=rec["id"] in st.session_state.get(TICKS, ()), key=f"rv_tick_{gen}_{rec['id']}",
+                        on_change=_on_tick, args=(rec["id"], f"rv_tick_{gen}_{rec['id']}"),
+                        label_visibility="collapsed", help="Tick for a bulk action.")
+        top[1].button("", icon=":material/zoom_in:", key=f"rv_zoom_{rec['id']}", on_click=_on_zoom,
+                      args=(rec["id"],), help="Show the image larger.", type="tertiary")
         st.markdown(f"**#{rec['rank']}** · label **{rec['label']}**")
-        notes = [f"value `{rec['value']:.3g}`",
-                 f"suggested **{sug}**" if sug is not None and sug == sug else "no suggestion"]
-        flip = f"  \n:orange[injected flip, truly {rec['original']}]" if "noisy" in rec and rec["noisy"] else ""
-        st.caption(f"`{rec['id']}`  \n" + " · ".join(notes) + flip)
+        flip = f"  \n:orange[injected flip, truly {rec['original']}]" if rec.get("noisy") else ""
+        st.caption(f"`{rec['id']}`  \n{value_text(rec)}  \n{_suggestion_text(rec)}{flip}")
         options = [KEEP, DROP] + ([relabel] if relabel else [])
         current = {"keep": KEEP, "drop": DROP}.get(rec["action"])
-        if rec["action"] == "relabel" and relabel and rec["new_label"] == str(sug):
+        if rec["action"] == "relabel" and relabel and rec["new_label"] == str(rec["suggested"]):
             current = relabel
         key = f"rv_act_{run.run_id}_{rec['id']}_{state_tag}"
         st.segmented_control("Decision", options, default=current, key=key, label_visibility="collapsed",
@@ -128,41 +237,286 @@ def _card(i: int, rec: pd.Series, record: DatasetRecord, run: RunRecord, classes
                          label_visibility="collapsed", help="Pick a class to relabel this sample.")
 
 
-def card_grid(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord, columns: int = 4) -> None:
-    """Image cards for the rows of ``page`` (thumbnail, rank, value, label, suggestion, decision)."""
+#: card width: a flex row of fixed-width cards wraps to fit any screen (4 a row at 1024 px, more when wider)
+CARD_PX = 168
+_CARD_CSS = """<style>
+[class*="st-key-card_"] [data-testid="stButtonGroup"] button { padding: 0.15rem 0.45rem; min-height: 1.9rem; }
+[class*="st-key-card_"] [data-testid="stButtonGroup"] > div { flex-wrap: nowrap; }
+[class*="st-key-card_"] [data-testid="stCaptionContainer"] p { overflow-wrap: anywhere; }
+</style>"""
+
+
+def card_grid(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord) -> None:
+    """Image cards for the rows of ``page`` (thumbnail, tick, zoom, rank, percentile, suggestion, decision)."""
+    st.html(_CARD_CSS)
     paths = grid.image_paths(ds)
-    classes = ds.classes
-    records = [rec for _, rec in page.iterrows()]
-    for row in range(0, len(records), columns):  # one st.columns per row keeps each row's cards aligned
-        for col, (i, rec) in zip(st.columns(columns), enumerate(records[row:row + columns], start=row)):
-            with col:
-                _card(i, rec, record, run, classes, paths[rec["id"]])
+    gen = st.session_state.get("rv_gen", 0)
+    with st.container(horizontal=True, gap="small", key="rv_cards"):
+        for i, rec in enumerate(page.to_dict("records")):
+            _card(i, rec, record, run, ds.classes, paths[rec["id"]], gen)
 
 
-def table_view(page: pd.DataFrame, ds: Dataset, key: str) -> list[str]:
-    """The rows of ``page`` as a selectable table (with the sample's columns); returns selected ids."""
-    shown = page[["rank", "id", "label", "suggested", "value", "action"] +
-                 (["noisy"] if "noisy" in page else [])].copy()
-    shown["action"] = shown["action"].fillna("—")
+@st.dialog("Sample", width="large")
+def zoom_dialog(ds: Dataset, frame: pd.DataFrame, sample_id: str) -> None:
+    """The image of ``sample_id`` at a readable size, with its facts."""
+    rec = frame.set_index("id").loc[sample_id]
+    st.image(grid.thumbnail(grid.image_paths(ds)[sample_id], size=grid.ZOOM_PX), width=grid.ZOOM_PX)
+    st.markdown(f"`{sample_id}` · label **{rec['label']}** · {value_text(rec)} · {_suggestion_text(rec)}")
+
+
+_TABLE_DECISIONS = ("—", "keep", "drop", "relabel")
+
+
+def _on_table_edit(record: DatasetRecord, run: RunRecord, rows: list[dict[str, Any]], key: str) -> None:
+    edits = (st.session_state.get(key) or {}).get("edited_rows", {})
+    ticked = set(st.session_state.get(TICKS, ()))
+    out = []
+    for pos, change in edits.items():
+        rec = rows[int(pos)]
+        if "tick" in change:
+            (ticked.add if change["tick"] else ticked.discard)(rec["id"])
+        if "decision" in change or "new label" in change:
+            decision = change.get("decision", rec["action"] or "—")
+            new_label = change.get("new label", rec["new_label"])
+            if decision == "relabel" and (new_label is None or new_label == rec["label"]):
+                sug = rec["suggested"]
+                new_label = str(sug) if sug is not None and sug == sug and str(sug) != rec["label"] else None
+            if "new label" in change and change["new label"] and change["new label"] != rec["label"]:
+                decision = "relabel"
+            if decision == "relabel" and new_label is None:
+                st.session_state[ERROR_KEY] = f"Pick a new label for {rec['id']} to relabel it."
+                continue
+            action = UNDECIDED if decision in ("—", None) else decision
+            out.append(_row(rec, run, action, new_label if action == "relabel" else None))
+    st.session_state[TICKS] = ticked
+    if out:
+        _save(record, out)
+
+
+def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord) -> None:
+    """The rows of ``page`` as an editable table: tick a row for bulk actions, or set its decision in place."""
+    ticked = st.session_state.get(TICKS, set())
+    shown = pd.DataFrame({"tick": page["id"].isin(ticked), "decision": page["action"].fillna("—"),
+                          "new label": page["new_label"].where(page["action"] == "relabel", None),
+                          "rank": page["rank"], "percentile": page["percentile"], "value": page["value"],
+                          "id": page["id"], "label": page["label"], "suggested": page["suggested"],
+                          "confidence": page["confidence"], "flagged by": page["flagged_by"]})
+    if "noisy" in page:
+        shown["noisy"] = page["noisy"]
     if ds.table is not None:
         features = ds.table.set_index(ds.ids)[list(ds.feature_columns)[:12]]
-        shown = shown.join(features, on="id")
-    event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="multi-row", key=key,
-                         column_config={"value": st.column_config.NumberColumn(format="%.4g")})
-    return shown["id"].iloc[event.selection.rows].tolist()
+        shown = shown.join(features, on="id", rsuffix=" (feature)")
+    shown = shown.reset_index(drop=True)
+    rows = page.to_dict("records")
+    # the key changes with the rows shown and their decisions, so an edit never lands on a row that moved
+    digest = hashlib.sha1(repr((page["id"].tolist(), page["action"].tolist(), page["new_label"].tolist(),
+                                sorted(ticked & set(page["id"])))).encode()).hexdigest()[:12]
+    key = f"rv_editor_{run.run_id}_{digest}"
+    classes = [str(c) for c in ds.classes]
+    st.data_editor(shown, hide_index=True, key=key, on_change=_on_table_edit, args=(record, run, rows, key),
+                   disabled=[c for c in shown.columns if c not in ("tick", "decision", "new label")],
+                   column_config={
+                       "tick": st.column_config.CheckboxColumn("✓", help="Tick for a bulk action.", width="small"),
+                       "decision": st.column_config.SelectboxColumn("decision", options=list(_TABLE_DECISIONS),
+                                                                    required=True, width="small",
+                                                                    help="— = undecided"),
+                       "new label": st.column_config.SelectboxColumn("new label", options=classes, width="small"),
+                       "percentile": st.column_config.NumberColumn("pct", format="%.0f",
+                                                                   help="0 = lowest value of this run"),
+                       "value": st.column_config.NumberColumn(format="%.4g"),
+                       "confidence": st.column_config.NumberColumn(format="%.2f",
+                                                                   help="How sure the suggestion is (0-1)")})
 
 
-def bulk(record: DatasetRecord, run: RunRecord, rows: pd.DataFrame, action: str, new_label: str | None = None) -> int:
-    """Apply one action to many samples (``new_label="suggested"`` accepts each suggestion)."""
+def bulk_rows(rows: pd.DataFrame, run: RunRecord, action: str, new_label: str | None = None,
+              confident_only: bool = False) -> list[dict[str, Any]]:
+    """Decision rows for one action on many samples (``new_label="suggested"`` accepts each suggestion)."""
     out = []
-    for _, rec in rows.iterrows():
+    for rec in rows.to_dict("records"):
         if action == "relabel":
             target = rec["suggested"] if new_label == "suggested" else new_label
             if target is None or target != target or str(target) == rec["label"]:
                 continue
+            conf = rec.get("confidence")
+            if new_label == "suggested" and confident_only and not (conf == conf and conf >= CONFIDENT_AGREEMENT):
+                continue
             out.append(_row(rec, run, "relabel", str(target)))
         else:
             out.append(_row(rec, run, action))
-    if out:
-        actions.decide(record, out)
-    return len(out)
+    return out
+
+
+def apply_bulk(record: DatasetRecord, rows: list[dict[str, Any]]) -> None:
+    """Callback of a bulk button: write ``rows`` (those already in that state are skipped), then clear ticks."""
+    st.session_state.pop(PENDING, None)
+    if _save(record, rows, skip_unchanged=True) or not st.session_state.get(ERROR_KEY):
+        st.session_state[TICKS] = set()
+        st.session_state["rv_gen"] = st.session_state.get("rv_gen", 0) + 1
+
+
+def ask_bulk(description: str, rows: list[dict[str, Any]]) -> None:
+    """Callback of a bulk button with nothing ticked: keep the action (and its ids) until confirmed."""
+    st.session_state[PENDING] = {"description": description, "rows": rows}
+
+
+def bulk(record: DatasetRecord, run: RunRecord, rows: pd.DataFrame, action: str, new_label: str | None = None) -> int:
+    """Apply one action to many samples at once (for scripts and tests); returns rows written."""
+    return _save(record, bulk_rows(rows, run, action, new_label), skip_unchanged=True)
+
+
+def undo(record: DatasetRecord) -> None:
+    """Callback of Undo: set back the session's latest decision step."""
+    try:
+        n = state.workspace().undo_last_step(record.key, state.session_id())
+    except (sqlite3.Error, OSError) as exc:
+        st.session_state[ERROR_KEY] = f"Undo not saved ({one_line_error(exc)}). Try again."
+        return
+    st.session_state.pop(ERROR_KEY, None)
+    st.session_state["rv_flash"] = f"Undone: {n:,} sample{'s' if n != 1 else ''} set back." if n else \
+        "Nothing to undo."
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def bulk_bar(record: DatasetRecord, run: RunRecord, ds: Dataset, shown: pd.DataFrame, page: pd.DataFrame) -> None:
+    """Bulk actions on the ticked samples, or on the page (after a confirmation); each button says how many."""
+    ticked = st.session_state.get(TICKS, set()) & set(shown["id"])
+    targets = shown[shown["id"].isin(ticked)] if ticked else page
+    scope = f"the {_plural(len(ticked), 'ticked sample')}" if ticked else f"this page ({_plural(len(page), 'sample')})"
+    known = bool(shown["confidence"].notna().any())  # a second run or a method's own confidence exists
+    confident = known and st.session_state.setdefault("rv_confident", True)
+    offers = [("drop", None, f"Drop {len(targets):,}", ":material/delete:"),
+              ("keep", None, f"Keep {len(targets):,}", ":material/check:")]
+    if ds.task == "classification":
+        n_sug = len(bulk_rows(targets, run, "relabel", "suggested", confident))
+        what = "confident suggestion" if confident else "suggestion"
+        offers.append(("relabel", "suggested", f"Accept {_plural(n_sug, what)}", ":material/auto_fix_high:"))
+    with st.container(horizontal=True, vertical_alignment="center", gap="small", key="rv_bulk"):
+        st.markdown(f"**Bulk** on {scope}:", width="content")
+        for action, new_label, label, icon in offers:
+            _bulk_button(record, run, targets, action, new_label, label, icon, bool(ticked), confident)
+        if ds.classes:
+            cls = st.selectbox("Relabel all as", ds.classes, key="rv_bulk_class", width=150,
+                               label_visibility="collapsed", format_func=lambda c: f"Relabel as {c}")
+            _bulk_button(record, run, targets, "relabel", cls, f"Relabel {len(targets):,}", ":material/label:",
+                         bool(ticked), confident)
+        if ds.task == "classification":
+            st.toggle("confident only", key="rv_confident", disabled=not known,
+                      help=f"Accept only suggestions at least {CONFIDENT_AGREEMENT:.0%} sure (the share of runs "
+                           "with a suggestion that agree, or the method's own confidence)." + (
+                          "" if known else " Needs a second run that suggests labels, or a consensus run."))
+        if ticked:
+            st.button("Clear ticks", key="rv_clear_ticks", on_click=apply_bulk, args=(record, []), type="tertiary")
+    pending = st.session_state.get(PENDING)
+    if pending:
+        with st.container(border=True, key="rv_confirm"):
+            st.warning(f"Nothing is ticked: **{pending['description']}**?", icon=":material/help:")
+            a, b, _ = st.columns([1.4, 1, 4])
+            a.button(f"Yes, {pending['description'].lower()}", key="rv_confirm_yes", type="primary",
+                     on_click=apply_bulk, args=(record, pending["rows"]))
+            b.button("Cancel", key="rv_confirm_no", on_click=lambda: st.session_state.pop(PENDING, None))
+
+
+def _bulk_button(record: DatasetRecord, run: RunRecord, targets: pd.DataFrame, action: str, new_label: str | None,
+                 label: str, icon: str, ticked: bool, confident: bool) -> None:
+    rows = bulk_rows(targets, run, action, new_label, confident)
+    key = f"rv_bulk_{action}_{new_label or ''}"
+    if ticked or len(rows) <= 1:
+        st.button(label, key=key, icon=icon, disabled=not rows, on_click=apply_bulk, args=(record, rows),
+                  help=f"{label}: applies at once; Undo sets it back.")
+    else:
+        what = {"drop": "Drop", "keep": "Keep"}.get(action, "Relabel")
+        desc = (f"{what} all {len(rows):,} samples on this page" if new_label != "suggested"
+                else f"Accept {len(rows):,} suggestions on this page")
+        if action == "relabel" and new_label != "suggested":
+            desc += f" as {new_label}"
+        st.button(label, key=key, icon=icon, disabled=not rows, on_click=ask_bulk, args=(desc, rows),
+                  help="Nothing is ticked, so this acts on the whole page: you are asked first.")
+
+
+def _first_card(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], action: str) -> None:
+    if action == "relabel":
+        sug = _relabel_option(rec)
+        if sug is None:
+            st.session_state[ERROR_KEY] = f"{rec['id']} has no suggestion that differs from its label."
+            return
+        _save(record, [_row(rec, run, "relabel", str(rec["suggested"]))])
+    else:
+        _save(record, [_row(rec, run, action)])
+
+
+def _turn_page(step: int, pages: int) -> None:
+    st.session_state["rv_page"] = int(min(max(1, st.session_state.get("rv_page", 1) + step), pages))
+
+
+def shortcut_bar(record: DatasetRecord, run: RunRecord, page: pd.DataFrame, pages: int) -> None:
+    """Keyboard shortcuts: K / D / A decide the first sample on the page, N / P turn pages, U undoes."""
+    first = page.iloc[0].to_dict() if len(page) else None
+    with st.container(horizontal=True, vertical_alignment="center", gap="small", key="rv_keys"):
+        where = f" `{first['id']}`" if first else ""
+        st.caption(f"**Keys** — first sample{where}:", width="content")
+        for action, label, key, icon in (("keep", "Keep", "K", ":material/check:"),
+                                         ("drop", "Drop", "D", ":material/delete:"),
+                                         ("relabel", "Accept", "A", ":material/auto_fix_high:")):
+            st.button(label, key=f"rv_key_{action}", shortcut=key, icon=icon, type="tertiary", disabled=first is None,
+                      on_click=_first_card, args=(record, run, first, action))
+        st.button("Previous page", key="rv_key_prev", shortcut="P", type="tertiary", on_click=_turn_page,
+                  args=(-1, pages), icon=":material/chevron_left:")
+        st.button("Next page", key="rv_key_next", shortcut="N", type="tertiary", on_click=_turn_page,
+                  args=(1, pages), icon=":material/chevron_right:")
+
+
+def _review_cell(ids: list[str]) -> None:
+    st.session_state["review_ids"] = list(ids)
+    st.session_state["rv_status"] = "All"
+    st.session_state["rv_page"] = 1
+
+
+def overview(frame: pd.DataFrame, ds: Dataset) -> None:
+    """Per-class summary of low values and decisions, and the given-vs-suggested confusion (click to review)."""
+    from dataval_core.curation import LOW_PERCENTILE, class_summary, label_confusion
+
+    with st.expander("Overview: classes, and given vs suggested labels", icon=":material/table_chart:"):
+        st.caption(f"**low** = samples in this run's lowest {LOW_PERCENTILE:.0f}% of values.")
+        st.dataframe(class_summary(frame), hide_index=True, key="rv_class_summary",
+                     column_config={"low_share": st.column_config.ProgressColumn("low share", format="%.0f%%",
+                                                                                 min_value=0, max_value=1)})
+        conf = label_confusion(frame)
+        if conf.empty:
+            st.caption("This run makes no label suggestions.")
+            return
+        st.caption("Given label (rows) vs the run's suggestion (columns); the diagonal is left out. "
+                   "Click a cell to review those samples.")
+        off = conf[conf["given"] != conf["suggested"]]
+        if off.empty:
+            st.caption("Every suggestion agrees with the given label.")
+            return
+        event = st.plotly_chart(confusion_figure(off), on_select="rerun", selection_mode="points",
+                                key="rv_confusion")
+        points = event.selection.points if event is not None else []
+        if points:
+            given, suggested = points[0]["customdata"][:2]
+            cell = off[(off["given"] == given) & (off["suggested"] == suggested)].iloc[0]
+            st.button(f"Review the {cell['count']:,} samples labeled {given}, suggested {suggested}",
+                      key="rv_confusion_open", on_click=_review_cell, args=(cell["ids"],),
+                      icon=":material/grid_view:")
+
+
+def confusion_figure(cells: pd.DataFrame):
+    """Given (y) vs suggested (x) label as a grid of squares sized and coloured by count, with the count written."""
+    import plotly.graph_objects as go
+
+    labels = sorted(set(cells["given"]) | set(cells["suggested"]))
+    fig = go.Figure(go.Scatter(
+        x=cells["suggested"], y=cells["given"], mode="markers+text", text=cells["count"].astype(str),
+        customdata=cells[["given", "suggested"]].to_numpy(), textfont={"color": "white"},
+        marker={"symbol": "square", "size": 34, "color": cells["count"], "colorscale": "Reds", "cmin": 0,
+                "line": {"width": 0}},
+        hovertemplate="given %{y}, suggested %{x}: %{text} samples<extra></extra>"))
+    axis = {"type": "category", "categoryorder": "array", "categoryarray": labels}
+    fig.update_layout(height=max(220, 40 * len(labels) + 90), margin={"t": 10, "l": 10, "r": 10, "b": 10},
+                      xaxis={**axis, "title": "suggested", "side": "top"},
+                      yaxis={**axis, "title": "given", "autorange": "reversed"}, clickmode="event+select")
+    return fig

@@ -2,7 +2,9 @@
 
 Each browser session has a session id kept in the URL (``?sid=…``), so a reload
 restores the same session: its datasets, current dataset, runs and decisions all
-live in the workspace, not in server memory. The workspace and job manager are
+live in the workspace, not in server memory. Only ids this server minted are
+accepted: a ``?sid=`` it does not know (e.g. one sent in a link to fix someone's
+session) is replaced by a fresh one. The workspace and job manager are
 shared resources (``st.cache_resource``) addressed by the workspace path; user
 data never sits in module-level state.
 """
@@ -14,7 +16,7 @@ import streamlit as st
 
 from dataval_core.dataset import Dataset
 from dataval_core.jobs import JobManager
-from dataval_core.workspace import DEFAULT_ROOT, ENV_VAR, DatasetRecord, Workspace, new_session_id
+from dataval_core.workspace import DEFAULT_ROOT, ENV_VAR, DatasetRecord, Workspace
 
 SID_PARAM = "sid"
 
@@ -50,12 +52,17 @@ def jobs() -> JobManager:
 
 
 def init_session() -> str:
-    """Set up this browser session (id from the URL or a new one) and return the session id."""
+    """Set up this browser session and return its id.
+
+    The id comes from the URL when this server minted it; otherwise a new one is minted
+    and ``st.session_state["sid_refused"]`` is set so the page can say so.
+    """
     ss = st.session_state
     if "sid" not in ss:
         sid = st.query_params.get(SID_PARAM) or ""
-        ss["sid"] = sid if len(sid) == 32 and sid.isalnum() else new_session_id()
-        workspace().ensure_session(ss["sid"])
+        known = len(sid) <= 64 and workspace().session_exists(sid)
+        ss["sid"] = sid if known else workspace().mint_session()
+        ss["sid_refused"] = bool(sid) and not known
         ss["dataset_key"] = workspace().current_dataset(ss["sid"])
     if st.query_params.get(SID_PARAM) != ss["sid"]:
         st.query_params[SID_PARAM] = ss["sid"]
@@ -75,6 +82,12 @@ def current() -> tuple[DatasetRecord, Dataset] | None:
     if not key or not workspace().can_access(session_id(), key):
         return None
     return workspace().dataset_record(key), _dataset(workspace_root(), key)
+
+
+def can_write() -> bool:
+    """Whether this session may decide and run on its current dataset (not on a view-only share)."""
+    key = st.session_state.get("dataset_key")
+    return bool(key) and workspace().can_write(session_id(), key)
 
 
 def set_current(key: str | None) -> None:

@@ -18,7 +18,7 @@ from ..dataset import IMAGE, DataError, Dataset
 
 #: text columns with more distinct values than this are not one-hot encoded (ids, free text)
 MAX_ONE_HOT_LEVELS = 50
-#: images are resized to at most this side for the raw pixel matrix
+#: images are resized to the median side, at most this, for the raw pixel matrix
 MAX_RAW_IMAGE_SIDE = 32
 
 
@@ -96,14 +96,40 @@ def _table_features(dataset: Dataset, columns: list[str]) -> FeatureMatrix:
     return FeatureMatrix(x, tuple(names), None, tuple(notes))
 
 
+def table_encoding(dataset: Dataset) -> pd.DataFrame:
+    """How :func:`raw_features` encodes each feature column of a table, for the UI to state.
+
+    Returns:
+        One row per feature column: ``column``, ``encoding`` (``standardised``,
+        ``one-hot`` or ``not used``), ``features`` (matrix columns it becomes),
+        ``imputed`` (cells filled: the median for numbers, a ``<missing>`` level for text).
+    """
+    if dataset.table is None:
+        return pd.DataFrame(columns=["column", "encoding", "features", "imputed"])
+    rows = []
+    for col in dataset.feature_columns:
+        s = dataset.table[col]
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            missing = int((~np.isfinite(s.astype(float).to_numpy())).sum())
+            used = missing < len(s)
+            rows.append((col, "standardised" if used else "not used", int(used), missing if used else 0))
+        else:
+            levels = s.astype("string").fillna("<missing>").nunique()
+            used = levels <= MAX_ONE_HOT_LEVELS
+            rows.append((col, "one-hot" if used else "not used", int(levels) if used else 0,
+                         int(s.isna().sum()) if used else 0))
+    return pd.DataFrame(rows, columns=["column", "encoding", "features", "imputed"])
+
+
 def _image_features(dataset: Dataset) -> FeatureMatrix:
-    from ..images import image_mode_for, load_image_matrix, open_image
+    from ..images import common_side, image_mode_for, image_sizes, load_image_matrix, resize_note
 
     paths = dataset.image_paths()
-    with open_image(paths[0]) as first:
-        side = min(max(first.size), MAX_RAW_IMAGE_SIDE)
+    sizes = image_sizes(paths)
+    side = common_side(sizes, MAX_RAW_IMAGE_SIDE)
     mode = image_mode_for(paths)
     x = load_image_matrix(paths, side, mode)
     channels = 1 if mode == "L" else 3
-    notes = (f"Images resized to {side}x{side} {'grayscale' if channels == 1 else 'RGB'} pixels in [0, 1].",)
+    kind = "Grayscale" if channels == 1 else "RGB"
+    notes = (f"{resize_note(sizes, side, MAX_RAW_IMAGE_SIDE)} {kind} pixels in [0, 1].",)
     return FeatureMatrix(x.astype(np.float32), (), (channels, side, side), notes)

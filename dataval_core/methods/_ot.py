@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..params import param
+from ..params import MAX_OT_SIDE, param
 
 #: network-simplex iteration cap; POT's default (1e5) stops early on 2000 x 2000 problems
 EMD_MAX_ITER = 10_000_000
@@ -44,8 +44,9 @@ class OTParams:
                         help="exact: network simplex duals; sinkhorn: entropic, log-stabilised duals.")
     reg: float = param(0.05, low=0.0, high=10.0, low_open=True,
                        help="Entropic regularisation relative to the mean cost (sinkhorn only).")
-    label_weight: float = param(1.0, low=0.0, help="Weight of the label-to-label cost W in the ground cost.")
-    label_samples: int = param(1000, low=2, high=1_000_000,
+    label_weight: float = param(1.0, low=0.0, high=100.0,
+                                help="Weight of the label-to-label cost W in the ground cost.")
+    label_samples: int = param(1000, low=2, high=MAX_OT_SIDE,
                                help="Rows per class (each side) used to compute the label cost W.")
 
 
@@ -164,8 +165,10 @@ def label_cost(x: np.ndarray, y: np.ndarray, x_target: np.ndarray, y_target: np.
     target_cls = np.unique(y_target)
     missing = [int(c) for c in valued_cls if c not in set(target_cls.tolist())]
     if missing:
-        names = ", ".join(repr(classes[c]) for c in missing)
-        counts = ", ".join(str(int((y == c).sum())) for c in missing)
+        shown = missing[:5]  # hundreds of class names would bury the reason that follows
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        names = ", ".join(repr(classes[c]) for c in shown) + more
+        counts = ", ".join(str(int((y == c).sum())) for c in shown) + (", …" if more else "")
         raise ValueError(f"Class {names} has valued rows ({counts}) but none in the target set; OT valuation "
                          "compares every valued class with target rows of that class. Add target rows of "
                          "that class or drop its valued rows.")

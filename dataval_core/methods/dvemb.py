@@ -56,7 +56,7 @@ class DVEmbParams:
     batch_size: int = param(32, low=1, high=4096, help="SGD mini-batch size.")
     lr: float = param(0.05, low=0.0, low_open=True, high=10.0,
                       help="SGD learning rate on the mean batch loss (per-sample step η = lr / batch size).")
-    hidden: str = param("128,32",
+    hidden: str = param("128,32", kind="widths",
                         help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
     grad_params: str = param("last", choices=("all", "last"),
                              help="Layers whose gradients form the embedding "
@@ -208,6 +208,7 @@ class DVEmbValuator(BaseValuator):
     Params = DVEmbParams
     supports_regression = True
     default_embedding = "raw"
+    torch_threads = torch_models.SMALL_MODEL_THREADS  # see benchmarks/results/threads.md
 
     def _compute(self, problem: Problem, params: DVEmbParams, rng: np.random.Generator, reporter: Reporter) -> Output:
         hidden = parse_hidden(params.hidden, self.name)

@@ -37,7 +37,7 @@ class DVGSParams:
     epochs: int = param(20, low=1, high=2000, help="Passes over the target set per restart.")
     target_batch_size: int = param(128, low=1, high=65536, help="Target mini-batch size.")
     lr: float = param(1e-3, low=0.0, low_open=True, high=1.0, help="Adam learning rate (training on the target set).")
-    hidden: str = param("128,32",
+    hidden: str = param("128,32", kind="widths",
                         help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
     grad_params: str = param("all", choices=("all", "last"),
                              help="Layers whose gradients are compared "
@@ -57,6 +57,7 @@ class DVGSValuator(BaseValuator):
     #: measured on digits (20 % flips): AUROC 0.99 on target_trained vs 0.975 on raw features;
     #: for noisy-feature detection (autoencoder mode) choose raw features.
     default_embedding = "target_trained"
+    torch_threads = torch_models.SMALL_MODEL_THREADS  # see benchmarks/results/threads.md
 
     def _compute(self, problem: Problem, params: DVGSParams, rng: np.random.Generator, reporter: Reporter) -> Output:
         hidden = parse_hidden(params.hidden, self.name)

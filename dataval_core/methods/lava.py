@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..params import param
+from ..params import MEMORY_GB, param
 from ..problem import Problem
 from ..progress import Reporter
 from ..valuator import BaseValuator, Output
@@ -31,7 +31,7 @@ from . import _ot
 class LavaParams(_ot.OTParams):
     """The OT parameters plus the memory limit of the dense problem."""
 
-    max_memory_gb: float = param(4.0, low=0.0, low_open=True,
+    max_memory_gb: float = param(4.0, low=0.0, low_open=True, high=MEMORY_GB,
                                  help="Refuse (and suggest sava) when the dense problem needs more than this.")
 
 

@@ -41,7 +41,7 @@ from functools import partial
 
 import numpy as np
 
-from ..params import param
+from ..params import CORES, MAX_OT_SIDE, param
 from ..problem import Problem
 from ..progress import Reporter
 from ..valuator import BaseValuator, Output
@@ -52,14 +52,14 @@ from . import _ot
 class SavaParams(_ot.OTParams):
     """The OT parameters plus the batches, the outer OT and the workers."""
 
-    batch_size: int = param(1024, low=16, high=1_000_000,
+    batch_size: int = param(1024, low=16, high=MAX_OT_SIDE,
                             help="Rows per valued and per target batch. Larger batches track lava more closely "
                                  "(Spearman 0.875 / 0.908 / 0.951 at 1024 / 2048 / 4096 with 20,000 rows) for "
                                  "a little more time; memory per worker grows with its square.")
     outer_reg: float = param(0.01, low=0.0, high=10.0,
                              help="Entropic regularisation of the outer OT between batches, relative to the "
                                   "largest batch-pair cost (the reference's 0.01); 0 = exact outer OT.")
-    n_jobs: int = param(0, low=0, high=1024, help="Workers solving batch pairs; 0 = all local cores.")
+    n_jobs: int = param(0, low=0, high=CORES, help="Workers solving batch pairs; 0 = all local cores.")
     parallel: str = param("auto", choices=("auto", "processes", "threads"),
                           help="Worker kind: processes run exact solves in parallel (POT holds the GIL) "
                                "but take ~1 s each to start; auto picks processes for large problems.")

@@ -1,0 +1,143 @@
+"""Summaries that help a curator review one run: flags across runs, suggestion confidence,
+per-class counts, given-vs-suggested confusion, and known-bad rows from the user's own truth.
+
+Everything works on the review table (one row per valued sample: ``id``, ``label``,
+``value``, ``percentile``, ``suggested``, ``action``) or on plain results, so the app,
+the CLI and notebooks share it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .dataset import DataError, Dataset
+from .result import ValuationResult
+
+#: a sample is "low" in a run when its value is in the run's lowest this-many percent
+LOW_PERCENTILE = 10.0
+#: share of the runs with a suggestion that must agree for a suggestion to count as confident
+CONFIDENT_AGREEMENT = 0.5
+#: column values read as "known bad" in a truth column
+_TRUE_WORDS = {"1", "true", "yes", "bad", "noisy", "wrong", "mislabeled", "mislabelled"}
+
+
+def runs_flagging(results: Sequence[ValuationResult], ids: np.ndarray, low: float = LOW_PERCENTILE) -> np.ndarray:
+    """How many of ``results`` put each of ``ids`` in their lowest ``low`` percent (0 where a run lacks the id)."""
+    counts = np.zeros(len(ids), dtype=np.int64)
+    for r in results:
+        flagged = pd.Series(r.percentiles < low, index=r.ids)
+        counts += flagged.reindex(ids, fill_value=False).to_numpy(dtype=bool)
+    return counts
+
+
+def suggestion_confidence(result: ValuationResult, others: Sequence[ValuationResult]) -> np.ndarray:
+    """How sure the suggestion of ``result`` is, per sample, in [0, 1] (NaN without a suggestion).
+
+    A method's own confidence (the ``suggestion_confidence`` extra, e.g. a consensus's
+    member agreement) is used when it has one; otherwise it is the share of runs with a
+    suggestion for the sample (``result`` included) that suggest the same label, and
+    unknown (NaN) where no other run has a suggestion for it.
+    """
+    if result.suggested_labels is None:
+        return np.full(len(result.ids), np.nan)
+    own = result.extras.get("suggestion_confidence")
+    if own is not None:
+        conf = np.asarray(own, dtype=float).copy()
+    else:
+        mine = pd.Series(result.suggested_labels, index=result.ids)
+        agree = np.ones(len(mine))
+        voters = np.ones(len(mine))
+        for r in others:
+            if r.suggested_labels is None or r is result:
+                continue
+            theirs = pd.Series(r.suggested_labels, index=r.ids).reindex(result.ids).to_numpy(dtype=object)
+            has = np.array([v is not None and v == v for v in theirs])
+            voters += has
+            agree += has & (theirs == mine.to_numpy(dtype=object))
+        conf = np.where(voters >= 2, agree / voters, np.nan)  # a lone run is no second opinion
+    missing = np.array([v is None or v != v for v in result.suggested_labels])
+    conf[missing] = np.nan
+    return conf
+
+
+def class_summary(frame: pd.DataFrame, low: float = LOW_PERCENTILE) -> pd.DataFrame:
+    """Per class: samples, how many are low-valued, and how many are dropped, relabeled, kept or undecided."""
+    action = frame["action"].fillna("undecided")
+    out = pd.DataFrame({"class": frame["label"], "low": frame["percentile"] < low,
+                        "drop": action == "drop", "relabel": action == "relabel", "keep": action == "keep",
+                        "undecided": action == "undecided"})
+    table = out.groupby("class").agg(samples=("low", "size"), low=("low", "sum"), dropped=("drop", "sum"),
+                                     relabeled=("relabel", "sum"), kept=("keep", "sum"),
+                                     undecided=("undecided", "sum")).reset_index()
+    table["low_share"] = table["low"] / table["samples"]
+    return table.sort_values(["low_share", "class"], ascending=[False, True], ignore_index=True)
+
+
+def label_confusion(frame: pd.DataFrame) -> pd.DataFrame:
+    """Given vs suggested label: one row per (given, suggested) pair that occurs, with its count and ids."""
+    has = frame["suggested"].map(lambda v: v is not None and v == v)
+    sub = frame[has]
+    if sub.empty:
+        return pd.DataFrame(columns=["given", "suggested", "count", "ids"])
+    grouped = sub.groupby([sub["label"].astype(str), sub["suggested"].astype(str)])["id"]
+    out = grouped.agg(["size", list]).reset_index()
+    out.columns = ["given", "suggested", "count", "ids"]
+    return out
+
+
+def truth_from_column(dataset: Dataset, column: str) -> np.ndarray:
+    """Known-bad flags (one per dataset row) from a column of the table: true/1/yes/bad mark a bad row.
+
+    Raises:
+        DataError: no such column, or a column that marks no row or every row.
+    """
+    if dataset.table is None or column not in dataset.table.columns:
+        raise DataError(f"No column {column!r} in this dataset.")
+    col = dataset.table[column]
+    if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        flags = col.fillna(0).astype(float).to_numpy() != 0
+    else:
+        flags = col.astype("string").str.strip().str.lower().isin(_TRUE_WORDS).fillna(False).to_numpy(dtype=bool)
+    flags = np.concatenate([flags, np.zeros(len(dataset) - len(flags), dtype=bool)])  # target-file rows: clean
+    return _checked(dataset, flags, f"column {column!r}")
+
+
+def truth_from_ids(dataset: Dataset, ids: Iterable[object]) -> np.ndarray:
+    """Known-bad flags from a list of sample ids (e.g. the first column of an uploaded CSV).
+
+    Raises:
+        DataError: none of the ids is in the dataset, or the list marks every valued row.
+    """
+    wanted = {str(i).strip() for i in ids}
+    flags = np.isin(dataset.ids, list(wanted))
+    if not flags.any():
+        raise DataError(f"None of the {len(wanted):,} ids in the file is a sample id of this dataset "
+                        f"(ids look like {dataset.ids[0]!r}).")
+    return _checked(dataset, flags, "file")
+
+
+def _checked(dataset: Dataset, flags: np.ndarray, source: str) -> np.ndarray:
+    valued = flags[~dataset.is_target]
+    if not valued.any() or valued.all():
+        raise DataError(f"The {source} marks {'no' if not valued.any() else 'every'} valued row as bad; "
+                        "scoring needs both bad and good rows.")
+    return flags
+
+
+def truth_columns(dataset: Dataset) -> list[str]:
+    """Table columns that could mark known-bad rows: boolean, 0/1, or few distinct words."""
+    if dataset.table is None:
+        return []
+    out = []
+    for name in dataset.table.columns:
+        if name == dataset.label_column:
+            continue
+        col = dataset.table[name].dropna()
+        if pd.api.types.is_bool_dtype(col) or (pd.api.types.is_numeric_dtype(col) and set(col.unique()) <= {0, 1}):
+            out.append(str(name))
+        elif not pd.api.types.is_numeric_dtype(col) and col.astype(str).str.lower().isin(_TRUE_WORDS).any() \
+                and col.nunique() <= 4:
+            out.append(str(name))
+    return out

@@ -1,0 +1,185 @@
+"""End to end in headless Chromium, on a server just started: the one-click demo as the very first action,
+then the curator's tools on its Review page (tick + bulk drop, then the ticks; undo; jump to an id; zoom),
+and a table upload scored against its own truth column with per-row decisions in the Table view.
+
+Screenshots at 1024 px wide go to ``tests/artifacts/`` (``curation_*.png``).
+"""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, go, settle, shot, start_server
+
+pytestmark = pytest.mark.browser
+WIDTH = 1024
+
+
+@pytest.fixture(scope="module")
+def fresh_server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found: install it with 'apt-get install -y chromium'")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    tmp = tmp_path_factory.mktemp("curation")
+    proc, url = start_server(tmp / "ws", tmp / "streamlit.log")
+    yield url, tmp
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(fresh_server):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = fresh_server
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        p = b.new_page(viewport={"width": WIDTH, "height": 900})
+        p.set_default_timeout(WAIT_MS)
+        p.goto(url)
+        p.get_by_text("dataval — find and fix bad training samples").wait_for()
+        settle(p)
+        yield p
+        b.close()
+
+
+def decisions(tmp: Path) -> dict[str, str]:
+    """The current decision per sample id, read from the server's workspace."""
+    with sqlite3.connect(tmp / "ws" / "workspace.sqlite") as con:
+        rows = con.execute("SELECT id, action FROM decisions ORDER BY seq").fetchall()
+    out: dict[str, str] = {}
+    for i, a in rows:
+        out[i] = a
+    return {i: a for i, a in out.items() if a != "undecided"}
+
+
+def card_ids(page) -> list[str]:
+    return page.evaluate("() => [...document.querySelectorAll('[class*=st-key-card_]')].map("
+                         "c => c.querySelector('[data-testid=stCaptionContainer] code').innerText)")
+
+
+def test_demo_right_after_server_start_then_review_tools(fresh_server, page):
+    _, tmp = fresh_server
+    page.get_by_role("button", name="Run the demo").click()
+    page.locator(".st-key-card_0").wait_for(timeout=300_000)  # Valuate polls until the run is done, then Review
+    settle(page)
+    assert page.locator("h1").first.inner_text().startswith("Review")
+    page.wait_for_function("() => [...document.querySelectorAll('[class*=st-key-card_] img')].filter("
+                           "i => i.complete && i.naturalWidth > 0).length === 24")
+    shot(page, "curation_review_1024")
+
+    ids = card_ids(page)
+    assert len(ids) == 24
+    for i in (0, 1):  # tick the first two cards, then drop them in bulk
+        page.locator(f".st-key-card_{i} [data-testid=stCheckbox]").click()
+        settle(page)
+    page.locator(".st-key-rv_bulk").get_by_role("button", name="Drop 2").click()
+    settle(page)
+    page.wait_for_function(f"() => document.querySelector('.st-key-card_0 code')?.innerText === {ids[2]!r}")
+    settle(page)
+    assert decisions(tmp) == {ids[0]: "drop", ids[1]: "drop"}
+    now = card_ids(page)
+    assert now[:22] == ids[2:24]
+    checked = page.evaluate("() => [...document.querySelectorAll('[class*=st-key-card_] input[type=checkbox]')]"
+                            ".filter(i => i.checked).map(i => i.closest('[class*=st-key-rv_tick]').className)")
+    assert checked == []  # no tick moved up
+    assert "this page (24 samples)" in page.locator(".st-key-rv_bulk").inner_text()
+
+    page.locator(".st-key-rv_bulk").get_by_role("button", name="Drop 24").click()  # nothing ticked: asks first
+    settle(page)
+    page.get_by_role("button", name="Yes, drop all 24 samples on this page").wait_for()
+    assert len(decisions(tmp)) == 2
+    page.get_by_role("button", name="Cancel").click()
+    settle(page)
+
+    page.get_by_role("button", name="Undo").click()
+    # the bulk drop was one step: both samples come back
+    page.wait_for_function(f"() => document.querySelector('.st-key-card_0 code')?.innerText === {ids[0]!r}")
+    settle(page)
+    assert decisions(tmp) == {} and card_ids(page) == ids
+
+    target = now[-1]
+    page.locator(".st-key-rv_jump input").fill(target)
+    page.locator(".st-key-rv_jump input").press("Enter")
+    settle(page)
+    page.wait_for_function("() => document.querySelectorAll('[class*=st-key-card_]').length === 1")
+    assert card_ids(page) == [target]
+    page.locator(".st-key-card_0").locator(f".st-key-rv_zoom_{_key(target)} button").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    box = dialog.locator("img").first.bounding_box()
+    assert box["width"] >= 300  # the 28 px digit, enlarged
+    shot(page, "curation_zoom_1024")
+    page.keyboard.press("Escape")
+    settle(page)
+
+
+def _key(sample_id: str) -> str:
+    """Streamlit's CSS class for a widget key (characters other than letters, digits, - and _ become -)."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in sample_id)
+
+
+def test_table_truth_column_scoring_and_per_row_decisions(fresh_server, page):
+    _, tmp = fresh_server
+    rng = np.random.default_rng(0)
+    n = 120
+    y = rng.integers(0, 2, n)
+    frame = pd.DataFrame({"x1": rng.normal(y * 2.0, 1), "x2": rng.normal(-y * 2.0, 1),
+                          "colour": rng.choice(["red", "blue"], n), "label": np.where(y == 1, "yes", "no")})
+    bad = np.arange(n) % 8 == 0
+    frame.loc[bad, "label"] = np.where(y[bad] == 1, "no", "yes")
+    frame["known_bad"] = bad
+    path = tmp / "people.csv"
+    frame.to_csv(path, index=False)
+
+    go(page, "Data")
+    page.get_by_role("radio", name="Upload a file").click()
+    settle(page)
+    page.locator("input[type=file]").first.set_input_files(str(path))
+    page.get_by_text("Loaded people").wait_for()
+    page.get_by_text("one-hot encoded").wait_for()
+    settle(page)
+    page.get_by_role("button", name="Use this dataset").click()
+    page.get_by_text("people is now the current dataset").wait_for()
+    settle(page)
+    go(page, "Valuate")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.locator("[data-testid=stSidebar]").get_by_text("1 done").wait_for()
+    settle(page)
+    shot(page, "curation_valuate_1024")
+
+    go(page, "Compare & check")
+    page.get_by_text("Column marking bad rows").wait_for()
+    page.get_by_text("valued rows are known bad").wait_for()
+    page.locator("[data-testid=stPlotlyChart] .main-svg .scatterlayer").first.wait_for()
+    settle(page)
+    shot(page, "curation_compare_1024")
+
+    go(page, "Review")
+    editor = page.locator("[data-testid=stDataFrame]").first
+    editor.wait_for()
+    settle(page)
+    before = len(decisions(tmp))
+    for row in (0, 1):  # tick rows 1 and 2 in the table's first (tick) column
+        editor.scroll_into_view_if_needed()
+        box = editor.bounding_box()
+        page.mouse.click(box["x"] + 30, box["y"] + 35 * (row + 1) + 17)  # select the tick cell, then toggle it
+        page.keyboard.press(" ")
+        page.wait_for_function(f"() => document.querySelector('.st-key-rv_bulk').innerText.includes("
+                               f"'the {row + 1} ticked sample')")
+        settle(page)
+    keep = page.locator(".st-key-rv_bulk").get_by_role("button", name="Keep 2", exact=True)
+    keep.click()
+    settle(page)
+    from dataval_core.workspace import Workspace
+
+    ws = Workspace(tmp / "ws")
+    (record,) = [d for d in ws.list_datasets() if d.name == "people"]
+    lowest = set(ws.load_result(ws.list_runs(record.key)[0].run_id).lowest(2))
+    assert len(decisions(tmp)) == before + 2
+    assert {i for i, a in decisions(tmp).items() if a == "keep"} == lowest  # exactly the two rows ticked
+    page.wait_for_function("() => document.querySelector('.st-key-rv_bulk').innerText.includes('this page')")
+    shot(page, "curation_table_1024")

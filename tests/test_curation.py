@@ -1,0 +1,188 @@
+"""Decision steps: undo, revert to undecided, idempotent bulk writes, and the export that follows them."""
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dataval_core.dataset import Dataset
+from dataval_core.export import current_decisions, export_plan
+from dataval_core.workspace import UNDECIDED, Workspace
+
+
+def _dataset(n: int = 8) -> Dataset:
+    table = pd.DataFrame({"a": np.arange(n, dtype=float), "label": ["p", "q"] * (n // 2)})
+    return Dataset(ids=np.arange(n).astype(str), labels=np.array([0, 1] * (n // 2)), classes=("p", "q"),
+                   task="classification", modality="table", is_target=np.arange(n) >= n - 2, table=table,
+                   label_column="label", feature_columns=("a",), name="toy")
+
+
+@pytest.fixture
+def ws_key(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    return ws, ws.add_dataset("s", _dataset()).key
+
+
+def _state(ws: Workspace, key: str) -> dict[str, str]:
+    cur = ws.decisions(key)
+    return dict(zip(cur["id"], cur["action"]))
+
+
+def test_undo_restores_each_step_in_turn_and_the_log_keeps_every_step(ws_key):
+    ws, key = ws_key
+    ws.record_decisions(key, "s", [{"id": "0", "action": "keep"}])
+    ws.record_decisions(key, "s", [{"id": "0", "action": "drop"}, {"id": "1", "action": "drop"},
+                                   {"id": "2", "action": "relabel", "new_label": "p"}])
+    assert _state(ws, key) == {"0": "drop", "1": "drop", "2": "relabel"}
+    assert ws.undo_last_step(key, "s") == 3  # the bulk step, as one
+    assert _state(ws, key) == {"0": "keep"}
+    assert ws.undo_last_step(key, "s") == 1
+    assert _state(ws, key) == {}
+    assert ws.undo_last_step(key, "s") == 0 and not ws.can_undo(key, "s")
+    log = ws.decision_log(key)
+    assert len(log) == 4 + 3 + 1 and (log["action"] == UNDECIDED).sum() == 3
+
+
+def test_undo_is_per_session_and_never_clobbers_a_later_change(ws_key):
+    ws, key = ws_key
+    ws.record_decisions(key, "a", [{"id": "0", "action": "drop"}, {"id": "1", "action": "drop"}])
+    ws.record_decisions(key, "b", [{"id": "1", "action": "keep"}])
+    assert ws.undo_last_step(key, "a") == 1  # only id 0: b changed id 1 since
+    assert _state(ws, key) == {"1": "keep"}
+    assert not ws.can_undo(key, "a") and ws.can_undo(key, "b")
+
+
+def test_undo_survives_a_new_workspace_object(ws_key, tmp_path):
+    ws, key = ws_key
+    ws.record_decisions(key, "s", [{"id": "3", "action": "drop"}])
+    again = Workspace(tmp_path / "ws")  # a server restart or a reload
+    assert again.can_undo(key, "s") and again.undo_last_step(key, "s") == 1
+    assert again.decisions(key).empty
+
+
+def test_revert_to_undecided_leaves_export_and_current_decisions(ws_key):
+    ws, key = ws_key
+    ws.record_decisions(key, "s", [{"id": "0", "action": "drop"}, {"id": "1", "action": "drop"}])
+    ws.record_decisions(key, "s", [{"id": "0", "action": UNDECIDED}])
+    assert _state(ws, key) == {"1": "drop"}
+    plan = export_plan(_dataset(), ws.decision_log(key))
+    assert plan.set_index("id").loc["0", "action"] == "undecided" and int(plan["exported"].sum()) == 7
+    assert current_decisions(ws.decision_log(key))["id"].tolist() == ["1"]
+
+
+def test_skip_unchanged_makes_a_repeated_bulk_action_write_once(ws_key):
+    ws, key = ws_key
+    rows = [{"id": str(i), "action": "drop"} for i in range(4)]
+    assert ws.record_decisions(key, "s", rows, skip_unchanged=True) == 4
+    assert ws.record_decisions(key, "s", rows, skip_unchanged=True) == 0
+    assert len(ws.decision_log(key)) == 4
+    assert ws.undo_last_step(key, "s") == 4  # the no-op repeat is not a step to undo
+
+
+def test_a_failed_write_saves_nothing(ws_key):
+    ws, key = ws_key
+    with sqlite3.connect(ws.db_path) as con:  # a real SQLite failure on the third row, as a full disk would give
+        con.execute("CREATE TRIGGER fail BEFORE INSERT ON decisions WHEN NEW.id = '2' "
+                    "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    with pytest.raises(sqlite3.DatabaseError, match="disk is full"):
+        ws.record_decisions(key, "s", [{"id": str(i), "action": "drop"} for i in range(4)])
+    assert ws.decision_log(key).empty and not ws.can_undo(key, "s")
+
+
+def test_counts_with_a_separate_target_file_equal_the_exported_rows(tmp_path):
+    from dataval_core.export import export_counts, export_dataset
+    from dataval_core.io import load_dataset
+    from dataval_core.report import html_report
+    from dataval_core.targets import with_target_file
+
+    rng = np.random.default_rng(0)
+    for name, n in (("train.csv", 30), ("target.csv", 12)):
+        pd.DataFrame({"x": rng.normal(size=n), "label": ["a", "b", "c"] * (n // 3)}).to_csv(tmp_path / name,
+                                                                                            index=False)
+    ds = with_target_file(load_dataset(tmp_path / "train.csv", label="label"),
+                          load_dataset(tmp_path / "target.csv", label="label"))
+    assert len(ds) == 42
+    log = pd.DataFrame({"id": ["0", "1", "2"], "action": ["drop", "relabel", "keep"], "new_label": [None, "c", None],
+                        "time": ["t1", "t2", "t3"]})
+    counts = export_counts(ds, log)
+    out = pd.read_csv(export_dataset(ds, log, tmp_path / "clean.csv"))
+    assert counts["exported"] == len(out) == 29 and counts["target_file_rows"] == 12
+    assert counts["undecided"] + counts["keep"] + counts["relabel"] == len(out) and counts["drop"] == 1
+    page = html_report(ds, [], log)
+    assert f"The cleaned export has {len(out)} rows; the 12 rows of the separate target file are not exported" in page
+
+
+def test_run_timings_split_embedding_and_method_and_percentiles_run_0_to_100():
+    from dataval_core.runner import run_valuation
+
+    ds = _dataset(40)
+    res = run_valuation(ds, "random", embedding="pca:1")
+    t = res.timings
+    assert t["embedding"] > 0 and t["method"] > 0 and t["total"] == pytest.approx(t["embedding"] + t["method"])
+    pct = res.percentiles
+    assert pct[np.argmin(res.values)] == 0 and pct[np.argmax(res.values)] == 100
+    assert np.all(np.diff(pct[np.argsort(res.values, kind="stable")]) > 0)
+
+
+def test_values_csv_has_a_percentile_beside_each_value():
+    from dataval_core.export import values_table
+    from dataval_core.result import ValuationResult
+
+    ds = _dataset(8)
+    res = ValuationResult(ds.ids[:6], np.array([5.0, -3.0, 0.1, 2.0, 9.0, 1.0]), "lava")
+    table = values_table(ds, {"lava": res})
+    assert table["percentile__lava"].iloc[:6].tolist() == [80.0, 0.0, 20.0, 60.0, 100.0, 40.0]
+    assert table["percentile__lava"].iloc[6:].isna().all()
+
+
+def test_eta_is_counted_down_and_blended_and_restarts_with_the_stage():
+    from ui.progress import ETA_WEIGHT, smoothed_eta
+
+    store: dict = {}
+    assert smoothed_eta(store, "r", "embedding", None, 0.0) is None  # nothing to estimate yet: the stage is shown
+    assert smoothed_eta(store, "r", "fit", 100.0, 10.0) == 100.0
+    # 10 s later the reading jumps to 800 s (one slow batch): the shown ETA moves only part of the way
+    assert smoothed_eta(store, "r", "fit", 800.0, 20.0) == pytest.approx((1 - ETA_WEIGHT) * 90 + ETA_WEIGHT * 800)
+    assert smoothed_eta(store, "r", "fit", None, 30.0) == pytest.approx((1 - ETA_WEIGHT) * 90 + ETA_WEIGHT * 800 - 10)
+    assert smoothed_eta(store, "r", "score", 5.0, 31.0) == 5.0
+
+
+def test_curation_summaries_and_truth_flags(tmp_path):
+    from dataval_core.curation import (
+        class_summary,
+        label_confusion,
+        runs_flagging,
+        suggestion_confidence,
+        truth_from_column,
+        truth_from_ids,
+    )
+    from dataval_core.dataset import DataError
+    from dataval_core.result import ValuationResult
+
+    ids = np.array(["a", "b", "c", "d"])
+    one = ValuationResult(ids, np.array([0.0, 1.0, 2.0, 3.0]), "knn_shapley",
+                          suggested_labels=np.array(["p", "q", None, "p"], dtype=object))
+    two = ValuationResult(ids, np.array([3.0, 0.0, 2.0, 1.0]), "data_oob",
+                          suggested_labels=np.array(["p", "p", "q", None], dtype=object))
+    assert runs_flagging([one, two], ids, low=40).tolist() == [1, 2, 0, 1]
+    conf = suggestion_confidence(one, [one, two])
+    assert conf[0] == 1.0 and conf[1] == 0.5 and np.isnan(conf[2]) and np.isnan(conf[3])
+    frame = pd.DataFrame({"id": ids, "label": ["p", "p", "q", "q"], "value": one.values,
+                          "percentile": one.percentiles, "suggested": one.suggested_labels,
+                          "action": ["drop", None, None, "keep"]})
+    summary = class_summary(frame, low=40).set_index("class")
+    assert summary.loc["p", ["samples", "low", "dropped", "undecided"]].tolist() == [2, 2, 1, 1]
+    conf_cells = label_confusion(frame).set_index(["given", "suggested"])
+    assert conf_cells.loc[("q", "p"), "ids"] == ["d"] and conf_cells.loc[("p", "q"), "count"] == 1
+
+    ds = _dataset(8)
+    ds.table["bad"] = ["yes", "no", "no", "bad", "no", "no", "no", "no"]
+    assert truth_from_column(ds, "bad").tolist() == [True, False, False, True] + [False] * 4
+    assert truth_from_ids(ds, [" 2", "5", "zz"]).sum() == 2
+    with pytest.raises(DataError, match="None of the 1 ids"):
+        truth_from_ids(ds, ["zz"])
+    ds.table["none"] = False
+    with pytest.raises(DataError, match="marks no valued row"):
+        truth_from_column(ds, "none")

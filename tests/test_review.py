@@ -1,0 +1,220 @@
+"""AppTest of the curator's workflow: ticks and bulk actions, confirmation, failed writes, undo across a
+reload, default run, view state across pages and reloads, jump to id, the demo finishing before Valuate
+draws, export counts with a separate target file, the encoding note and scoring against a truth column."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from test_app import APP, TIMEOUT, errors, new_app, seeded_session, workspace_dir  # noqa: F401 (fixture)
+
+
+def _ws(workspace_dir: Path):
+    from ui import state
+
+    return state._workspace(str(workspace_dir.resolve()))
+
+
+def _review(at: AppTest) -> AppTest:
+    at.switch_page("app_pages/3_review.py").run()
+    assert not errors(at)
+    return at
+
+
+def _card_ids(at: AppTest) -> list[str]:
+    return [c.key.split("_", 3)[3] for c in at.checkbox if c.key.startswith("rv_tick_")]
+
+
+def _state(ws, key: str) -> dict[str, str]:
+    cur = ws.decisions(key)
+    return dict(zip(cur["id"], cur["action"]))
+
+
+def test_ticked_bulk_drop_touches_only_the_ticked_and_clears_the_ticks(workspace_dir, tmp_path):
+    sid, key, _ = seeded_session(workspace_dir, tmp_path)
+    at = _review(new_app(sid))
+    ids = _card_ids(at)
+    assert len(ids) == 18
+    for i in ids[:2]:
+        at.checkbox(key=f"rv_tick_0_{i}").check().run()
+    assert at.button(key="rv_bulk_drop_").label == "Drop 2"
+    at.button(key="rv_bulk_drop_").click().run()
+    assert not errors(at)
+    assert _state(_ws(workspace_dir), key) == {ids[0]: "drop", ids[1]: "drop"}
+    # the Undecided view moved up; no tick sits on the rows that took their place
+    assert not any(c.value for c in at.checkbox if c.key.startswith("rv_tick_"))
+    assert at.button(key="rv_bulk_drop_").label == "Drop 16"
+    assert any("this page (16 samples)" in m.value for m in at.markdown)
+
+
+def test_page_wide_bulk_asks_first_then_undo_sets_it_all_back(workspace_dir, tmp_path):
+    sid, key, _ = seeded_session(workspace_dir, tmp_path)
+    at = _review(new_app(sid))
+    at.button(key="rv_bulk_drop_").click().run()
+    ws = _ws(workspace_dir)
+    assert ws.decisions(key).empty  # nothing ticked: asked, not done
+    assert any("Drop all 18 samples on this page" in w.value for w in at.warning)
+    at.button(key="rv_confirm_yes").click().run()
+    assert len(_state(ws, key)) == 18 and not at.warning
+    at.button(key="rv_undo").click().run()
+    assert not errors(at)
+    assert ws.decisions(key).empty and len(ws.decision_log(key)) == 36
+    assert len(_card_ids(at)) == 18
+
+
+def test_a_failed_write_shows_one_line_and_the_card_stays_undecided(workspace_dir, tmp_path):
+    sid, key, run_id = seeded_session(workspace_dir, tmp_path)
+    at = _review(new_app(sid))
+    ws = _ws(workspace_dir)
+    with sqlite3.connect(ws.db_path) as con:  # the database refuses every decision, as a full disk does
+        con.execute("CREATE TRIGGER full BEFORE INSERT ON decisions BEGIN SELECT RAISE(ABORT, 'database or disk "
+                    "is full'); END")
+    card = next(s for s in at.segmented_control if s.key.startswith("rv_act_"))
+    card.set_value("Drop").run()
+    assert not at.exception
+    (line,) = [e.value for e in at.error]
+    assert line.startswith("Not saved (") and "database or disk is full): the sample stays as before." in line
+    assert ws.decisions(key).empty
+    assert next(s for s in at.segmented_control if s.key == card.key).value is None
+    with sqlite3.connect(ws.db_path) as con:
+        con.execute("DROP TRIGGER full")
+    next(s for s in at.segmented_control if s.key == card.key).set_value("Drop").run()
+    assert not at.error and len(ws.decisions(key)) == 1
+
+
+def test_undo_works_after_a_reload(workspace_dir, tmp_path):
+    sid, key, _ = seeded_session(workspace_dir, tmp_path)
+    at = _review(new_app(sid))
+    next(s for s in at.segmented_control if s.key.startswith("rv_act_")).set_value("Drop").run()
+    ws = _ws(workspace_dir)
+    assert len(ws.decisions(key)) == 1
+    again = _review(new_app(sid))  # a reload: a new Streamlit session, same sid
+    assert not again.button(key="rv_undo").disabled
+    again.button(key="rv_undo").click().run()
+    assert ws.decisions(key).empty and list(ws.decision_log(key)["action"]) == ["drop", "undecided"]
+    assert again.button(key="rv_undo").disabled
+
+
+def test_review_opens_on_the_best_run_and_view_state_survives_pages_and_reload(workspace_dir, tmp_path):
+    from dataval_core.jobs import JobManager
+
+    sid, key, knn = seeded_session(workspace_dir, tmp_path)
+    ws = _ws(workspace_dir)
+    jobs = JobManager(ws, max_workers=1)
+    rnd = jobs.submit_run(key, ws.load_dataset(key), "random")  # the newest run, as after "run all"
+    assert jobs.wait(rnd, timeout=60).status == "done"
+    jobs.shutdown()
+    at = _review(new_app(sid))
+    assert at.selectbox(key="rv_run").value == knn
+    at.selectbox(key="rv_status").set_value("All").run()
+    at.selectbox(key="rv_size").set_value(12).run()
+    at.selectbox(key="rv_sort").set_value("Class").run()
+    at.number_input(key="rv_page").set_value(2).run()
+    at.switch_page("app_pages/1_data.py").run()
+    _review(at)
+    view = {k: at.session_state[k] for k in ("rv_run", "rv_status", "rv_size", "rv_page", "rv_sort")}
+    assert view == {"rv_run": knn, "rv_status": "All", "rv_size": 12, "rv_page": 2, "rv_sort": "Class"}
+    reload = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for name, value in at.query_params.items():
+        reload.query_params[name] = value[0] if isinstance(value, list) else value
+    reload.run()
+    _review(reload)  # pages keep the URL's parameters on a reload
+    assert {k: reload.session_state[k] for k in view} == view
+    compare = new_app(sid)
+    compare.switch_page("app_pages/5_compare.py").run()
+    # knn first; random only as the baseline because no second method ran
+    assert compare.multiselect(key="cmp_runs").value == [ws.run_record(knn).label, ws.run_record(rnd).label]
+
+
+def test_jump_to_an_id_shows_that_sample_whatever_the_filters(workspace_dir, tmp_path):
+    sid, key, _ = seeded_session(workspace_dir, tmp_path)
+    at = _review(new_app(sid))
+    last = _card_ids(at)[-1]
+    at.selectbox(key="rv_size").set_value(12).run()
+    assert last not in _card_ids(at)
+    at.text_input(key="rv_jump").input(last).run()
+    assert _card_ids(at) == [last]
+    at.text_input(key="rv_jump").input("no-such-id").run()
+    assert any("No valued sample has the id 'no-such-id'" in e.value for e in at.error)
+    at.button(key="rv_clear_jump").click().run()
+    assert len(_card_ids(at)) == 12
+
+
+def test_demo_run_that_finished_before_valuate_drew_still_opens_review(workspace_dir, tmp_path):
+    sid, _, run_id = seeded_session(workspace_dir, tmp_path)
+    at = new_app(sid)
+    at.session_state["demo_run"] = run_id  # the demo's run, already done when Valuate first draws
+    at.switch_page("app_pages/2_valuate.py").run()
+    assert not errors(at)
+    assert [t.value for t in at.title] == ["Review"]
+    assert "demo_run" not in at.session_state
+
+
+def _table_files(tmp_path: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, n in (("census.csv", 60), ("census_target.csv", 30)):
+        frame = pd.DataFrame({"age": rng.normal(40, 10, n).round(), "job": rng.choice(["a", "b", "c"], n),
+                              "city": rng.choice(["x", "y"], n), "bad": np.arange(n) % 6 == 0,
+                              "label": np.where(np.arange(n) % 2 == 0, "hi", "lo")})
+        frame.loc[frame.index % 7 == 1, "job"] = None
+        frame.loc[frame.index % 9 == 2, "age"] = np.nan
+        frame.to_csv(tmp_path / name, index=False)
+        paths.append(tmp_path / name)
+    return paths[0], paths[1]
+
+
+def test_export_counts_with_a_separate_target_file_equal_the_cleaned_file(workspace_dir, tmp_path):
+    from dataval_core.export import export_dataset
+    from dataval_core.io import load_dataset
+    from dataval_core.targets import with_target_file
+
+    train, target = _table_files(tmp_path)
+    ds = with_target_file(load_dataset(train, label="label"), load_dataset(target, label="label"))
+    ws = _ws(workspace_dir)
+    sid = "a" * 32
+    record = ws.add_dataset(sid, ds)
+    ws.record_decisions(record.key, sid, [{"id": "0", "action": "drop"}, {"id": "1", "action": "keep"}])
+    at = new_app(sid)
+    at.switch_page("app_pages/6_export.py").run()
+    assert not errors(at)
+    metrics = {m.label: int(m.value.replace(",", "")) for m in at.metric}
+    cleaned = pd.read_csv(export_dataset(ws.load_dataset(record.key), ws.decision_log(record.key),
+                                         tmp_path / "clean.csv"))
+    assert metrics["Rows in the cleaned file"] == len(cleaned) == 59
+    assert metrics["Kept (no decision)"] + metrics["Kept (reviewed)"] + metrics["Relabeled"] == len(cleaned)
+    assert any("30 rows are not part of your data and are not exported" in c.value for c in at.caption)
+
+
+def test_data_page_states_the_encoding_and_compare_scores_a_truth_column(workspace_dir, tmp_path):
+    from dataval_core.io import load_dataset
+    from dataval_core.jobs import JobManager
+    from dataval_core.targets import split_target
+
+    train, _ = _table_files(tmp_path)
+    at = new_app()
+    at.switch_page("app_pages/1_data.py").run()
+    at.segmented_control(key="data_source").set_value("Upload a file").run()
+    at.file_uploader(key="data_upload").upload("census.csv", train.read_bytes(), "text/csv").run()
+    assert not errors(at)
+    line = next(i.value for i in at.info if "How the methods see this table" in i.value)
+    n_empty = int(pd.read_csv(train)[["age", "job"]].isna().sum().sum())
+    assert "2 text column(s) one-hot encoded (`job`, `city`)" in line and f"{n_empty} empty cell(s) imputed" in line
+
+    ws = _ws(workspace_dir)
+    sid = at.session_state["sid"]
+    ds = split_target(load_dataset(train, label="label"), 0.25)
+    record = ws.add_dataset(sid, ds)
+    jobs = JobManager(ws, max_workers=1)
+    assert jobs.wait(jobs.submit_run(record.key, ds, "knn_shapley"), timeout=60).status == "done"
+    jobs.shutdown()
+    at = new_app(sid)
+    at.switch_page("app_pages/5_compare.py").run()
+    assert at.segmented_control(key="cmp_truth").options == ["A column of the table", "A file of known-bad ids"]
+    assert at.selectbox(key="cmp_truth_col").value == "bad"
+    table = next(d.value for d in at.dataframe if "auroc" in d.value.columns)
+    assert 0 <= table["auroc"].iloc[0] <= 1 and not errors(at)
