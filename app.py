@@ -12,6 +12,6 @@ from ui import layout
 # Streamlit runs this file as ``__main__``; a worker process started with ``spawn`` (sava's solver
 # pool) re-imports it as ``__mp_main__`` outside any Streamlit session, and must not build the app.
 if __name__ == "__main__":
-    page = st.navigation(layout.navigation())
+    page = st.navigation(layout.navigation(), position=layout.menu_position())
     layout.setup(page.title)
     page.run()

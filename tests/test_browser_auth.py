@@ -37,7 +37,7 @@ def test_uninvited_browser_sees_only_the_login_page(tmp_path, monkeypatch, brows
             settle(page)
             body = page.inner_text("body")
             assert "One-click demo" not in body and "No dataset chosen yet" not in body, path
-            assert page.locator("[data-testid=stSidebar] [data-testid=stPageLink]").count() == 0, path
+            assert page.locator("[data-testid=stSidebarNav]").count() == 0, path  # no page menu
         shot(page, "login_only", tmp_path)
         assert not Workspace(tmp_path / "ws").session_exists("ab" * 16)
         page.get_by_label("Password", exact=True).fill(PASSWORD)

@@ -40,6 +40,11 @@ def navigation() -> list:
             for _, path, title, icon, url_path in NAV]
 
 
+def menu_position() -> str:
+    """``"sidebar"``, or ``"hidden"`` while the login gate is up (a private server shows no page list)."""
+    return "sidebar" if auth.configured_password() is None or st.session_state.get("auth_ok") else "hidden"
+
+
 def setup(title: str) -> None:
     """The chrome ``app.py`` runs once before every page: page config, session, styles, sidebar, flash message."""
     st.set_page_config(page_title=f"{title} · dataval", page_icon=":material/cleaning_services:", layout="wide")
