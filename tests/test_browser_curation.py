@@ -173,6 +173,8 @@ def test_table_truth_column_scoring_and_per_row_decisions(fresh_server, page):
         settle(page)
     keep = page.locator(".st-key-rv_bulk").get_by_role("button", name="Keep 2", exact=True)
     keep.click()
+    # the ticks clear once the keep is saved: wait on that state before reading the workspace
+    page.wait_for_function("() => document.querySelector('.st-key-rv_bulk').innerText.includes('this page')")
     settle(page)
     from dataval_core.workspace import Workspace
 
@@ -181,5 +183,4 @@ def test_table_truth_column_scoring_and_per_row_decisions(fresh_server, page):
     lowest = set(ws.load_result(ws.list_runs(record.key)[0].run_id).lowest(2))
     assert len(decisions(tmp)) == before + 2
     assert {i for i, a in decisions(tmp).items() if a == "keep"} == lowest  # exactly the two rows ticked
-    page.wait_for_function("() => document.querySelector('.st-key-rv_bulk').innerText.includes('this page')")
     shot(page, "curation_table_1024")
