@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 
-.PHONY: install run test bench bench-deps clean
+.PHONY: install run lint test bench bench-deps clean
 
 # Re-runs only when the project's dependency files change, so repeated `make run` starts quickly.
 # torch/torchvision are pinned by constraints.txt (wheels on local disk): no resolver pulls another build.
@@ -19,7 +19,12 @@ install: $(STAMP)
 run: install
 	$(VENV)/bin/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port $(PORT)
 
-test: install
+# Lint + import order (ruff) and the engine's type check (mypy); settings in pyproject.toml.
+lint: install
+	$(PY) -m ruff check dataval_core ui app_pages app.py tests benchmarks
+	$(PY) -m mypy dataval_core
+
+test: lint
 	$(PY) -m pytest
 
 # Benchmark-only peers (cleanlab, pyDVL); never runtime dependencies.
@@ -31,4 +36,4 @@ bench: install
 	$(PY) benchmarks/detect.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .dataval
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .dataval

@@ -22,4 +22,4 @@ def machine_line() -> str:
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB RAM, {gpu}, Python {platform.python_version()}, "
-            f"torch {torch.__version__}; run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+            f"torch {torch.__version__}; run {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")

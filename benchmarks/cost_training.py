@@ -134,7 +134,8 @@ def main() -> None:
              f"{args.threads}. CPU only. Times: best of {args.repeats} runs after a warm-up, wall clock, on a "
              "2-core machine shared with other jobs (timed runs hold /tmp/dataval-bench.lock, but tests and apps "
              "of other agents may still run), so the CPU-time ratio (bold) is the steadier one.", "",
-             "Plain = `dataval_core.torch_models.fit_model` (Adam) of the same model on the valued rows with the method's "
+             "Plain = `dataval_core.torch_models.fit_model` (Adam) of the same model on the valued rows "
+             "with the method's "
              "epochs and batch size (for DVGS: its epochs and target batch size). Method = "
              "`get_valuator(name, {}).fit(problem)` with default parameters (defaults include the training, "
              "the scoring and everything else the valuator does).", "",

@@ -12,7 +12,8 @@ Reported per dataset, mean ± sd over seeds:
   (negative = noisier rows valued lower, which is what we want);
 * AUROC(noisy, −value).
 Rows: DVGS ``mode="autoencoder"`` with default parameters (all layers), the output layer only,
-10× the epochs (the target sets are small: 114 / 359 rows, so 20 epochs are 20 / 60 steps), and a reference: the row's reconstruction error under a PCA fitted on the target (95 % variance),
+10× the epochs (the target sets are small: 114 / 359 rows, so 20 epochs are 20 / 60 steps), and a reference:
+the row's reconstruction error under a PCA fitted on the target (95 % variance),
 negated (a no-training baseline any method should beat or match).
 
     flock /tmp/dataval-bench.lock .venv/bin/python benchmarks/dvgs_features.py

@@ -291,7 +291,8 @@ def to_markdown(rows: list[dict], command: str, n: int, m: int, flip: float) -> 
         "# DVEmb fidelity vs exact trajectory-specific leave-one-out", "",
         f"Machine: {machine_line()}", "", f"Command: `{command}`", "",
         f"Data: sklearn digits, {n} valued rows ({flip:.0%} labels flipped to another class) and {m} clean target "
-        "rows, features standardised over all rows. Model: ReLU MLP 64→hidden→10 (`torch_models.make_mlp`), plain SGD on "
+        "rows, features standardised over all rows. Model: ReLU MLP 64→hidden→10 (`torch_models.make_mlp`), "
+        "plain SGD on "
         "the mean batch loss, same init, same batch order on both sides. Seeds: "
         f"{sorted(df.seed.unique().tolist())} (each seed: another row sample, flips, init, batch order and "
         "projection); cells are mean [min, max] over seeds.", "",
@@ -313,7 +314,8 @@ def to_markdown(rows: list[dict], command: str, n: int, m: int, flip: float) -> 
         h, lr, ep, bs, me, gp, pd_, dt = k
         lines.append(f"| {h} | {lr} | {ep} | {bs} | {me} | {gp} | {pd_ or 'none'} | {dt} | " +
                      " | ".join(cell(k, c) for c in cols) +
-                     f" | {times.loc[k, 't_dvemb']:.2f} | {times.loc[k, 't_exact']:.1f} ({int(times.loc[k, 'n_loo'])}) |")
+                     f" | {times.loc[k, 't_dvemb']:.2f} | {times.loc[k, 't_exact']:.1f}"
+                     f" ({int(times.loc[k, 'n_loo'])}) |")
     lines += ["", "Times: seconds, 1 torch thread, wall clock on a shared machine (other jobs running); dvemb s is "
               "the whole `dvemb_trajectory` (training + recursion); exact s is computed once per training "
               "configuration (shown on every row of it) and covers all exact retrainings: both conventions for every "

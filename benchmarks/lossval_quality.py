@@ -20,11 +20,11 @@ import torch
 from dataval_core import torch_models
 from dataval_core.embeddings import build_problem
 from dataval_core.evaluation import detection_metrics
+from dataval_core.methods.lossval import LossValParams
 from dataval_core.noise import inject_label_noise
+from dataval_core.params import build
 from dataval_core.runner import run_valuation
 from dataval_core.samples import load_sample
-from dataval_core.methods.lossval import LossValParams
-from dataval_core.params import build
 from dataval_core.targets import split_target
 
 

@@ -38,7 +38,8 @@ def main() -> None:
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
     rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     line = (f"knn_shapley N={args.n:,} M={args.m:,} d={args.d}: wall {seconds:.1f} s, CPU {cpu:.1f} s, "
-            f"peak RSS {rss_gib:.2f} GiB (whole process, data included), values finite={np.isfinite(result.values).all()}")
+            f"peak RSS {rss_gib:.2f} GiB (whole process, data included), "
+            f"values finite={np.isfinite(result.values).all()}")
     print(line)
     out = Path(__file__).parent / "results" / "scale_knn.md"
     out.write_text(f"# KNN-Shapley at scale\n\nMachine: {machine_line()}\n\n"

@@ -201,7 +201,7 @@ class LocalBackend(Backend):
             def submit(args):
                 return pool.submit(_call_in_process, fn, args)
         else:
-            pool = ThreadPoolExecutor(workers)
+            pool = ThreadPoolExecutor(workers)  # type: ignore[assignment]
 
             def submit(args):
                 return pool.submit(fn, shared, *args)
@@ -254,7 +254,7 @@ class RayBackend(Backend):
             return ray
         import logging
 
-        options = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
         if self.address:
             _check_reachable(self.address)
         try:

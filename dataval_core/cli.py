@@ -1,4 +1,4 @@
-"""The ``dataval`` command line (PRODUCT.md §7): list methods, value a dataset, evaluate values.
+"""The ``dataval`` command line (docs/cli.md): list methods, value a dataset, evaluate values, map, curve.
 
 Errors print one line to stderr and exit non-zero; never a traceback (``--debug`` shows it).
 """
@@ -114,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="then remove caches, then the least recently used datasets, until the workspace fits")
     g.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
     g.set_defaults(func=cmd_gc)
+    _add_task_verbs(sub)
     return p
 
 
@@ -330,6 +331,119 @@ def cmd_gc(args) -> int:
     print(f"{len(removed)} items, {total / 1e6:.1f} MB{' (dry run: nothing removed)' if args.dry_run else ''}",
           file=sys.stderr)
     return 0
+
+
+# -- map and curve: the app's background engine steps (dataval_core.tasks) from the command line -------------
+def _add_task_verbs(sub) -> None:
+    mp = sub.add_parser("map", help="2-D map (UMAP or PCA) of the valued samples of DATA, written to MAP.csv")
+    _add_data_options(mp)
+    mp.add_argument("--embedding", help="embedding to map, as for `dataval value` (default: raw)")
+    mp.add_argument("--layout", choices=("auto", "umap", "pca"), default="auto",
+                    help="auto: UMAP up to 20,000 points, PCA above (default)")
+    mp.add_argument("--out", required=True, help="output MAP.csv (id, x, y)")
+    mp.set_defaults(func=cmd_map)
+
+    c = sub.add_parser("curve", help="point-removal curve of a VALUES.csv: model score after removing the "
+                                     "lowest-valued vs random samples, written to CURVE.csv")
+    c.add_argument("values", help="VALUES.csv from `dataval value` on DATA with the same data options")
+    _add_data_options(c)
+    c.add_argument("--embedding", help="features the model is trained on (default: raw)")
+    c.add_argument("--out", required=True, help="output CURVE.csv (fraction, strategy, score)")
+    c.set_defaults(func=cmd_curve)
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="CSV/Parquet file, zip or folder of images, or sample:<name> (bundled)")
+    p.add_argument("--label", help="label column (tables)")
+    p.add_argument("--id-column", help="column holding stable sample ids (default: row number)")
+    tg = p.add_mutually_exclusive_group()
+    tg.add_argument("--target", help="a separate file of the same kind and schema: the reference set")
+    tg.add_argument("--target-col", help="boolean column marking trusted (target) rows")
+    tg.add_argument("--target-frac", type=float, help="stratified random fraction held out as target (default 0.2)")
+    p.add_argument("--inject-noise", type=float, metavar="RATE", help="flip this fraction of valued labels first")
+    p.add_argument("--noise-kind", choices=("uniform", "pair"), default="uniform")
+    p.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
+    p.add_argument("--seed", type=_seed, default=0, help=f"random seed, 0 to {MAX_SEED}")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _dataset_from_args(args, work: str):
+    """DATA with its target rows and injected noise, exactly as `dataval value` builds it from the same options."""
+    from .noise import inject_label_noise
+    from .targets import load_target_file, split_target, target_from_column
+
+    frac = 0.2 if args.target_frac is None else args.target_frac
+    if not 0 < frac < 1:
+        raise ValueError(f"--target-frac must be between 0 and 1 (exclusive), got {frac}.")
+    ds = load_for_cli(args.data, label=args.label, id_column=args.id_column,
+                      task=None if args.task == "auto" else args.task, workdir=str(Path(work) / "data"))
+    if args.target:
+        if not args.target.startswith("sample:") and not Path(args.target).exists():
+            raise ValueError(f"no such file or folder: {args.target}")
+        ds = load_target_file(ds, args.target, workdir=str(Path(work) / "target"))
+    elif args.target_col:
+        ds = target_from_column(ds, args.target_col)
+    else:
+        ds = split_target(ds, frac, seed=args.seed)
+    if args.inject_noise is not None:
+        ds = inject_label_noise(ds, args.inject_noise, kind=args.noise_kind, seed=args.seed)
+    return ds
+
+
+def cmd_map(args) -> int:
+    from .progress import stderr_bar
+    from .tasks import dataset_map
+
+    out = check_out(args.out, [_input_path(a) for a in (args.data, args.target) if a])
+    with tempfile.TemporaryDirectory(prefix="dataval-") as work:
+        ds = _dataset_from_args(args, work)
+        result = dataset_map(ds, args.embedding, seed=args.seed, method=args.layout, cache_dir=Path(work) / "cache",
+                             progress=None if args.quiet else stderr_bar())
+    write_atomically(result.frame, out)
+    print(f"wrote {out} ({len(result.frame)} points; {result.note}) in {result.seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_curve(args) -> int:
+    from .progress import stderr_bar
+    from .result import ValuationResult
+    from .tasks import removal_curves
+
+    out = check_out(args.out, [_input_path(a) for a in (args.values, args.data, args.target) if a])
+    values = _read_values_csv(Path(args.values))
+    with tempfile.TemporaryDirectory(prefix="dataval-") as work:
+        ds = _dataset_from_args(args, work)
+        valued = ds.ids[~ds.is_target]
+        frame = values.set_index("id").reindex(valued)
+        if frame["value"].isna().any() or len(values) != len(valued):
+            raise ValueError(f"{Path(args.values).name} does not value exactly the valued rows of {args.data} with "
+                             "these options; pass the data options used for `dataval value`.")
+        labels = ds.label_names()[~ds.is_target].astype(str)
+        if "label" in frame and (frame["label"].astype(str).to_numpy() != labels).any():
+            raise ValueError(f"The labels in {Path(args.values).name} differ from those of {args.data} with these "
+                             "options (noise injected with another rate or seed?); pass the options used for "
+                             "`dataval value`.")
+        result = ValuationResult(ids=valued, values=frame["value"].to_numpy(float), method="values",
+                                 embedding=args.embedding or "", seed=args.seed)
+        curve = removal_curves(ds, {"values": result}, cache_dir=Path(work) / "cache",
+                               progress=None if args.quiet else stderr_bar())
+    write_atomically(curve.drop(columns="run"), out)
+    print(f"wrote {out} ({len(curve)} rows)", file=sys.stderr)
+    return 0
+
+
+def _read_values_csv(path: Path) -> pd.DataFrame:
+    """The valued rows (id, value, label) of a VALUES.csv."""
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    try:
+        frame = pd.read_csv(path, dtype={"id": str, "label": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path.name} is not a readable CSV ({type(exc).__name__}).") from None
+    for col in ("id", "value"):
+        if col not in frame:
+            raise ValueError(f"{path.name} has no {col!r} column; write it with `dataval value`.")
+    return frame[frame["role"] == "valued"] if "role" in frame else frame
 
 
 if __name__ == "__main__":

@@ -141,7 +141,9 @@ def truth_columns(dataset: Dataset) -> list[str]:
         if name == dataset.label_column:
             continue
         col = dataset.table[name].dropna()
-        if pd.api.types.is_bool_dtype(col) or (pd.api.types.is_numeric_dtype(col) and set(col.unique()) <= {0, 1}) or not pd.api.types.is_numeric_dtype(col) and col.astype(str).str.lower().isin(_TRUE_WORDS).any() \
+        if pd.api.types.is_bool_dtype(col) or (pd.api.types.is_numeric_dtype(col) and set(col.unique()) <= {0, 1}):
+            out.append(str(name))
+        elif not pd.api.types.is_numeric_dtype(col) and col.astype(str).str.lower().isin(_TRUE_WORDS).any() \
                 and col.nunique() <= 4:
             out.append(str(name))
     return out

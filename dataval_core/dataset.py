@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -138,7 +139,7 @@ class Dataset:
             paths.append(self.image_root / i if prefix is None else extra[prefix] / i[len(prefix):])
         return paths
 
-    def replace(self, **changes) -> "Dataset":
+    def replace(self, **changes) -> Dataset:
         return dataclasses.replace(self, **changes)
 
     def content_hash(self) -> str:
@@ -151,7 +152,7 @@ class Dataset:
         if self.feature_noise is not None:
             h.update(np.ascontiguousarray(self.feature_noise).tobytes())
         if self.table is not None:
-            h.update(pd.util.hash_pandas_object(self.table, index=False).values.tobytes())
+            h.update(pd.util.hash_pandas_object(self.table, index=False).to_numpy().tobytes())
         if self.image_root is not None:
             for p in self.image_paths():
                 st = p.stat()
@@ -203,7 +204,7 @@ def encode_labels(values: pd.Series | np.ndarray, task: str | None = None) -> tu
         if not np.all(np.isfinite(y)):
             raise DataError("A regression label column must hold only finite numbers.")
         return y, (), REGRESSION
-    uniques = pd.unique(s)
+    uniques = np.asarray(pd.unique(s))
     try:
         uniques = np.sort(uniques)
     except TypeError:

@@ -5,7 +5,7 @@ first" is the detection order.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from .problem import Problem
+from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
 from .result import ValuationResult
 
 
@@ -76,13 +77,14 @@ def detection_curve(values: np.ndarray, is_noisy: np.ndarray, points: int = 101)
 
 
 def point_removal_curve(problem: Problem, values: np.ndarray, fractions: Sequence[float] = (0, .05, .1, .2, .3, .4),
-                        *, seed: int = 0, repeats: int = 3) -> pd.DataFrame:
+                        *, seed: int = 0, repeats: int = 3, progress: ProgressCallback | Reporter | None = None,
+                        cancel: CancelFlag | None = None) -> pd.DataFrame:
     """Retrain a simple model after removing the lowest-valued x% vs a random x%.
 
     The model (logistic regression, or ridge for regression) is trained on the
     valued rows that remain and scored on the target rows (clean by assumption):
     accuracy for classification, R² for regression. The random strategy is
-    averaged over ``repeats`` seeded draws.
+    averaged over ``repeats`` seeded draws. Progress (and cancellation) once per fraction.
 
     Returns:
         DataFrame with columns fraction, strategy ("lowest" | "random"), score.
@@ -105,12 +107,15 @@ def point_removal_curve(problem: Problem, values: np.ndarray, fractions: Sequenc
             model = Ridge().fit(x[keep], problem.y[keep])
         return float(model.score(xt, problem.y_target))
 
+    reporter = as_reporter(progress, cancel)
     rows = []
-    for frac in fractions:
+    for i, frac in enumerate(fractions):
+        reporter.update("point removal", i, len(fractions))
         drop = int(round(frac * problem.n))
         rows.append({"fraction": frac, "strategy": "lowest", "score": score(order[drop:])})
         rand = [score(rng.permutation(problem.n)[drop:]) for _ in range(repeats)]
         rows.append({"fraction": frac, "strategy": "random", "score": float(np.nanmean(rand))})
+    reporter.update("point removal", len(fractions), len(fractions))
     return pd.DataFrame(rows)
 
 

@@ -1,85 +1,28 @@
 """Turn a dataset plus the curator's decisions into downloadable files.
 
-The decisions table is the audit log of the Review page: one row per click,
-columns :data:`DECISION_COLUMNS`; for each id the latest row wins. The export
-writes the cleaned dataset in the format it came in (CSV, Parquet, an images
+The decisions are the Review page's audit log (see :mod:`dataval_core.decisions`).
+The export writes the cleaned dataset in the format it came in (CSV, Parquet, an images
 zip with class folders, or an images zip with a manifest), plus ``values.csv``
 (every run, one row per sample), ``decisions.csv`` and a one-page HTML report,
-so a download is usable without dataval.
+so a download is usable without dataval. The one-zip bundle of all of these is
+:func:`dataval_core.bundle.export_bundle`.
 """
 from __future__ import annotations
 
-import io
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .dataset import CLASSIFICATION, DataError, Dataset
-from .result import ValuationResult
+from .decisions import ACTIONS, UNDECIDED, current_decisions, full_log
+from .result import Results, run_names
 from .targets import TARGET_PREFIX
 
-#: columns of the decisions audit log, in file order
-DECISION_COLUMNS = ("id", "action", "old_label", "new_label", "run_id", "method", "value", "rank", "time")
-#: the actions a curator can take on a sample
-ACTIONS = ("keep", "drop", "relabel")
-#: ``export_plan`` action for samples without a decision (they are kept)
-UNDECIDED = "undecided"
-
 # a fixed timestamp makes exported zips byte-identical for identical inputs
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-Results = Mapping[str, ValuationResult] | Sequence[ValuationResult]
-
-
-# -- decisions -----------------------------------------------------------------------------
-def current_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
-    """The decision in force for each id: the latest row per id.
-
-    Rows are ordered by ``time`` when that column exists (a stable sort, so rows with
-    equal times keep their log order) and the last row per id wins. An id whose
-    latest row is ``undecided`` (an undo or revert) has no decision.
-
-    Args:
-        decisions: the audit log (columns :data:`DECISION_COLUMNS`; ``id`` and
-            ``action`` are required), or ``None`` for no decisions.
-
-    Returns:
-        One row per decided id, same columns, ordered by decision time.
-
-    Raises:
-        DataError: missing ``id``/``action`` columns, an unknown action, or a
-            relabel without a new label.
-    """
-    log = _check_log(decisions)
-    if log.empty:
-        return log
-    if "time" in log.columns:
-        log = log.sort_values("time", kind="stable")
-    latest = log.drop_duplicates("id", keep="last")
-    return latest[latest["action"] != UNDECIDED].reset_index(drop=True)
-
-
-def _check_log(decisions: pd.DataFrame | None) -> pd.DataFrame:
-    if decisions is None:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in DECISION_COLUMNS})
-    missing = [c for c in ("id", "action") if c not in decisions.columns]
-    if missing:
-        raise DataError(f"The decisions table lacks column(s) {', '.join(missing)}.")
-    log = decisions.copy()
-    log["id"] = log["id"].astype(str)
-    bad = sorted(set(log["action"].astype(str)) - set(ACTIONS) - {UNDECIDED})
-    if bad:
-        raise DataError(f"Unknown decision action(s) {bad}; expected one of {list(ACTIONS)}.")
-    relabel = log["action"] == "relabel"
-    if relabel.any() and ("new_label" not in log.columns or log.loc[relabel, "new_label"].isna().any()):
-        raise DataError("Every relabel decision needs a new_label.")
-    return log
-
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFrame:
     """What the export will do with each sample, without writing anything.
@@ -121,7 +64,9 @@ def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFram
     plan = pd.DataFrame({"id": dataset.ids, "action": actions, "label": labels,
                          "exported": (actions != "drop") & ~from_target_file})
     paths = _image_paths(dataset, plan) if dataset.source_format == "images" else dataset.ids
-    plan["new_id"] = pd.Series(np.where(plan["exported"], paths, None), dtype=object)
+    new_id = np.asarray(paths, dtype=object).copy()
+    new_id[~plan["exported"].to_numpy()] = None
+    plan["new_id"] = pd.Series(new_id, dtype=object)
     return plan
 
 
@@ -303,12 +248,12 @@ def _write_images_zip(dataset: Dataset, plan: pd.DataFrame, dest: Path) -> None:
     files = [p for p, keep in zip(dataset.image_paths(), exported) if keep]
     with zipfile.ZipFile(dest, "w") as zf:
         for src, new_rel in zip(files, plan.loc[exported, "new_id"]):
-            info = zipfile.ZipInfo(str(new_rel), date_time=_ZIP_TIME)
+            info = zipfile.ZipInfo(str(new_rel), date_time=ZIP_TIME)
             info.compress_type = zipfile.ZIP_STORED  # PNG/JPEG are compressed already
             zf.writestr(info, Path(src).read_bytes())
         if dataset.source_format == "images-manifest":
             name = str(dataset.meta.get("manifest_name", "manifest.csv"))
-            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, _manifest(dataset, plan, name).to_csv(index=False))
 
@@ -334,21 +279,6 @@ def _manifest(dataset: Dataset, plan: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 # -- values and decisions files ----------------------------------------------------------------
-def run_names(results: Results) -> dict[str, ValuationResult]:
-    """Runs keyed by name: a mapping is kept as is; a sequence is keyed by method name
-    (``knn_shapley``, ``knn_shapley_2``, … when a method ran more than once)."""
-    if isinstance(results, Mapping):
-        return {str(k): v for k, v in results.items()}
-    named: dict[str, ValuationResult] = {}
-    for r in results:
-        name, n = r.method, 1
-        while name in named:
-            n += 1
-            name = f"{r.method}_{n}"
-        named[name] = r
-    return named
-
-
 def values_table(dataset: Dataset, results: Results) -> pd.DataFrame:
     """One row per sample of the dataset with every run's value, rank and suggestion.
 
@@ -398,76 +328,12 @@ def values_table(dataset: Dataset, results: Results) -> pd.DataFrame:
     return frame
 
 
-def write_values_csv(dataset: Dataset, results: Results, path: str | Path) -> Path:
-    """Write :func:`values_table` to ``path`` (CSV) and return the path."""
-    path = Path(path)
-    values_table(dataset, results).to_csv(path, index=False)
-    return path
-
-
 def write_decisions_csv(decisions: pd.DataFrame | None, path: str | Path) -> Path:
     """Write the full audit log (every row, oldest first) to ``path`` and return the path.
 
-    Columns :data:`DECISION_COLUMNS` come first (empty where the log lacks them),
+    Columns :data:`~dataval_core.decisions.DECISION_COLUMNS` come first (empty where the log lacks them),
     then any extra columns of the log.
     """
     path = Path(path)
-    _decisions_frame(decisions).to_csv(path, index=False)
+    full_log(decisions).to_csv(path, index=False)
     return path
-
-
-def _decisions_frame(decisions: pd.DataFrame | None) -> pd.DataFrame:
-    log = _check_log(decisions)
-    if "time" in log.columns:
-        log = log.sort_values("time", kind="stable")
-    for c in DECISION_COLUMNS:
-        if c not in log.columns:
-            log[c] = None
-    extra = [c for c in log.columns if c not in DECISION_COLUMNS]
-    return log[list(DECISION_COLUMNS) + extra].reset_index(drop=True)
-
-
-# -- bundle ----------------------------------------------------------------------------------
-def export_bundle(dataset: Dataset, results: Results, decisions: pd.DataFrame | None, out_zip: str | Path,
-                  metrics: Mapping[str, Mapping[str, float]] | pd.DataFrame | None = None) -> Path:
-    """Everything the Export page offers, in one zip for a single download button.
-
-    The zip holds the cleaned dataset (``<name>_cleaned.csv``/``.parquet``/``.zip``,
-    see :func:`export_dataset`), ``values.csv``, ``decisions.csv`` and
-    ``report.html`` (see :func:`dataval_core.report.html_report`).
-
-    Args:
-        dataset: the dataset as the app shows it.
-        results: the runs (see :func:`values_table`).
-        decisions: the audit log, or ``None``.
-        out_zip: where to write the bundle.
-        metrics: extra metrics for the report (see :func:`dataval_core.report.html_report`).
-
-    Returns:
-        ``out_zip`` as a Path.
-    """
-    from .report import html_report
-
-    out_zip = Path(out_zip)
-    out_zip.parent.mkdir(parents=True, exist_ok=True)
-    values = io.StringIO()
-    values_table(dataset, results).to_csv(values, index=False)
-    texts = {"values.csv": values.getvalue(), "decisions.csv": _decisions_frame(decisions).to_csv(index=False),
-             "report.html": html_report(dataset, results, decisions, metrics)}
-    partial = out_zip.with_name(out_zip.name + ".part")  # a failed export leaves no half-written bundle
-    try:
-        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(partial, "w") as zf:
-            cleaned = export_dataset(dataset, decisions, Path(tmp))
-            info = zipfile.ZipInfo(cleaned.name, date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_STORED if cleaned.suffix == ".zip" else zipfile.ZIP_DEFLATED
-            with open(cleaned, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)  # streamed: an images zip can be gigabytes
-            for name, text in texts.items():
-                info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, text.encode())
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(out_zip)
-    return out_zip

@@ -12,17 +12,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .dataset import Dataset
-from .progress import Cancelled, CancelFlag, Progress, ProgressCallback
+from .progress import ACTIVE_STATES, CancelFlag, Cancelled, Progress, ProgressCallback, RunState
 from .workspace import Workspace, WorkspaceError
 
 log = logging.getLogger(__name__)
 
-FINISHED = ("done", "failed", "cancelled")
+#: finished jobs (and their task results) kept in memory; older ones are forgotten first
+MAX_FINISHED_JOBS = 64
 _MAX_ERROR_CHARS = 300
 #: exceptions whose message is written for the user (shown without the class name)
 _USER_ERRORS = (ValueError, ImportError, MemoryError, FileNotFoundError, WorkspaceError)
@@ -45,7 +47,8 @@ class JobSnapshot:
 
     Attributes:
         job_id: the run id (valuation runs) or task id.
-        status: ``queued``, ``running``, ``done``, ``failed`` or ``cancelled``.
+        status: a :class:`~dataval_core.progress.RunState` (``queued``, ``running``, ``done``, ``failed``
+            or ``cancelled``).
         stage: current stage name reported by the engine.
         done: units of the stage finished.
         total: units in the stage.
@@ -56,7 +59,7 @@ class JobSnapshot:
     """
 
     job_id: str
-    status: str
+    status: RunState
     stage: str
     done: int
     total: int
@@ -67,11 +70,11 @@ class JobSnapshot:
 
     @property
     def fraction(self) -> float:
-        return 1.0 if self.status == "done" else (0.0 if self.total <= 0 else min(1.0, self.done / self.total))
+        return 1.0 if self.status == RunState.DONE else (0.0 if self.total <= 0 else min(1.0, self.done / self.total))
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED
+        return self.status not in ACTIVE_STATES
 
 
 class _Job:
@@ -80,7 +83,7 @@ class _Job:
     def __init__(self, job_id: str):
         self.job_id = job_id
         self.cancel = threading.Event()
-        self.status = "queued"
+        self.status = RunState.QUEUED
         self.stage = "queued"
         self.done = 0
         self.total = 0
@@ -126,14 +129,14 @@ class JobManager:
         def work(progress: ProgressCallback, cancel: CancelFlag) -> None:
             from .runner import run_valuation  # heavy (torch); imported in the worker, not at app start
 
-            self.workspace.set_run_status(run_id, "running")
+            self.workspace.set_run_status(run_id, RunState.RUNNING)
             result = run_valuation(dataset, method, embedding=embedding, params=dict(params or {}), seed=seed,
                                    progress=progress, cancel=cancel, cache_dir=self.workspace.cache_dir,
                                    backend=backend)
             self.workspace.save_result(run_id, result)
 
-        def on_end(status: str, error: str | None) -> None:
-            if status != "done":
+        def on_end(status: RunState, error: str | None) -> None:
+            if status != RunState.DONE:
                 self.workspace.set_run_status(run_id, status, error=error)
 
         self._start(run_id, work, on_end)
@@ -142,51 +145,60 @@ class JobManager:
     def submit_task(self, job_id: str, task: Task) -> str:
         """Queue ``task(progress, cancel)`` under ``job_id`` unless that job is queued, running or done.
 
-        The task's return value is kept in memory (see :meth:`result`); a failed or
+        The check and the insert happen under one lock hold, so two sessions asking for the
+        same job at once start it once. The task's return value is kept in memory (see
+        :meth:`result`) among the last :data:`MAX_FINISHED_JOBS` finished jobs; a failed or
         cancelled task is started again.
         """
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is not None and job.status not in ("failed", "cancelled"):
-                return job_id
-        self._start(job_id, task, None)
+        self._start(job_id, task, None, unless_live=True)
         return job_id
 
-    def _start(self, job_id: str, work: Task, on_end: Callable[[str, str | None], None] | None) -> None:
+    def _start(self, job_id: str, work: Task, on_end: Callable[[RunState, str | None], None] | None, *,
+               unless_live: bool = False) -> None:
         job = _Job(job_id)
         with self._lock:
+            old = self._jobs.get(job_id)
+            if unless_live and old is not None and old.status not in (RunState.FAILED, RunState.CANCELLED):
+                return
+            self._jobs.pop(job_id, None)  # re-inserted last: the newest job of this id
             self._jobs[job_id] = job
+            job.future = self._pool.submit(self._body, job, work, on_end)
 
+    def _forget_old(self) -> None:
+        """Drop the oldest finished jobs beyond :data:`MAX_FINISHED_JOBS` (called under the lock)."""
+        finished = sorted((j.ended or 0.0, j.job_id) for j in self._jobs.values() if j.status not in ACTIVE_STATES)
+        for _, job_id in finished[:max(0, len(finished) - MAX_FINISHED_JOBS)]:
+            del self._jobs[job_id]
+
+    def _body(self, job: _Job, work: Task, on_end: Callable[[RunState, str | None], None] | None) -> None:
         def progress(p: Progress) -> None:
             with self._lock:
                 if p.stage != job.stage:
                     job.stage, job.stage_started = p.stage, time.monotonic()
                 job.done, job.total, job.message = p.done, p.total, p.message
 
-        def body() -> None:
-            with self._lock:
-                job.status, job.started = "running", time.monotonic()
-                job.stage, job.stage_started = "starting", job.started
-            status, error, result = "done", None, None
+        with self._lock:
+            job.status, job.started = RunState.RUNNING, time.monotonic()
+            job.stage, job.stage_started = "starting", job.started
+        status, error, result = RunState.DONE, None, None
+        try:
+            if job.cancel.is_set():
+                raise Cancelled("cancelled before it started")
+            result = work(progress, job.cancel)
+        except Cancelled:
+            status = RunState.CANCELLED
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a one-line status
+            log.exception("job %s failed", job.job_id)
+            status, error = RunState.FAILED, one_line_error(exc)
+        if on_end is not None:
             try:
-                if job.cancel.is_set():
-                    raise Cancelled("cancelled before it started")
-                result = work(progress, job.cancel)
-            except Cancelled:
-                status = "cancelled"
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a one-line status
-                log.exception("job %s failed", job_id)
-                status, error = "failed", one_line_error(exc)
-            if on_end is not None:
-                try:
-                    on_end(status, error)
-                except Exception as exc:  # noqa: BLE001
-                    log.exception("job %s: could not record its end", job_id)
-                    status, error = "failed", one_line_error(exc)
-            with self._lock:
-                job.status, job.error, job.result, job.ended = status, error, result, time.monotonic()
-
-        job.future = self._pool.submit(body)
+                on_end(status, error)
+            except Exception as exc:  # noqa: BLE001
+                log.exception("job %s: could not record its end", job.job_id)
+                status, error = RunState.FAILED, one_line_error(exc)
+        with self._lock:
+            job.status, job.error, job.result, job.ended = status, error, result, time.monotonic()
+            self._forget_old()
 
     # -- observing ------------------------------------------------------------------------
     def snapshot(self, job_id: str) -> JobSnapshot | None:
@@ -198,7 +210,7 @@ class JobManager:
             now = job.ended or time.monotonic()
             elapsed = 0.0 if job.started is None else now - job.started
             eta = None
-            if job.status == "running" and job.total > job.done > 0 and job.stage_started is not None:
+            if job.status == RunState.RUNNING and job.total > job.done > 0 and job.stage_started is not None:
                 eta = (time.monotonic() - job.stage_started) * (job.total - job.done) / job.done
             return JobSnapshot(job_id, job.status, job.stage, job.done, job.total, job.message, elapsed, eta,
                                job.error)

@@ -17,8 +17,9 @@ import dataclasses
 import math
 import numbers
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 
 def _memory_bytes() -> int:

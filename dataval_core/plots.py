@@ -7,17 +7,17 @@ of :mod:`dataval_core.evaluation` and :mod:`dataval_core.projection`) and return
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .export import current_decisions
+from .decisions import UNDECIDED
 
-#: colours per decision, shared by the map and the report
-DECISION_COLORS = {"undecided": "#9aa0a6", "keep": "#2e7d32", "drop": "#c62828", "relabel": "#ef6c00"}
+#: colours per decision on the map
+DECISION_COLORS = {UNDECIDED: "#b8c2d1", "keep": "#2e7d32", "drop": "#c62828", "relabel": "#ef6c00"}
 NOISY_COLOR, CLEAN_COLOR = "#c62828", "#1f77b4"
 _LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=45), height=360)
 
@@ -99,63 +99,69 @@ def point_removal_figure(frame: pd.DataFrame, *, score_name: str = "accuracy",
     return fig
 
 
-def map_scatter(coords: pd.DataFrame, *, color_by: str = "value", values: pd.Series | None = None,
-                decisions: pd.DataFrame | None = None, hover: pd.DataFrame | None = None,
-                title: str = "") -> go.Figure:
-    """WebGL scatter of map coordinates, coloured by value or by decision.
+#: what the map can be coloured by
+MAP_COLORS = ("value", "decision", "label", "noise")
+#: columns shown on hover, when the frame has them
+_MAP_HOVER = ("label", "value", "rank", "suggested", "decision")
 
-    Each point carries its sample id in ``customdata``, so a box/lasso selection
-    (Streamlit ``on_select``) gives back ids. Samples without a value (target rows)
-    are drawn grey in their own trace.
+
+def map_figure(frame: pd.DataFrame, color_by: str = "value", *, title: str = "") -> go.Figure:
+    """WebGL scatter of map coordinates, coloured by value, decision, label or injected noise.
+
+    Each point carries its sample id as ``customdata[0]``, so a box/lasso selection
+    (Streamlit ``on_select``) gives back ids. Hover shows the id and the columns of
+    ``label``, ``value``, ``rank``, ``suggested``, ``decision`` the frame has.
 
     Args:
-        coords: :func:`dataval_core.projection.map_coordinates` frame (``id``, ``x``, ``y``).
-        color_by: ``"value"`` (continuous, red = low) or ``"decision"``.
-        values: values indexed by id (required for ``"value"``).
-        decisions: the decisions log or current decisions (``id``, ``action``); ids
-            without one are "undecided".
-        hover: extra columns to show on hover, indexed by id (e.g. label, suggested label).
+        frame: one row per point: ``id``, ``x``, ``y`` (:func:`dataval_core.projection.map_coordinates`),
+            plus ``value`` (for ``"value"``), ``decision`` (an action or ``undecided``; missing = all
+            undecided), ``label`` (for ``"label"``), ``noisy`` (bool, for ``"noise"``).
+        color_by: one of :data:`MAP_COLORS`.
         title: figure title.
 
     Raises:
-        ValueError: unknown ``color_by`` or missing ``values``.
+        ValueError: unknown ``color_by``, or the frame lacks its column.
     """
-    ids = coords["id"].astype(str).to_numpy()
-    extra = hover.reindex(ids) if hover is not None else pd.DataFrame(index=ids)
-    value = values.reindex(ids).to_numpy(dtype=float) if values is not None else np.full(len(ids), np.nan)
-    current = current_decisions(decisions)
-    by_id = dict(zip(current["id"], current["action"]))
-    action = np.array([by_id.get(i, "undecided") for i in ids], dtype=object)
-    text = _hover_text(ids, value, action, extra)
+    column = {"value": "value", "decision": "decision", "label": "label", "noise": "noisy"}.get(color_by)
+    if column is None:
+        raise ValueError(f"color_by must be one of {', '.join(MAP_COLORS)}; got {color_by!r}.")
+    if color_by != "decision" and column not in frame:
+        raise ValueError(f"Colouring the map by {color_by} needs a {column!r} column.")
+    ids = frame["id"].astype(str).to_numpy()
+    decision = (frame["decision"].fillna(UNDECIDED).astype(str).to_numpy() if "decision" in frame
+                else np.full(len(frame), UNDECIDED, dtype=object))
+    text = _hover_text(ids, frame.assign(decision=decision))
     size = 6 if len(ids) <= 5000 else 4 if len(ids) <= 50_000 else 3
-    x, y = coords["x"].to_numpy(), coords["y"].to_numpy()
+    x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
     fig = go.Figure()
 
-    def add(mask, name, marker):
-        fig.add_trace(go.Scattergl(x=x[mask], y=y[mask], mode="markers", name=name, customdata=ids[mask],
+    def add(mask: np.ndarray, name: str, marker: dict) -> None:
+        fig.add_trace(go.Scattergl(x=x[mask], y=y[mask], mode="markers", name=name, customdata=ids[mask, None],
                                    text=text[mask], hovertemplate="%{text}<extra></extra>",
-                                   marker={"size": size, **marker}))
+                                   marker={"size": size, "opacity": 0.85, **marker}))
 
     if color_by == "value":
-        if values is None:
-            raise ValueError("Colouring by value needs values.")
-        valued = np.isfinite(value)
-        if (~valued).any():
-            add(~valued, "not valued (target)", dict(color="#c8ccd0"))
-        add(valued, "valued", dict(color=value[valued], colorscale="RdYlGn", showscale=True,
-                                   colorbar=dict(title="value")))
+        value = frame["value"].to_numpy(dtype=float)
+        add(np.isfinite(value), "value", dict(color=value[np.isfinite(value)], colorscale="RdYlGn", showscale=True,
+                                              colorbar=dict(title="value")))
     elif color_by == "decision":
         for name, colour in DECISION_COLORS.items():
-            mask = action == name
+            mask = decision == name
             if mask.any():  # decided points drawn larger, on top of the undecided ones
-                add(mask, name, dict(color=colour, size=size if name == "undecided" else size + 3))
+                add(mask, name, dict(color=colour, size=size if name == UNDECIDED else size + 3))
+    elif color_by == "noise":
+        noisy = frame["noisy"].to_numpy(dtype=bool)
+        add(~noisy, "clean", dict(color=DECISION_COLORS[UNDECIDED]))
+        add(noisy, "injected noise", dict(color=NOISY_COLOR, size=size + 2))
     else:
-        raise ValueError(f"color_by must be 'value' or 'decision', got {color_by!r}.")
-    fig.update_layout(title=title, dragmode="lasso", uirevision="map",
+        labels = frame["label"].astype(str).to_numpy()
+        for name in pd.unique(labels):
+            add(labels == name, str(name), {})
+    fig.update_layout(title=title, dragmode="lasso", uirevision="map", showlegend=color_by != "value",
                       legend=dict(itemsizing="constant", orientation="h", x=0, xanchor="left", y=-0.02,
                                   yanchor="top"),
-                      xaxis=dict(showticklabels=False, title=""), yaxis=dict(showticklabels=False, title=""),
-                      **{**_LAYOUT, "height": 560})
+                      xaxis=dict(visible=False), yaxis=dict(visible=False),
+                      **{**_LAYOUT, "height": 620, "margin": dict(l=10, r=10, t=30 if title else 10, b=10)})
     return fig
 
 
@@ -164,11 +170,16 @@ def _escaped(values) -> pd.Series:
     return text.str.replace("&", "&amp;").str.replace("<", "&lt;").str.replace(">", "&gt;")
 
 
-def _hover_text(ids: np.ndarray, value: np.ndarray, action: np.ndarray, extra: pd.DataFrame) -> np.ndarray:
-    """Hover lines per point (id, value, decision, extra columns), built column-wise for speed."""
+def _hover_text(ids: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+    """Hover lines per point (id, then the :data:`_MAP_HOVER` columns present), built column-wise for speed."""
     text = "<b>" + _escaped(ids) + "</b>"
-    shown = pd.Series([f"<br>value {v:.4g}" if np.isfinite(v) else "" for v in value], dtype=object)
-    text = text + shown + "<br>" + pd.Series(action, dtype=object)
-    for col in extra.columns:
-        text = text + f"<br>{escape(str(col))}: " + _escaped(extra[col].to_numpy(dtype=object))
+    for col in _MAP_HOVER:
+        if col not in frame:
+            continue
+        cells = frame[col].to_numpy(dtype=object)
+        if col == "value":
+            shown = pd.Series([f"{v:.4g}" for v in frame[col].to_numpy(dtype=float)], dtype=object)
+        else:
+            shown = _escaped(["" if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in cells])
+        text = text + f"<br>{escape(col)}: " + shown
     return text.to_numpy(dtype=object)

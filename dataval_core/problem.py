@@ -68,13 +68,9 @@ class Problem:
     def n(self) -> int:
         return len(self.x)
 
-    def class_names(self, codes: np.ndarray) -> np.ndarray:
-        """Class names for int codes (object array)."""
-        return np.asarray(self.classes, dtype=object)[np.asarray(codes, dtype=int)]
-
     @classmethod
     def from_arrays(cls, x, y, x_target, y_target, *, classes=None, task=CLASSIFICATION, ids=None,
-                    embedding="raw", image_shape=None) -> "Problem":
+                    embedding="raw", image_shape=None) -> Problem:
         """Convenience constructor for tests and notebooks (int labels 0..C-1)."""
         y = np.asarray(y)
         y_target = np.asarray(y_target)

@@ -8,10 +8,11 @@ CLI into a bar on stderr.
 from __future__ import annotations
 
 import sys
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from enum import StrEnum
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,24 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+class RunState(StrEnum):
+    """The states of a valuation run or background task, as stored and shown.
+
+    ``interrupted`` marks a run whose server process ended before it finished.
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+#: states of a run that has not finished yet
+ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING)
 
 
 class CancelFlag(Protocol):
@@ -59,8 +78,8 @@ class Reporter:
         if self._progress is not None:
             self._progress(Progress(stage, int(done), int(total), message))
 
-    def scaled(self, stage_prefix: str = "") -> "Reporter":
-        """A reporter for a sub-task (same callback and flag, optional stage prefix)."""
+    def scaled(self, stage_prefix: str = "") -> Reporter:
+        """A reporter for a sub-task (same callback and flag, stage names prefixed), e.g. a consensus member."""
         if not stage_prefix:
             return self
 
@@ -70,21 +89,16 @@ class Reporter:
 
         return Reporter(forward, self._cancel)
 
-
 def as_reporter(progress: ProgressCallback | Reporter | None = None, cancel: CancelFlag | None = None) -> Reporter:
     if isinstance(progress, Reporter):
         return progress
     return Reporter(progress, cancel)
 
 
-def new_cancel_flag() -> threading.Event:
-    return threading.Event()
-
-
 def stderr_bar(stream=None, width: int = 30, min_interval_s: float = 0.2) -> ProgressCallback:
     """A text progress bar on stderr for the CLI (redrawn at most every ``min_interval_s``)."""
     out = stream or sys.stderr
-    last = {"t": 0.0, "stage": None}
+    last: dict[str, Any] = {"t": 0.0, "stage": None}
 
     def draw(p: Progress) -> None:
         now = time.monotonic()

@@ -180,7 +180,7 @@ def _umap(x: np.ndarray, seed: int, reporter: Reporter, n_epochs: int | None = N
     init = "random" if n <= 20 else "spectral" if n <= SPECTRAL_MAX_POINTS else "pca"
     knn = (None, None, None)
     if n >= EXACT_KNN_FROM:
-        knn = (*_exact_knn(x, k, reporter), None)
+        knn = (*_exact_knn(x, k, reporter), None)  # type: ignore[assignment]
     reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=0.1, random_state=seed, n_jobs=1,
                         init=init, n_epochs=n_epochs, tqdm_kwds=bar, precomputed_knn=knn)
     with warnings.catch_warnings():  # "no search index: transform unavailable" (the map never transforms)

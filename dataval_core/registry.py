@@ -1,13 +1,16 @@
 """Name → valuator registry.
 
 Entries are dotted paths, so listing methods imports nothing heavy (no torch);
-the class is imported on :func:`get_valuator`. Names follow PRODUCT.md §4.
+the class is imported on :func:`get_valuator`. Each method is documented in docs/methods.md.
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .valuator import BaseValuator
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,7 @@ class ValuatorSpec:
     target: str  # "module:ClassName"
     summary: str
 
-    def load(self) -> type:
+    def load(self) -> type[BaseValuator]:
         module, _, cls = self.target.partition(":")
         return getattr(importlib.import_module(module), cls)
 
@@ -58,7 +61,8 @@ register("knn_shapley", f"{_M}.knn_shapley:KNNShapleyValuator",
 register("data_oob", f"{_M}.baselines:DataOOBValuator",
          "Data-OOB (Kwon & Zou 2023): out-of-bag correctness over bagged models; needs no target.")
 register("lossval", f"{_M}.lossval:LossValValuator",
-         "LossVal (Wibiral et al. 2024): per-sample weights trained jointly with the model (weighted loss × Sinkhorn²).")
+         "LossVal (Wibiral et al. 2024): per-sample weights trained jointly with the model "
+         "(weighted loss × Sinkhorn²).")
 register("dvgs", f"{_M}.dvgs:DVGSValuator",
          "DVGS (Evans et al. 2024): gradient similarity to the target along training on the target; autoencoder mode.")
 register("dvemb", f"{_M}.dvemb:DVEmbValuator",

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Mapping
 from html import escape
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,10 +21,12 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from .dataset import IMAGE, Dataset
+from .decisions import current_decisions
 from .evaluation import detection_curve, detection_metrics
-from .export import Results, current_decisions, export_counts, run_names
+from .export import export_counts
 from .images import thumbnail_png
 from .plots import detection_curve_figure, point_removal_figure, value_histogram
+from .result import Results, run_names
 
 #: lowest-valued samples listed per run
 LOWEST_K = 20
@@ -48,7 +51,7 @@ def html_report(dataset: Dataset, results: Results, decisions: pd.DataFrame | No
 
     Args:
         dataset: the dataset as the app shows it (with any injected noise).
-        results: runs keyed by run name, or a sequence (see :func:`dataval_core.export.run_names`).
+        results: runs keyed by run name, or a sequence (see :func:`dataval_core.result.run_names`).
         decisions: the decisions audit log (or current decisions), or ``None``.
         metrics: extra sections, title → content: a point-removal frame
             (``fraction``, ``strategy``, ``score``; optional ``run``) is drawn and
@@ -61,7 +64,7 @@ def html_report(dataset: Dataset, results: Results, decisions: pd.DataFrame | No
     runs = run_names(results)
     current = current_decisions(decisions)
     noisy = dataset.noisy
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = [f"<h1>dataval report — {escape(dataset.name)}</h1><p class='note'>Generated {stamp}.</p>",
             _summary(dataset), _decision_section(dataset, current)]
     if noisy is not None and runs:

@@ -1,8 +1,9 @@
 """The one result type every valuation method returns."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,3 +80,22 @@ class ValuationResult:
         frame["suggested_label"] = (self.suggested_labels if self.suggested_labels is not None
                                     else np.full(len(self.ids), None, dtype=object))
         return frame
+
+
+#: runs keyed by run name, or a sequence of runs (named by :func:`run_names`)
+Results = Mapping[str, ValuationResult] | Sequence[ValuationResult]
+
+
+def run_names(results: Results) -> dict[str, ValuationResult]:
+    """Runs keyed by name: a mapping is kept as is; a sequence is keyed by method name
+    (``knn_shapley``, ``knn_shapley_2``, … when a method ran more than once)."""
+    if isinstance(results, Mapping):
+        return {str(k): v for k, v in results.items()}
+    named: dict[str, ValuationResult] = {}
+    for r in results:
+        name, n = r.method, 1
+        while name in named:
+            n += 1
+            name = f"{r.method}_{n}"
+        named[name] = r
+    return named

@@ -13,11 +13,6 @@ from .registry import get_spec
 from .result import ValuationResult
 
 
-def default_embedding(method: str) -> str:
-    """The embedding a method uses when the caller does not choose one."""
-    return get_spec(method).load().default_embedding
-
-
 def run_valuation(dataset: Dataset, method: str, *, embedding: str | None = None, params: Any = None,
                   seed: int = 0, progress: ProgressCallback | None = None, cancel: CancelFlag | None = None,
                   cache_dir: str | Path | None = None, backend: Any = None) -> ValuationResult:

@@ -9,6 +9,7 @@ target before injecting noise, so the target stays clean.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -191,7 +192,7 @@ def with_target_file(ds: Dataset, target_ds: Dataset) -> Dataset:
             y_target = np.asarray(target_labels, dtype=float)
         else:
             y_target = _class_names_as_numbers(target_ds.replace(labels=target_labels))
-        classes = ()
+        classes: tuple[str, ...] = ()
     else:
         if target_ds.task != CLASSIFICATION:
             raise DataError("The target file's labels look like a regression target, but the dataset has classes.")
@@ -203,7 +204,7 @@ def with_target_file(ds: Dataset, target_ds: Dataset) -> Dataset:
         y_target = remap[np.asarray(target_labels, dtype=int)]
         classes = ds.classes
     n, m = len(ds), len(target_ds)
-    changes = dict(
+    changes: dict[str, Any] = dict(
         ids=np.concatenate([ds.ids, np.char.add(TARGET_PREFIX, target_ds.ids.astype(str))]),
         labels=np.concatenate([np.asarray(ds.labels), y_target.astype(np.asarray(ds.labels).dtype)]),
         classes=classes,
@@ -223,6 +224,7 @@ def with_target_file(ds: Dataset, target_ds: Dataset) -> Dataset:
 
 
 def _append_table(ds: Dataset, target_ds: Dataset) -> pd.DataFrame:
+    assert ds.table is not None and target_ds.table is not None  # both are tables (modality checked)
     ours, theirs = list(map(str, ds.table.columns)), list(map(str, target_ds.table.columns))
     missing = [c for c in ours if c not in theirs]
     extra = [c for c in theirs if c not in ours]

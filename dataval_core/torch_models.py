@@ -8,8 +8,10 @@ LossVal) build on these pieces instead of copying them.
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -17,6 +19,7 @@ from torch import nn
 
 from .progress import Reporter
 
+M = TypeVar("M", bound=nn.Module)
 #: torch intra-op threads for the training methods' small models (MLPs, the small CNN): measured in
 #: ``benchmarks/results/threads.md``, a second thread does not pay for its hand-offs on these sizes
 SMALL_MODEL_THREADS = 1
@@ -57,11 +60,35 @@ def torch_generator(seed: int | np.random.Generator) -> torch.Generator:
     return g
 
 
+def init_weights(model: M, seed: int) -> M:
+    """Draw every Linear/Conv2d parameter from a local generator seeded with ``seed``.
+
+    Same distributions as torch's defaults (Kaiming-uniform weights with a=√5, uniform biases
+    in ±1/√fan_in), drawn in module order, but from a private ``torch.Generator``: the values
+    depend on ``seed`` only, never on other threads drawing from torch's global RNG.
+    """
+    gen = torch_generator(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
+                nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=gen)
+                if module.bias is not None:
+                    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(module.weight)
+                    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                    nn.init.uniform_(module.bias, -bound, bound, generator=gen)
+    return model
+
+
+def _seeded(build, seed: int) -> nn.Sequential:
+    """Build on the meta device (no global RNG draw), allocate on CPU, then :func:`init_weights`."""
+    with torch.device("meta"):
+        model = build()
+    return init_weights(model.to_empty(device="cpu"), seed)
+
+
 def make_mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (128, 32), *, seed: int = 0) -> nn.Sequential:
     """ReLU MLP; the last hidden layer is the embedding read by :func:`penultimate`."""
-    torch_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)  # local: restored below so global RNG state is untouched
-    try:
+    def build() -> nn.Sequential:
         layers: list[nn.Module] = []
         prev = in_dim
         for width in hidden:
@@ -69,8 +96,8 @@ def make_mlp(in_dim: int, out_dim: int, hidden: Sequence[int] = (128, 32), *, se
             prev = width
         layers.append(nn.Linear(prev, out_dim))
         return nn.Sequential(*layers)
-    finally:
-        torch.random.set_rng_state(torch_state)
+
+    return _seeded(build, seed)
 
 
 def make_cnn(image_shape: tuple[int, int, int], out_dim: int, *, width: int = 16, embed_dim: int = 64,
@@ -82,19 +109,14 @@ def make_cnn(image_shape: tuple[int, int, int], out_dim: int, *, width: int = 16
     c, h, w = image_shape
     if max(h, w) > 64:
         raise ValueError(f"make_cnn handles images up to 64 px; got {h}x{w}. Resize first.")
-    torch_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        return nn.Sequential(
-            nn.Unflatten(1, (c, h, w)),
-            nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
-            nn.Flatten(),
-            nn.Linear(2 * width * 16, embed_dim), nn.ReLU(),
-            nn.Linear(embed_dim, out_dim),
-        )
-    finally:
-        torch.random.set_rng_state(torch_state)
+    return _seeded(lambda: nn.Sequential(
+        nn.Unflatten(1, (c, h, w)),
+        nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
+        nn.Flatten(),
+        nn.Linear(2 * width * 16, embed_dim), nn.ReLU(),
+        nn.Linear(embed_dim, out_dim),
+    ), seed)
 
 
 def make_model(in_dim: int, out_dim: int, image_shape: tuple[int, int, int] | None = None, *,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Protocol
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -19,13 +20,6 @@ from .backend import Backend, get_backend
 from .problem import Problem
 from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
 from .result import ValuationResult
-
-
-class Valuator(Protocol):
-    name: ClassVar[str]
-
-    def fit(self, problem: Problem, *, progress: ProgressCallback | None = None,
-            cancel: CancelFlag | None = None) -> ValuationResult: ...
 
 
 @dataclass(frozen=True)
@@ -57,7 +51,6 @@ class BaseValuator(ABC):
     name: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
     supports_regression: ClassVar[bool] = False
-    needs_target: ClassVar[bool] = True
     #: embedding used when the caller does not choose one (see ``dataval_core.embeddings``)
     default_embedding: ClassVar[str] = "raw"
     #: torch intra-op threads while the method runs (None: the caller's; see ``torch_models.torch_threads``)
@@ -94,6 +87,7 @@ class BaseValuator(ABC):
 
             with torch_threads(self.torch_threads):
                 out = self._compute(problem, params, np.random.default_rng(self.seed), reporter)
+        reporter.check()  # a cancel that arrived with the last progress event still cancels
         total = time.perf_counter() - start
         suggested = None
         if out.suggested is not None:

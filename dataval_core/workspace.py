@@ -48,17 +48,14 @@ import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
+from .decisions import ACTIONS, DECISION_COLUMNS, UNDECIDED
 from .result import ValuationResult
 
 ENV_VAR = "DATAVAL_WORKSPACE"
 BUDGET_ENV_VAR = "DATAVAL_MAX_WORKSPACE_GB"
 DEFAULT_ROOT = ".dataval"
-ACTIONS = ("keep", "drop", "relabel")
-#: log action that sets a sample back to no decision (undo and "revert" write it; the log keeps it)
-UNDECIDED = "undecided"
 #: run states; ``interrupted`` marks a run whose server process ended before it finished
 RUN_STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
-DECISION_COLUMNS = ["id", "action", "old_label", "new_label", "run_id", "method", "value", "rank", "time"]
 #: access a session has to a dataset record: its creator, or a share key's holder (edit or view only)
 ACCESS_MODES = ("owner", "write", "read")
 #: the one message for a share key that is wrong, expired or revoked (it never says which)

@@ -17,8 +17,8 @@ from dataval_core.workspace import new_session_id
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = ["app.py", "pages/1_data.py", "pages/2_valuate.py", "pages/3_review.py", "pages/4_map.py", "pages/5_compare.py",
-         "pages/6_export.py"]
+PAGES = ["app_pages/0_home.py", "app_pages/1_data.py", "app_pages/2_valuate.py", "app_pages/3_review.py",
+         "app_pages/4_map.py", "app_pages/5_compare.py", "app_pages/6_export.py"]
 TIMEOUT = 60
 
 
@@ -89,15 +89,15 @@ def test_page_with_dataset_and_run(workspace_dir, tmp_path, page):
     assert at.session_state["dataset_key"] == key
     at.switch_page(page).run()
     assert not errors(at)
-    if page == "pages/3_review.py":
+    if page == "app_pages/3_review.py":
         assert len(at.segmented_control) > 0
-    if page == "pages/6_export.py":
+    if page == "app_pages/6_export.py":
         assert len(at.download_button) == 5
 
 
 def test_main_flow_upload_run_review_export(workspace_dir):
     at = new_app()
-    at.switch_page("pages/1_data.py").run()
+    at.switch_page("app_pages/1_data.py").run()
     at.segmented_control(key="data_source").set_value("Upload a file").run()
     at.file_uploader(key="data_upload").upload("tiny.zip", image_zip(), "application/zip").run()
     assert not errors(at)
@@ -106,7 +106,7 @@ def test_main_flow_upload_run_review_export(workspace_dir):
     key = at.session_state["dataset_key"]
     assert key and any("tiny is now the current dataset" in s.value for s in at.success)
 
-    at.switch_page("pages/2_valuate.py").run()
+    at.switch_page("app_pages/2_valuate.py").run()
     at.multiselect(key="val_methods").set_value(["knn_shapley", "random"]).run()
     at.button(key="val_run").click().run()
     assert not errors(at)
@@ -119,7 +119,7 @@ def test_main_flow_upload_run_review_export(workspace_dir):
     for r in runs:
         assert jobs.wait(r.run_id, timeout=60).status == "done"
 
-    at.switch_page("pages/3_review.py").run()
+    at.switch_page("app_pages/3_review.py").run()
     assert not errors(at)
     cards = [s for s in at.segmented_control if s.key.startswith("rv_act_")]
     first_id = cards[0].key.split("_", 4)[-1].rsplit("_", 2)[0]
@@ -128,7 +128,7 @@ def test_main_flow_upload_run_review_export(workspace_dir):
     decisions = ws.decisions(key)
     assert decisions["id"].tolist() == [first_id] and decisions["action"].tolist() == ["drop"]
 
-    at.switch_page("pages/6_export.py").run()
+    at.switch_page("app_pages/6_export.py").run()
     assert not errors(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Dropped"] == "1" and metrics["Rows out"] == "23"
@@ -152,7 +152,7 @@ def test_demo_button_starts_knn_shapley_on_noisy_mnist(workspace_dir):
     assert run.method == "knn_shapley"
     assert state._jobs(str(workspace_dir.resolve())).wait(run.run_id, timeout=300).status == "done"
     # the demo's promise: Review opens on the lowest-valued digits, mostly the injected flips (base rate 10%)
-    at.switch_page("pages/3_review.py").run()
+    at.switch_page("app_pages/3_review.py").run()
     assert not errors(at)
     cards = [c.value for c in at.caption if "· value `" in c.value]
     assert len(cards) == 24
@@ -166,20 +166,20 @@ def test_two_sessions_never_see_each_other(workspace_dir, tmp_path):
     b = new_app()
     assert a.session_state["dataset_key"] == key_a
     assert b.session_state["dataset_key"] is None
-    b.switch_page("pages/1_data.py").run()
+    b.switch_page("app_pages/1_data.py").run()
     b.segmented_control(key="data_source").set_value("Your datasets").run()
     assert not any(key_a in m.value for m in b.markdown)
     b.session_state["dataset_key"] = key_a  # even a forged key shows nothing without opening it on purpose
-    b.switch_page("pages/3_review.py").run()
+    b.switch_page("app_pages/3_review.py").run()
     assert "No dataset chosen yet" in b.info[0].value
 
-    a.switch_page("pages/3_review.py").run()
+    a.switch_page("app_pages/3_review.py").run()
     [s for s in a.segmented_control if s.key.startswith("rv_act_")][0].set_value("Drop").run()
     from ui import state
 
     ws = state._workspace(str(workspace_dir.resolve()))
     assert len(ws.decisions(key_a)) == 1
-    b.switch_page("pages/1_data.py").run()
+    b.switch_page("app_pages/1_data.py").run()
     b.segmented_control(key="data_source").set_value("Your datasets").run()
     b.text_input(key="data_shared").input(key_a).run()  # the record's key is no share key
     b.button(key="data_open_shared").click().run()
@@ -187,3 +187,29 @@ def test_two_sessions_never_see_each_other(workspace_dir, tmp_path):
     b.text_input(key="data_shared").input(ws.create_share_key(sid_a, key_a)).run()
     b.button(key="data_open_shared").click().run()
     assert b.session_state["dataset_key"] == key_a  # opened on purpose: now shared
+
+
+def _rerun_until(at: AppTest, done, timeout: float = TIMEOUT) -> AppTest:
+    """Rerun the script until ``done(at)`` holds (the background job finished and the page drew it)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while not done(at.run()):
+        assert not errors(at), errors(at)
+        assert time.monotonic() < end, "the background task did not finish"
+    return at
+
+
+@pytest.mark.parametrize("page, button", [("app_pages/4_map.py", "map_draw"),
+                                          ("app_pages/5_compare.py", "cmp_removal")])
+def test_background_tasks_draw_their_figures(workspace_dir, tmp_path, page, button):
+    """The map and point-removal jobs (dataval_core.tasks) run off the script thread and their figure appears."""
+    sid, _, _ = seeded_session(workspace_dir, tmp_path)
+    at = new_app(sid)
+    at.switch_page(page).run()
+    if page == "app_pages/4_map.py":
+        at.segmented_control(key="map_layout").set_value("PCA (instant)").run()
+    assert not at.get("plotly_chart")  # the seeded dataset has no injected noise: no other chart on these pages
+    at.button(key=button).click().run()
+    _rerun_until(at, lambda a: len(a.get("plotly_chart")) > 0)
+    assert not errors(at)

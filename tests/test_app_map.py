@@ -12,7 +12,7 @@ from test_app import (  # noqa: F401  (fixtures below come from there too)
 def test_pca_map_draws_with_a_measured_caption(workspace_dir, tmp_path):  # noqa: F811
     sid, key, _ = seeded_session(workspace_dir, tmp_path)
     at = new_app(sid)
-    at.switch_page("pages/4_map.py").run()
+    at.switch_page("app_pages/4_map.py").run()
     assert not errors(at)
     assert not any("about a minute longer" in c.value for c in at.caption)  # the old, unmeasured promise
     assert any("measured on 2 cores" in c.value for c in at.caption)
@@ -53,7 +53,7 @@ def test_pca_preview_shows_while_umap_runs_then_umap_replaces_it(workspace_dir, 
     umap_job = jobs.submit_task(mapview.job_id(record, run, "auto"), slow_umap)
     try:
         at = new_app(sid)
-        at.switch_page("pages/4_map.py").run()
+        at.switch_page("app_pages/4_map.py").run()
         assert not errors(at)
         assert any(c.value == "Showing PCA until UMAP is done." for c in at.caption)
         assert at.get("plotly_chart")

@@ -17,7 +17,7 @@ from test_app import image_zip, seeded_session
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 TIMEOUT = 60
-PAGES = ["app.py", "pages/1_data.py", "pages/3_review.py", "pages/6_export.py"]
+PAGES = ["app_pages/0_home.py", "app_pages/1_data.py", "app_pages/3_review.py", "app_pages/6_export.py"]
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def test_owner_makes_and_revokes_a_view_only_share_key_from_the_sidebar(workspac
     assert token.startswith("dv_") and len(token) >= 27
 
     friend = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    friend.switch_page("pages/1_data.py").run()
+    friend.switch_page("app_pages/1_data.py").run()
     friend.segmented_control(key="data_source").set_value("Your datasets").run()
     friend.text_input(key="data_shared").input(token).run()
     friend.button(key="data_open_shared").click().run()
@@ -142,7 +142,7 @@ def test_owner_makes_and_revokes_a_view_only_share_key_from_the_sidebar(workspac
     (revoke,) = [b for b in owner.button if b.key.startswith("share_revoke_")]
     revoke.click().run()
     assert not ws.can_access(friend.session_state["sid"], key)
-    friend.switch_page("pages/3_review.py").run()
+    friend.switch_page("app_pages/3_review.py").run()
     assert "No dataset chosen yet" in friend.info[0].value
 
 
@@ -153,7 +153,7 @@ def test_a_rejected_upload_leaves_nothing_under_files(workspace_dir):
         zf.writestr("b/y.png", b"\0")
     for name, data in (("bomb.zip", buf.getvalue()), ("one.zip", image_zip(classes=("a",)))):
         at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-        at.switch_page("pages/1_data.py").run()
+        at.switch_page("app_pages/1_data.py").run()
         at.segmented_control(key="data_source").set_value("Upload a file").run()
         at.file_uploader(key="data_upload").upload(name, data, "application/zip").run()
         assert not at.exception and len(at.error) == 1, name

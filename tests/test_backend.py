@@ -162,15 +162,15 @@ def test_problem_without_memmap_ships_its_array():
 
 
 def test_valuate_page_runs_on_ray_says_where_and_gets_the_local_values(local_ray, tmp_path, monkeypatch):
-    from test_app import new_app, seeded_session
-
     from ui import state
+
+    from test_app import new_app, seeded_session
 
     workspace_dir = tmp_path / "ws"
     monkeypatch.setenv("DATAVAL_WORKSPACE", str(workspace_dir))
     sid, key, local_run = seeded_session(workspace_dir, tmp_path)  # knn_shapley, seed 0, on this machine
     at = new_app(sid)
-    at.switch_page("pages/2_valuate.py").run()
+    at.switch_page("app_pages/2_valuate.py").run()
     assert any("this machine" in c.value for c in at.caption)
     at.radio(key="val_backend").set_value("Ray cluster").run()
     assert any("Ray cluster running on this machine" in c.value for c in at.caption)

@@ -7,6 +7,7 @@ screenshot of every page under ``tests/artifacts/``.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,6 +17,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from ui.layout import NAV
+
 from test_app import image_zip
 
 pytestmark = pytest.mark.browser
@@ -78,13 +82,23 @@ def browser(server):
 
 
 def settle(page) -> None:
-    """Wait until Streamlit has finished the current script run."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=WAIT_MS)
+    """Wait until the app is connected, no script run is in progress and no element is stale.
+
+    Callers first wait for something only the run they triggered draws, so this never
+    returns on the state from before the run.
+    """
+    page.wait_for_function("() => { const app = document.querySelector('[data-testid=stApp]');"
+                           " return app && app.dataset.testConnectionState === 'CONNECTED'"
+                           " && app.dataset.testScriptState === 'notRunning'"
+                           " && !document.querySelector('[data-stale=true]'); }", timeout=WAIT_MS)
 
 
-def go(page, label: str) -> None:
-    page.locator("[data-testid=stSidebar] [data-testid=stPageLink]").get_by_text(label, exact=True).click()
+def go(page, title: str) -> None:
+    """Open a page from Streamlit's sidebar menu; wait for its URL (``?sid=`` kept) and its title."""
+    path = {t: p for _, _, t, _, p in NAV}[title]
+    page.locator("[data-testid=stSidebarNav]").get_by_text(title, exact=True).click()
+    page.wait_for_url(re.compile(rf"/{re.escape(path)}\?(.*&)?sid=\w+"))
+    page.get_by_role("heading", name=title, exact=True).wait_for()
     settle(page)
 
 
@@ -119,8 +133,7 @@ def test_upload_run_drop_two_export(server, browser):
 
     go(page, "Data")
     page.get_by_role("radio", name="Upload a file").click()
-    settle(page)
-    page.locator("input[type=file]").set_input_files(str(zpath))
+    page.locator("input[type=file]").set_input_files(str(zpath))  # waits for the uploader the click drew
     page.get_by_text("Loaded tiny").wait_for()
     settle(page)
     page.get_by_role("button", name="Use this dataset").click()
@@ -149,8 +162,7 @@ def test_upload_run_drop_two_export(server, browser):
 
     go(page, "Map")
     page.locator(".st-key-map_layout").get_by_role("radio", name="PCA (instant)").click()
-    settle(page)
-    page.get_by_role("button", name="Draw the map").click()
+    page.get_by_role("button", name="Draw the map").click()  # the click carries the layout just chosen
     plot = page.locator("[data-testid=stPlotlyChart] .nsewdrag").first
     plot.wait_for()
     settle(page)
@@ -175,13 +187,14 @@ def test_upload_run_drop_two_export(server, browser):
     settle(page)
     page.locator(".st-key-rv_status").click()  # show decided ones too: the two drops may be among them
     page.get_by_role("option", name="All", exact=True).click()
+    page.wait_for_function(f"() => document.querySelectorAll('[class*=st-key-card_]').length === {n_picked}")
     settle(page)
     shown = page.evaluate("() => [...document.querySelectorAll('[class*=st-key-card_]')].map("
                           "c => c.querySelector('[data-testid=stCaptionContainer] code').innerText)")
     assert set(shown) == picked and len(shown) == n_picked
     page.get_by_role("button", name="Show all").click()
-    settle(page)
     page.wait_for_function("() => document.querySelectorAll('[class*=st-key-card_]').length === 19")
+    settle(page)
 
     go(page, "Compare & check")
     shot(page, "5_compare")
@@ -197,6 +210,10 @@ def test_upload_run_drop_two_export(server, browser):
     with zipfile.ZipFile(zpath) as zf:
         original = set(zf.namelist())
     assert names == original - set(dropped)
+
+    page.reload()  # the ?sid= in the URL restores the session on its page
+    page.get_by_role("heading", name="Export", exact=True).wait_for()
+    page.locator("[data-testid=stSidebar]").get_by_text("1 done").wait_for()
 
     other = browser.new_context().new_page()  # a second browser session sees none of it
     other.goto(url)

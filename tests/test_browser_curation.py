@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -198,6 +199,8 @@ def test_table_truth_column_scoring_and_per_row_decisions(fresh_server, page):
         settle(page)
     keep = page.locator(".st-key-rv_bulk").get_by_role("button", name="Keep 2", exact=True)
     keep.click()
+    # the ticks clear once the keep is saved: wait on that state before reading the workspace
+    page.wait_for_function("() => document.querySelector('.st-key-rv_bulk').innerText.includes('this page')")
     settle(page)
     lowest = set(ws.load_result(ws.list_runs(record.key)[0].run_id).lowest(2))
     assert set(decisions(tmp)) - before == lowest  # exactly the two rows ticked

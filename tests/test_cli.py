@@ -1,4 +1,4 @@
-"""The `dataval` command line: the contract of PRODUCT.md §7 and one-line errors on bad input."""
+"""The `dataval` command line: the contract of docs/cli.md and one-line errors on bad input."""
 from __future__ import annotations
 
 import subprocess
@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from dataval_core.cli import main
+
 from imagefiles import png_bytes, png_claiming, write_zip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,3 +135,26 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
                            "--out", str(tmp_path / "v.csv")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.startswith("dataval: error:") and "Traceback" not in proc.stderr
+
+
+def test_map_and_curve_verbs_reuse_the_app_tasks(tmp_path, capsys):
+    """`dataval map` writes one point per valued row; `dataval curve` scores removal of the lowest values,
+    and refuses a VALUES.csv whose labels do not match the data options given."""
+    data = ["sample:breast_cancer", "--inject-noise", "0.1", "--seed", "1", "--quiet"]
+    code, _, err = cli(["value", *data, "--out", tmp_path / "v.csv"], capsys)
+    assert code == 0, err
+    values = pd.read_csv(tmp_path / "v.csv")
+    code, _, err = cli(["map", *data, "--layout", "pca", "--out", tmp_path / "m.csv"], capsys)
+    assert code == 0, err
+    coords = pd.read_csv(tmp_path / "m.csv", dtype={"id": str})
+    assert list(coords.columns) == ["id", "x", "y"]
+    assert sorted(coords["id"]) == sorted(values.loc[values["role"] == "valued", "id"].astype(str))
+    code, _, err = cli(["curve", tmp_path / "v.csv", *data, "--out", tmp_path / "c.csv"], capsys)
+    assert code == 0, err
+    curve = pd.read_csv(tmp_path / "c.csv")
+    assert set(curve["strategy"]) == {"lowest", "random"} and curve["score"].between(0, 1).all()
+    lowest = curve[curve["strategy"] == "lowest"].set_index("fraction")["score"]
+    assert lowest[0.1] > lowest[0.0]  # removing the flipped rows knn_shapley ranks lowest helps
+    code, _, err = cli(["curve", tmp_path / "v.csv", "sample:breast_cancer", "--seed", "1", "--out",
+                        tmp_path / "c2.csv"], capsys)
+    assert_one_line_error(code, err, "labels")

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import pytest
-from test_app import errors, image_zip, new_app
 
 from dataval_core.io import load_dataset
 from dataval_core.targets import split_target
+
+from test_app import errors, image_zip, new_app
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def consensus_session(tmp_path, monkeypatch):
     return sid
 
 
-@pytest.mark.parametrize("page", ["pages/2_valuate.py", "pages/5_compare.py"])
+@pytest.mark.parametrize("page", ["app_pages/2_valuate.py", "app_pages/5_compare.py"])
 def test_probe_scores_shown_beside_consensus(consensus_session, page):
     at = new_app(consensus_session)
     at.switch_page(page).run()
@@ -45,5 +46,5 @@ def test_probe_scores_shown_beside_consensus(consensus_session, page):
 
 def test_valuate_preselects_consensus(consensus_session):
     at = new_app(consensus_session)
-    at.switch_page("pages/2_valuate.py").run()
+    at.switch_page("app_pages/2_valuate.py").run()
     assert at.multiselect(key="val_methods").value == ["consensus"]

@@ -74,9 +74,17 @@ def test_bad_parameters_rejected_readably(name):
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_cancel_flag_stops_the_run(name, blobs):
+def test_cancel_mid_run_stops_at_the_next_progress_point(name, blobs):
+    """The flag is set from the progress callback after the first event, i.e. inside the method's own
+    code; the run must raise ``Cancelled`` at its next progress point instead of finishing."""
     problem, _ = blobs
     flag = threading.Event()
-    flag.set()
+    seen = []
+
+    def progress(p):
+        seen.append(p)
+        flag.set()
+
     with pytest.raises(Cancelled):
-        run(name, problem, cancel=flag)
+        run(name, problem, progress=progress, cancel=flag)
+    assert len(seen) == 1, f"{name} reported {len(seen)} events after the cancel"

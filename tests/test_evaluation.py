@@ -6,8 +6,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dataval_core import get_valuator
-from dataval_core.evaluation import (detection_curve, detection_metrics, flagged_by_several, kmeans_f1,
-                                     point_removal_curve, rank_agreement)
+from dataval_core.evaluation import (
+    detection_curve,
+    detection_metrics,
+    flagged_by_several,
+    kmeans_f1,
+    point_removal_curve,
+    rank_agreement,
+)
 
 
 def test_perfect_values_detect_everything():

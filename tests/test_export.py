@@ -12,11 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from dataval_core.bundle import export_bundle
 from dataval_core.dataset import DataError, Dataset, encode_labels
-from dataval_core.export import (
-    DECISION_COLUMNS, current_decisions, export_bundle, export_dataset, export_plan, values_table,
-    write_decisions_csv, write_values_csv,
-)
+from dataval_core.decisions import DECISION_COLUMNS, current_decisions
+from dataval_core.export import export_dataset, export_plan, values_table, write_decisions_csv
 from dataval_core.io import load_dataset
 from dataval_core.report import html_report
 from dataval_core.result import ValuationResult
@@ -250,7 +249,8 @@ def test_values_table(tmp_path, mixed_table):
     assert vt.loc[0, "label"] == "dog" and vt.loc[0, "original_label"] == "cat"
     assert sorted(vt["rank__knn"].dropna().tolist()) == list(range(1, 7))
     assert vt["value__knn"].isna().tolist() == [False] * 6 + [True] * 2
-    back = pd.read_csv(write_values_csv(ds, runs, tmp_path / "values.csv"))
+    values_table(ds, runs).to_csv(tmp_path / "values.csv", index=False)
+    back = pd.read_csv(tmp_path / "values.csv")
     np.testing.assert_allclose(back["value__rnd"].to_numpy()[:6], runs["rnd"].values)
     assert values_table(ds, list(runs.values())).columns[3] == "value__knn_shapley"
     with pytest.raises(ValueError, match="not in the dataset"):

@@ -24,20 +24,21 @@ import struct
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
-from imagefiles import png_bytes, png_claiming, write_zip
 from PIL import Image
 
 from dataval_core.dataset import DataError
 from dataval_core.params import build
 from dataval_core.registry import get_spec
+
+from imagefiles import png_bytes, png_claiming, write_zip
 
 ROOT = Path(__file__).resolve().parents[1]
 #: fast method for the runs that should succeed (the CLI default may be a slower ensemble)
@@ -78,7 +79,7 @@ def csv_file(name: str, frame: pd.DataFrame, encoding: str = "utf-8", prefix: by
     return text_file(name, prefix + frame.to_csv(index=False).encode(encoding))
 
 
-def parquet_file(name: str, table_fn: Callable[[], "object"]):
+def parquet_file(name: str, table_fn: Callable[[], object]):
     def make(d: Path) -> Path:
         import pyarrow.parquet as pq
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from imagefiles import png_bytes, write_zip
 from PIL import Image
 
 from dataval_core.cli import main
@@ -18,6 +17,8 @@ from dataval_core.embeddings.raw import raw_features
 from dataval_core.images import load_image_matrix
 from dataval_core.io import load_dataset, table_columns
 from dataval_core.targets import load_target_file, split_target
+
+from imagefiles import png_bytes, write_zip
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -268,7 +269,7 @@ def test_data_page_reads_uploads_like_the_cli_and_offers_the_task(tmp_path, monk
 
     monkeypatch.setenv("DATAVAL_WORKSPACE", str(tmp_path / "ws"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    at.switch_page("pages/1_data.py").run()
+    at.switch_page("app_pages/1_data.py").run()
     at.segmented_control(key="data_source").set_value("Upload a file").run()
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"poids": rng.normal(size=240), "label": np.repeat(np.arange(60), 4)})
@@ -340,7 +341,7 @@ def test_a_rejected_option_keeps_the_files_of_a_dataset_in_use(tmp_path, monkeyp
 
     monkeypatch.setenv("DATAVAL_WORKSPACE", str(tmp_path / "ws"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    at.switch_page("pages/1_data.py").run()
+    at.switch_page("app_pages/1_data.py").run()
     at.segmented_control(key="data_source").set_value("Upload a file").run()
     entries = {f"{c}/{i}.png": png_bytes(color=40 + 100 * k + i) for k, c in enumerate("ab") for i in range(4)}
     data = write_zip(tmp_path / "pics.zip", entries).read_bytes()

@@ -3,10 +3,6 @@ from __future__ import annotations
 
 import io
 import os
-import stat
-import struct
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +12,10 @@ from PIL import Image, features
 
 from dataval_core import io as dio
 from dataval_core.dataset import CLASSIFICATION, IMAGE, REGRESSION, TABLE, DataError
-from dataval_core.images import (MAX_PIXELS, check_image, image_mode_for, load_image_matrix, open_image,
-                                 thumbnail_png)
+from dataval_core.images import MAX_PIXELS, check_image, image_mode_for, load_image_matrix, open_image, thumbnail_png
 from dataval_core.io import extract_zip, load_dataset, load_frame
 from dataval_core.samples import SAMPLES, load_sample
+
 from imagefiles import png_bytes, png_claiming, write_zip
 
 

@@ -103,3 +103,57 @@ def test_unexpected_errors_become_one_line(setup):
     assert snap.status == "failed" and snap.error == "RuntimeError: disk on fire"
     assert one_line_error(ValueError("x" * 500)).endswith("…")
     assert one_line_error(KeyError()) == "Unexpected KeyError."
+
+
+def test_same_job_submitted_at_once_from_many_sessions_runs_once(setup):
+    """Check and insert happen under one lock hold: sessions racing on one job id start one run."""
+    import sys
+
+    _, jobs, _ = setup
+    calls = []
+
+    def task(progress, cancel):
+        calls.append(1)
+        return "map"
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the GIL over often, so a gap between check and insert would be hit
+    try:
+        for round_ in range(20):
+            gate = threading.Barrier(8)
+
+            def submit():
+                gate.wait()
+                jobs.submit_task(f"map:{round_}", task)
+
+            sessions = [threading.Thread(target=submit) for _ in range(8)]
+            for t in sessions:
+                t.start()
+            for t in sessions:
+                t.join()
+            assert jobs.wait(f"map:{round_}", timeout=10).status == "done"
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(calls) == 20
+
+
+def test_finished_task_results_are_bounded(setup, monkeypatch):
+    import dataval_core.jobs as jobs_module
+
+    _, jobs, _ = setup
+    monkeypatch.setattr(jobs_module, "MAX_FINISHED_JOBS", 3)
+    for i in range(6):
+        jobs.submit_task(f"t{i}", lambda progress, cancel, i=i: i)
+        assert jobs.wait(f"t{i}", timeout=10).status == "done"
+    assert [jobs.snapshot(f"t{i}") is None for i in range(6)] == [True, True, True, False, False, False]
+    assert jobs.result("t5") == 5 and jobs.result("t0") is None
+
+
+def test_run_states_are_one_vocabulary(setup):
+    from dataval_core.progress import RunState
+
+    ws, jobs, record = setup
+    run_id = jobs.submit_run(record.key, ws.load_dataset(record.key), "random")
+    snap = jobs.wait(run_id, timeout=60)
+    assert snap.status is RunState.DONE and snap.finished
+    assert ws.run_record(run_id).status == RunState.DONE

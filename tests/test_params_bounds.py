@@ -13,8 +13,16 @@ import pytest
 from conftest import make_blobs_problem
 
 from dataval_core import get_valuator, list_valuators
-from dataval_core.params import (CORES, MAX_LAYER_PARAMS, MAX_LAYER_WIDTH, MAX_LAYERS, MAX_OT_SIDE, MEMORY_GB, build,
-                                 specs)
+from dataval_core.params import (
+    CORES,
+    MAX_LAYER_PARAMS,
+    MAX_LAYER_WIDTH,
+    MAX_LAYERS,
+    MAX_OT_SIDE,
+    MEMORY_GB,
+    build,
+    specs,
+)
 
 METHODS = [s.name for s in list_valuators()]
 #: runs at an upper bound that would take minutes on two cores are checked for acceptance only

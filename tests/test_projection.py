@@ -1,6 +1,8 @@
 """Map coordinates: PCA path, size switch and note, disk cache, UMAP (slow: numba compile)."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -58,7 +60,7 @@ def test_tiny_and_bad_inputs():
     bad[2, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         map_coordinates(bad, np.arange(10), method="pca")
-    flag = new_cancel_flag()
+    flag = threading.Event()
     flag.set()
     with pytest.raises(Cancelled):
         map_coordinates(blobs(), np.arange(120), cancel=flag)
@@ -83,7 +85,7 @@ def test_umap_layout_reports_epochs_and_cancels_between_them():
     map_coordinates(x, np.arange(300), method="umap", progress=events.append)
     layout = [e for e in events if e.stage == "UMAP layout"]
     assert layout and layout[-1].done == layout[-1].total > 1
-    flag = new_cancel_flag()
+    flag = threading.Event()
 
     def cancel_in_layout(p):
         if p.stage == "UMAP layout":

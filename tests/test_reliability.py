@@ -139,7 +139,7 @@ def test_missing_workspace_is_one_message_on_every_page(tmp_path, monkeypatch):
     monkeypatch.setenv("DATAVAL_WORKSPACE", str(root))
     AppTest.from_file(APP, default_timeout=TIMEOUT).run()  # the server has opened its workspace
     shutil.rmtree(root)
-    for page in ("app.py", "pages/1_data.py", "pages/3_review.py"):
+    for page in ("app_pages/0_home.py", "app_pages/1_data.py", "app_pages/3_review.py"):
         at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
         at.switch_page(page).run()
         assert not at.exception, page
@@ -201,7 +201,7 @@ def test_kill_9_mid_run_loses_no_decision_and_shows_the_run_interrupted(tmp_path
     monkeypatch.setenv("DATAVAL_WORKSPACE", str(root))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["sid"] = sid
-    at.run().switch_page("pages/2_valuate.py").run()
+    at.run().switch_page("app_pages/2_valuate.py").run()
     assert not at.exception and at.session_state["dataset_key"] == key
     runs = at.dataframe[0].value
     assert runs["status"].tolist() == ["interrupted"]
@@ -318,7 +318,7 @@ def test_a_not_converged_run_says_so_in_the_app_runs_table(tmp_path, monkeypatch
                                            status="not_converged"))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["sid"] = sid
-    at.run().switch_page("pages/2_valuate.py").run()
+    at.run().switch_page("app_pages/2_valuate.py").run()
     assert not at.exception
     assert at.dataframe[0].value["status"].tolist() == ["done · not converged"]
 
@@ -333,7 +333,7 @@ def test_a_full_disk_is_announced_on_every_page_of_a_running_session(small_disk,
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["sid"] = sid
     at.run()
-    for page in ("app.py", "pages/3_review.py", "pages/6_export.py"):
+    for page in ("app_pages/0_home.py", "app_pages/3_review.py", "app_pages/6_export.py"):
         at.switch_page(page).run()
         assert not at.exception, page
         assert any("disk is full" in w.value and str(root) not in w.value for w in at.warning), \

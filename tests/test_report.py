@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from dataval_core.dataset import Dataset, encode_labels
+from dataval_core.decisions import DECISION_COLUMNS
 from dataval_core.evaluation import detection_curve
-from dataval_core.export import DECISION_COLUMNS
 from dataval_core.io import load_dataset
-from dataval_core.plots import detection_curve_figure, map_scatter, point_removal_figure, value_histogram
+from dataval_core.plots import detection_curve_figure, map_figure, point_removal_figure, value_histogram
 from dataval_core.report import html_report
 from dataval_core.result import ValuationResult
 
@@ -89,15 +89,19 @@ def test_detection_and_point_removal_figures():
     assert [t.name for t in point_removal_figure(frame).data] == ["r · lowest", "r · random"]
 
 
-def test_map_scatter_by_value_and_decision():
-    coords = pd.DataFrame({"id": ["a", "b", "c", "d"], "x": [0, 1, 2, 3.0], "y": [0, 1, 0, 1.0]})
-    values = pd.Series([0.5, -1.0, 2.0], index=["a", "b", "c"])
-    fig = map_scatter(coords, values=values, hover=pd.DataFrame({"label": list("pqpq")}, index=list("abcd")))
+def test_map_figure_by_value_decision_label_and_noise():
+    frame = pd.DataFrame({"id": ["a", "b", "c", "d"], "x": [0, 1, 2, 3.0], "y": [0, 1, 0, 1.0],
+                          "value": [0.5, -1.0, 2.0, 0.0], "label": list("pqpq"),
+                          "decision": ["undecided", "drop", "keep", "undecided"], "noisy": [False, True, False, False]})
+    fig = map_figure(frame)
     assert all(isinstance(t, go.Scattergl) for t in fig.data)
-    assert list(fig.data[0].customdata) == ["d"] and list(fig.data[1].customdata) == ["a", "b", "c"]
-    assert "label: q" in fig.data[1].text[1]
-    decisions = pd.DataFrame({"id": ["b", "c"], "action": ["drop", "keep"]})
-    fig = map_scatter(coords, color_by="decision", decisions=decisions)
-    assert {t.name: list(t.customdata) for t in fig.data} == {"undecided": ["a", "d"], "keep": ["c"], "drop": ["b"]}
+    assert [c[0] for c in fig.data[0].customdata] == ["a", "b", "c", "d"]  # ids come back from a selection
+    assert "label: q" in fig.data[0].text[1] and "value: -1" in fig.data[0].text[1]
+    by_name = lambda f: {t.name: [c[0] for c in t.customdata] for t in f.data}  # noqa: E731
+    assert by_name(map_figure(frame, "decision")) == {"undecided": ["a", "d"], "keep": ["c"], "drop": ["b"]}
+    assert by_name(map_figure(frame, "label")) == {"p": ["a", "c"], "q": ["b", "d"]}
+    assert by_name(map_figure(frame, "noise")) == {"clean": ["a", "c", "d"], "injected noise": ["b"]}
     with pytest.raises(ValueError, match="color_by"):
-        map_scatter(coords, color_by="label")
+        map_figure(frame, "size")
+    with pytest.raises(ValueError, match="'noisy' column"):
+        map_figure(frame.drop(columns="noisy"), "noise")

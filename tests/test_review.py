@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
+
 from test_app import APP, TIMEOUT, errors, new_app, seeded_session
 
 
@@ -27,7 +28,7 @@ def _ws(workspace_dir: Path):
 
 
 def _review(at: AppTest) -> AppTest:
-    at.switch_page("pages/3_review.py").run()
+    at.switch_page("app_pages/3_review.py").run()
     assert not errors(at)
     return at
 
@@ -121,7 +122,7 @@ def test_review_opens_on_the_best_run_and_view_state_survives_pages_and_reload(w
     at.selectbox(key="rv_size").set_value(12).run()
     at.selectbox(key="rv_sort").set_value("Class").run()
     at.number_input(key="rv_page").set_value(2).run()
-    at.switch_page("pages/1_data.py").run()
+    at.switch_page("app_pages/1_data.py").run()
     _review(at)
     view = {k: at.session_state[k] for k in ("rv_run", "rv_status", "rv_size", "rv_page", "rv_sort")}
     assert view == {"rv_run": knn, "rv_status": "All", "rv_size": 12, "rv_page": 2, "rv_sort": "Class"}
@@ -132,7 +133,7 @@ def test_review_opens_on_the_best_run_and_view_state_survives_pages_and_reload(w
     _review(reload)  # pages keep the URL's parameters on a reload
     assert {k: reload.session_state[k] for k in view} == view
     compare = new_app(sid)
-    compare.switch_page("pages/5_compare.py").run()
+    compare.switch_page("app_pages/5_compare.py").run()
     # knn first; random only as the baseline because no second method ran
     assert compare.multiselect(key="cmp_runs").value == [ws.run_record(knn).label, ws.run_record(rnd).label]
 
@@ -155,7 +156,7 @@ def test_demo_run_that_finished_before_valuate_drew_still_opens_review(workspace
     sid, _, run_id = seeded_session(workspace_dir, tmp_path)
     at = new_app(sid)
     at.session_state["demo_run"] = run_id  # the demo's run, already done when Valuate first draws
-    at.switch_page("pages/2_valuate.py").run()
+    at.switch_page("app_pages/2_valuate.py").run()
     assert not errors(at)
     assert [t.value for t in at.title] == ["Review"]
     assert "demo_run" not in at.session_state
@@ -187,7 +188,7 @@ def test_export_counts_with_a_separate_target_file_equal_the_cleaned_file(worksp
     record = ws.add_dataset(sid, ds)
     ws.record_decisions(record.key, sid, [{"id": "0", "action": "drop"}, {"id": "1", "action": "keep"}])
     at = new_app(sid)
-    at.switch_page("pages/6_export.py").run()
+    at.switch_page("app_pages/6_export.py").run()
     assert not errors(at)
     metrics = {m.label: int(m.value.replace(",", "")) for m in at.metric}
     cleaned = pd.read_csv(export_dataset(ws.load_dataset(record.key), ws.decision_log(record.key),
@@ -204,7 +205,7 @@ def test_data_page_states_the_encoding_and_compare_scores_a_truth_column(workspa
 
     train, _ = _table_files(tmp_path)
     at = new_app()
-    at.switch_page("pages/1_data.py").run()
+    at.switch_page("app_pages/1_data.py").run()
     at.segmented_control(key="data_source").set_value("Upload a file").run()
     at.file_uploader(key="data_upload").upload("census.csv", train.read_bytes(), "text/csv").run()
     assert not errors(at)
@@ -222,7 +223,7 @@ def test_data_page_states_the_encoding_and_compare_scores_a_truth_column(workspa
     assert jobs.wait(jobs.submit_run(record.key, ds, "knn_shapley"), timeout=60).status == "done"
     jobs.shutdown()
     at = new_app(sid)
-    at.switch_page("pages/5_compare.py").run()
+    at.switch_page("app_pages/5_compare.py").run()
     assert at.segmented_control(key="cmp_truth").options == ["A column of the table", "A file of known-bad ids"]
     assert at.selectbox(key="cmp_truth_col").value == "bad"
     table = next(d.value for d in at.dataframe if "auroc" in d.value.columns)

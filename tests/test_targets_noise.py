@@ -13,7 +13,7 @@ from PIL import Image
 from dataval_core.dataset import REGRESSION, DataError
 from dataval_core.embeddings import raw_features
 from dataval_core.io import load_dataset, load_frame
-from dataval_core.noise import (confusable_pairs, inject_feature_noise, inject_label_noise, noise_count)
+from dataval_core.noise import confusable_pairs, inject_feature_noise, inject_label_noise, noise_count
 from dataval_core.targets import TARGET_PREFIX, split_target, target_from_column, with_target_file
 
 

@@ -117,7 +117,7 @@ def test_dvemb_recursion_equals_explicit_product():
     model = torch_models.make_mlp(3, 2, (4,), seed=0).double()
     gen = torch.Generator().manual_seed(0)
     grads, etas = [], []
-    for t in range(5):  # per-sample gradients of a tiny model at five parameter points
+    for _ in range(5):  # per-sample gradients of a tiny model at five parameter points
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=torch.float64))

@@ -6,15 +6,16 @@ kept with ``st.cache_resource`` (immutable objects, never pickled).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import streamlit as st
 
 from dataval_core import io as engine_io
 from dataval_core.dataset import DataError, Dataset
 from dataval_core.noise import inject_label_noise
+from dataval_core.progress import ACTIVE_STATES, RunState
 from dataval_core.samples import load_sample
 from dataval_core.targets import load_target_file, split_target, target_from_column
 from dataval_core.workspace import AccessError, DatasetRecord, RunRecord
@@ -136,9 +137,9 @@ def start_demo() -> bool:
     ds = _demo_dataset()
     record = use_dataset(ds)
     for run in reversed(state.workspace().list_runs(record.key)):
-        if run.method == DEMO["method"] and run.status in ("queued", "running", "done"):
+        if run.method == DEMO["method"] and run.status in (*ACTIVE_STATES, RunState.DONE):
             st.session_state["demo_run"] = run.run_id
-            return run.status == "done"
+            return run.status == RunState.DONE
     st.session_state["demo_run"] = state.jobs().submit_run(record.key, ds, DEMO["method"], seed=DEMO["seed"])
     return False
 
@@ -160,7 +161,7 @@ def cancel_run(run_id: str) -> None:
 
 def finished_runs(record: DatasetRecord) -> list[RunRecord]:
     """The dataset's finished runs, newest first."""
-    return list(reversed(state.workspace().list_runs(record.key, status="done")))
+    return list(reversed(state.workspace().list_runs(record.key, status=RunState.DONE)))
 
 
 def decide(record: DatasetRecord, rows: Sequence[Mapping[str, Any]], *, skip_unchanged: bool = False) -> int:

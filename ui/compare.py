@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 
-from dataval_core.dataset import Dataset
+from dataval_core import plots, tasks
+from dataval_core.dataset import CLASSIFICATION, Dataset
 from dataval_core.evaluation import (
     detection_curve,
     detection_metrics,
@@ -97,20 +98,10 @@ def removal_groups(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
 
 
 def removal_task(record: DatasetRecord, ds: Dataset, runs: Sequence[RunRecord]):
-    """A background task computing the point-removal curve of each run (see evaluation.point_removal_curve)."""
-    from dataval_core.embeddings import build_problem
-    from dataval_core.evaluation import point_removal_curve
-
-    def task(progress, cancel) -> pd.DataFrame:
-        frames = []
-        for r in runs:
-            res = review.result(r)
-            problem = build_problem(ds, res.embedding or None, seed=r.seed, cache_dir=state.workspace().cache_dir,
-                                    progress=progress, cancel=cancel)
-            frames.append(point_removal_curve(problem, res.values, seed=r.seed).assign(run=r.label))
-        return pd.concat(frames, ignore_index=True)
-
-    return task
+    """The background point-removal job (:func:`dataval_core.tasks.removal_curves`), its arguments
+    (the runs' values, the cache folder) resolved here on the script thread."""
+    results = {r.label: review.result(r) for r in runs}
+    return tasks.as_task(tasks.removal_curves, ds, results, cache_dir=state.workspace().cache_dir)
 
 
 def removal_job_id(record: DatasetRecord, runs: Sequence[RunRecord]) -> str:
@@ -118,12 +109,9 @@ def removal_job_id(record: DatasetRecord, runs: Sequence[RunRecord]) -> str:
     return "removal:" + record.key + ":" + ",".join(sorted(r.run_id for r in runs))
 
 
-def removal_figure(frame: pd.DataFrame):
-    """Model score after removing the lowest-valued x% vs a random x%, per run."""
-    fig = px.line(frame, x="fraction", y="score", color="run", line_dash="strategy", markers=True,
-                  labels={"fraction": "fraction of valued samples removed", "score": "target score"})
-    fig.update_layout(height=380, margin={"t": 10}, legend={"orientation": "h", "y": -0.25})
-    return fig
+def removal_figure(frame: pd.DataFrame, ds: Dataset):
+    """Model score after removing the lowest-valued x% vs a random x%, per run (the report's figure)."""
+    return plots.point_removal_figure(frame, score_name="accuracy" if ds.task == CLASSIFICATION else "R²", title="")
 
 
 def ids_from_upload(data: bytes) -> list[str]:

@@ -30,7 +30,8 @@ def encoding_summary(ds: Dataset) -> EncodingSummary:
     by = {kind: table.loc[table["encoding"] == kind, "column"].astype(str).tolist()
           for kind in ("standardised", "one-hot", "not used")}
     imputed = table[table["imputed"] > 0]
-    parts = [f"**How the methods see this table** (raw features): {len(by['standardised'])} numeric column(s) standardised"]
+    parts = [f"**How the methods see this table** (raw features): "
+             f"{len(by['standardised'])} numeric column(s) standardised"]
     if by["one-hot"]:
         parts.append(f"{len(by['one-hot'])} text column(s) one-hot encoded ({_names(by['one-hot'])}) into "
                      f"{int(table.loc[table['encoding'] == 'one-hot', 'features'].sum()):,} features")

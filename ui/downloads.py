@@ -5,9 +5,9 @@ from functools import partial
 
 import pandas as pd
 
+from dataval_core.bundle import export_bundle
 from dataval_core.dataset import Dataset
 from dataval_core.export import (
-    export_bundle,
     export_counts,
     export_dataset,
     values_table,

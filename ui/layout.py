@@ -1,36 +1,31 @@
-"""Page chrome: the sidebar summary of the current dataset, page headers and small styles."""
+"""Page chrome: the page list, the sidebar summary of the current dataset, page headers and small styles."""
 from __future__ import annotations
 
 import streamlit as st
 
 from dataval_core import projection
+from dataval_core.progress import ACTIVE_STATES, RunState
 
 from . import auth, state
 
-PAGES = {
-    "home": "app.py",
-    "data": "pages/1_data.py",
-    "valuate": "pages/2_valuate.py",
-    "review": "pages/3_review.py",
-    "map": "pages/4_map.py",
-    "compare": "pages/5_compare.py",
-    "export": "pages/6_export.py",
-}
-#: sidebar navigation: (page key, label, icon); Streamlit's own file-name menu is switched off in config.toml
+#: the pages: (key, file, title, icon, URL path); the first is the home page at the site root
 NAV = (
-    ("home", "Home", ":material/home:"),
-    ("data", "Data", ":material/database:"),
-    ("valuate", "Valuate", ":material/play_circle:"),
-    ("review", "Review", ":material/grid_view:"),
-    ("map", "Map", ":material/scatter_plot:"),
-    ("compare", "Compare & check", ":material/fact_check:"),
-    ("export", "Export", ":material/download:"),
+    ("home", "app_pages/0_home.py", "Home", ":material/home:", ""),
+    ("data", "app_pages/1_data.py", "Data", ":material/database:", "data"),
+    ("valuate", "app_pages/2_valuate.py", "Valuate", ":material/play_circle:", "valuate"),
+    ("review", "app_pages/3_review.py", "Review", ":material/grid_view:", "review"),
+    ("map", "app_pages/4_map.py", "Map", ":material/scatter_plot:", "map"),
+    ("compare", "app_pages/5_compare.py", "Compare & check", ":material/fact_check:", "compare"),
+    ("export", "app_pages/6_export.py", "Export", ":material/download:", "export"),
 )
+#: page key -> file, for ``st.switch_page`` and ``st.page_link``
+PAGES = {key: path for key, path, *_ in NAV}
 
 _CSS = """
 <style>
 /* small images (28 px digits) scaled up without blur */
-[class*="st-key-card_"] img, .st-key-map_picked img, .st-key-preview_grid img { image-rendering: pixelated; border-radius: 4px; }
+[class*="st-key-card_"] img, .st-key-map_picked img, .st-key-preview_grid img {
+  image-rendering: pixelated; border-radius: 4px; }
 /* less empty space above the page title and the sidebar menu */
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 [data-testid="stSidebarHeader"] { height: 2.5rem; margin-bottom: 0; }
@@ -39,21 +34,23 @@ _CSS = """
 """
 
 
-def setup(title: str) -> None:
-    """What every page does first: page config, session, styles, sidebar and any flash message.
+def navigation() -> list:
+    """The ``st.Page`` list ``app.py`` hands to ``st.navigation`` (Streamlit draws the sidebar menu)."""
+    return [st.Page(path, title=title, icon=icon, default=not url_path, **({"url_path": url_path} if url_path else {}))
+            for _, path, title, icon, url_path in NAV]
 
-    Streamlit runs each file in ``pages/`` on its own (the ``pages/`` folder turns on
-    file-based navigation), so this shared preamble takes the place of a router.
-    """
+
+def menu_position() -> str:
+    """``"sidebar"``, or ``"hidden"`` while the login gate is up (a private server shows no page list)."""
+    return "sidebar" if auth.configured_password() is None or st.session_state.get("auth_ok") else "hidden"
+
+
+def setup(title: str) -> None:
+    """The chrome ``app.py`` runs once before every page: page config, session, styles, sidebar, flash message."""
     st.set_page_config(page_title=f"{title} · dataval", page_icon=":material/cleaning_services:", layout="wide")
     auth.start_page()
     projection.warm_up_umap_in_background()  # once per server process: the first map then skips the compile
     st.html(_CSS)
-    with st.sidebar:
-        st.markdown("### :material/cleaning_services: dataval")
-        for key, label, icon in NAV:
-            st.page_link(PAGES[key], label=label, icon=icon)
-        st.divider()
     sidebar()
     show_flash()
 
@@ -90,8 +87,8 @@ def sidebar() -> None:
         else:
             st.caption("**Injected noise:** none")
         runs = state.workspace().list_runs(record.key)
-        done = sum(r.status == "done" for r in runs)
-        active = sum(r.status in ("queued", "running") for r in runs)
+        done = sum(r.status == RunState.DONE for r in runs)
+        active = sum(r.status in ACTIVE_STATES for r in runs)
         decisions = state.workspace().decisions(record.key)
         counts = decisions["action"].value_counts() if len(decisions) else {}
         detail = ", ".join(f"{counts[a]} {a}" for a in ("drop", "relabel", "keep") if a in counts)
@@ -101,8 +98,7 @@ def sidebar() -> None:
 
 
 def page(title: str, caption: str) -> None:
-    """:func:`setup` plus the page's title and the caption that explains it."""
-    setup(title)
+    """The page's title and the caption that explains it."""
     st.title(title)
     st.caption(caption)
 

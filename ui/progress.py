@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dataval_core.progress import ACTIVE_STATES, RunState
 from dataval_core.workspace import DatasetRecord, RunRecord
 
 from . import actions, state
@@ -21,7 +22,7 @@ def _seconds(s: float | None) -> str:
 
 
 def _active(record: DatasetRecord) -> list[RunRecord]:
-    return [r for r in state.workspace().list_runs(record.key) if r.status in ("queued", "running")]
+    return [r for r in state.workspace().list_runs(record.key) if r.status in ACTIVE_STATES]
 
 
 #: weight of a new ETA reading against the running estimate (lower = steadier)
@@ -49,7 +50,7 @@ def _bar(run: RunRecord) -> None:
     if snap is None:
         c1.progress(0.0, text=f"**{run.label}** — running in another server process")
         return
-    if snap.status == "queued":
+    if snap.status == RunState.QUEUED:
         text = f"**{run.label}** — queued, waiting for a free worker"
     else:
         step = f" {snap.done}/{snap.total}" if snap.total > 1 else ""
@@ -70,11 +71,11 @@ def _demo_done(on_finish_page: str | None) -> None:
     try:
         status = state.workspace().run_record(demo).status
     except KeyError:
-        status = "failed"
-    if status in ("queued", "running"):
+        status = RunState.FAILED
+    if status in ACTIVE_STATES:
         return
     st.session_state.pop("demo_run", None)
-    if status == "done" and on_finish_page:
+    if status == RunState.DONE and on_finish_page:
         st.switch_page(on_finish_page)
 
 
@@ -129,7 +130,7 @@ def runs_table(record: DatasetRecord) -> None:
         "embedding s": number(format="%.1f", help="Building the features (reading the images included)."),
         "method s": number(format="%.1f", help="The valuation method itself.")})
     for r in runs[::-1]:
-        if r.status == "failed":
+        if r.status == RunState.FAILED:
             st.error(f"{r.label} failed: {r.error}")
             break
 
@@ -153,12 +154,12 @@ def task_result(job_id: str, label: str) -> Any:
     snap = state.jobs().snapshot(job_id)
     if snap is None:
         return None
-    if snap.status == "done":
+    if snap.status == RunState.DONE:
         return state.jobs().result(job_id)
-    if snap.status == "failed":
+    if snap.status == RunState.FAILED:
         st.error(f"{label} failed: {snap.error}")
         return None
-    if snap.status == "cancelled":
+    if snap.status == RunState.CANCELLED:
         st.caption(f"{label} was cancelled.")
         return None
 

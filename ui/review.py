@@ -354,7 +354,8 @@ def bulk_rows(rows: pd.DataFrame, run: RunRecord, action: str, new_label: str | 
             if not given(target) or str(target) == rec["label"]:
                 continue
             conf = rec.get("confidence")
-            if new_label == "suggested" and confident_only and not (conf is not None and given(conf) and conf >= CONFIDENT_AGREEMENT):
+            confident = conf is not None and given(conf) and conf >= CONFIDENT_AGREEMENT
+            if new_label == "suggested" and confident_only and not confident:
                 continue
             out.append(_row(rec, run, "relabel", str(target)))
         else:

@@ -1,6 +1,6 @@
 """Embeddings registry: the features a valuation method sees.
 
-Names (PRODUCT.md §3):
+Names (docs/data-formats.md, "Embeddings"):
 
 - ``raw`` — standardised table features / small-image pixels (:mod:`dataval_core.embeddings.raw`).
 - ``pca`` or ``pca:<k>`` — PCA of ``raw`` to k dims (default 32).
@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from ..dataset import IMAGE, DataError, Dataset
-from . import learned, pretrained
-from .raw import raw_features
 from ..problem import Problem
 from ..progress import CancelFlag, ProgressCallback, Reporter, as_reporter
+from . import learned, pretrained
+from .raw import raw_features
 
 OFFLINE_EMBEDDINGS = ("raw", "pca", "target_trained", "cross_fitted", "columns:<prefix>")
 _KINDS = ("raw", "pca", "target_trained", "cross_fitted", "pretrained", "torchvision", "columns")
@@ -137,7 +137,7 @@ def _columns(dataset: Dataset, prefix: str) -> np.ndarray:
         raise DataError(f"No columns start with {prefix!r}; available columns: "
                         + ", ".join(map(str, dataset.table.columns[:20])) + ".")
     block = dataset.table[cols]
-    bad = [c for c in cols if not np.issubdtype(block[c].dtype, np.number)]
+    bad = [c for c in cols if not np.issubdtype(block[c].to_numpy().dtype, np.number)]
     if bad:
         raise DataError(f"Embedding column {bad[0]!r} is not numeric.")
     x = block.to_numpy(dtype=np.float32)

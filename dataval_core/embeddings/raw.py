@@ -84,8 +84,8 @@ def _table_features(dataset: Dataset, columns: list[str]) -> FeatureMatrix:
                 continue
             if s.isna().any():
                 notes.append(f"{col}: {int(s.isna().sum())} missing value(s) kept as a '<missing>' category.")
-            levels = sorted(str(v) for v in levels)
-            blocks.append((text.to_numpy()[:, None] == np.asarray(levels)[None, :]).astype(float))
+            names = sorted(str(v) for v in levels)
+            blocks.append((text.to_numpy()[:, None] == np.asarray(names)[None, :]).astype(float))
             names += [f"{col}={lv}" for lv in levels]
     if skipped:
         notes.append("Not used as features (empty, or text with more than "
@@ -130,5 +130,6 @@ def _image_features(dataset: Dataset) -> FeatureMatrix:
     mode = image_mode_for(paths)
     x = load_image_matrix(paths, side, mode)
     channels = 1 if mode == "L" else 3
-    notes = (f"{resize_note(sizes, side, MAX_RAW_IMAGE_SIDE)} {'Grayscale' if channels == 1 else 'RGB'} pixels in [0, 1].",)
+    kind = "Grayscale" if channels == 1 else "RGB"
+    notes = (f"{resize_note(sizes, side, MAX_RAW_IMAGE_SIDE)} {kind} pixels in [0, 1].",)
     return FeatureMatrix(x.astype(np.float32), (), (channels, side, side), notes)

@@ -53,7 +53,8 @@ class OTParams:
                         help="exact: network simplex duals; sinkhorn: entropic, log-stabilised duals.")
     reg: float = param(0.05, low=0.0, high=10.0, low_open=True,
                        help="Entropic regularisation relative to the mean cost (sinkhorn only).")
-    label_weight: float = param(0.5, low=0.0, high=100.0, help="Weight of the label-to-label cost W in the ground cost.")
+    label_weight: float = param(0.5, low=0.0, high=100.0,
+                                help="Weight of the label-to-label cost W in the ground cost.")
     label_samples: int = param(1000, low=2, high=MAX_OT_SIDE,
                                help="Rows per class (each side) used to compute the label cost W.")
     relabel_weight: float = param(1.0, low=0.0, high=100.0,
@@ -93,7 +94,7 @@ def sq_distances(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
 def _file_map(x: np.ndarray) -> mmap.mmap | None:
     """The shared file mapping behind ``x``, if any: ``x`` itself may be an ``np.memmap``
     or a plain view of one (``np.asarray(memmap)``, as ``Problem.from_arrays`` makes)."""
-    obj = x
+    obj: object = x
     while obj is not None:
         if isinstance(obj, np.memmap):
             # copy-on-write maps ("c") are private: dropping their pages would lose edits
@@ -458,11 +459,11 @@ def pair_scores(xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray, 
         ta, tb = (torch.as_tensor(np.asarray(v), dtype=torch.float64, device=dev) for v in (xa, xb))
         tya, tyb = (torch.as_tensor(np.asarray(v, dtype=np.int64), device=dev) for v in (ya, yb))
         tw = torch.as_tensor(w, dtype=torch.float64, device=dev)
-        cost = ((ta * ta).sum(1)[:, None] + (tb * tb).sum(1)[None, :] - 2.0 * ta @ tb.T).clamp_(min=0.0)
+        cost = ((ta * ta).sum(1)[:, None] + (tb * tb).sum(1)[None, :] - 2.0 * ta @ tb.T).clamp_(min=0.0)  # type: ignore[assignment]
         cost += label_weight * tw[tya[:, None], tyb[None, :]]
         tf, tg, _, total, converged = _sinkhorn_torch(cost, reg)
         gain, near_c, near_d = (v.cpu().numpy() for v in
-                                relabel_terms(cost, tg, tya, tyb, tw, label_weight, xp=torch))
+                                relabel_terms(cost, tg, tya, tyb, tw, label_weight, xp=torch))  # type: ignore[arg-type]
         f = tf.cpu().numpy()
         del cost
     gradient = calibrated_gradient(f)

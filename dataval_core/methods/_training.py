@@ -41,7 +41,8 @@ def tensors(problem: Problem, task: str, device: torch.device, dtype: torch.dtyp
     if task == "reconstruction":
         return x, x, xt, xt
     if task == "classification":
-        return x, torch_models.as_targets(problem.y, task, device), xt, torch_models.as_targets(problem.y_target, task, device)
+        return (x, torch_models.as_targets(problem.y, task, device), xt,
+                torch_models.as_targets(problem.y_target, task, device))
     y, yt = np.asarray(problem.y, dtype=np.float64), np.asarray(problem.y_target, dtype=np.float64)
     mu, sd = yt.mean(), yt.std()
     sd = sd if sd > 0 else 1.0

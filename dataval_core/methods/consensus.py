@@ -164,7 +164,7 @@ class ConsensusValuator(BaseValuator):
             reporter.update("consensus: members, then the probe", i + 1, steps, names[i])
         ranks = np.vstack([rank_normalise(v) for v in values])
         suspect = _suspects(ranks, np.vstack(suggestions), np.asarray(problem.y), n_classes)
-        probe_idx, probe_y, injected, scored = _probe_copy(problem, pair_to, suspect, params,
+        probe_idx, probe_y, injected, scored = _probe_copy(problem, pair_to, suspect, params,  # type: ignore[arg-type]
                                                            np.random.default_rng(s_probe))
         probe_ranks = []
         for i, ((method, space), seed) in enumerate(zip(members, s_members)):

@@ -49,9 +49,9 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -75,9 +75,11 @@ class DVEmbParams:
     batch_size: int = param(32, low=1, high=4096, help="SGD mini-batch size.")
     lr: float = param(0.02, low=0.0, low_open=True, high=10.0,
                       help="SGD learning rate on the mean batch loss (per-sample step η = lr / batch size).")
-    hidden: str = param("128,32", kind="widths", help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
+    hidden: str = param("128,32", kind="widths",
+                        help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
     grad_params: str = param("last", choices=("all", "last"),
-                             help="Layers whose gradients form the embedding (last: output layer only, a layer-wise approximation).")
+                             help="Layers whose gradients form the embedding "
+                                  "(last: output layer only, a layer-wise approximation).")
     target_points: int = param(10, low=1, high=1000,
                                help="Points in the last epoch whose target-loss gradients are averaged (1 = the "
                                     "final model only, as in the paper).")
@@ -190,7 +192,7 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
                 if proj is not None:
                     g = g @ proj
                 lo = bounds[-1] + start
-                store[lo:lo + len(g)] = g.detach().cpu().numpy()
+                store[lo:lo + len(g)] = g.detach().cpu().numpy()  # noqa: F821 - bound above, deleted after training
             rows = slice(bounds[-1], bounds[-1] + len(idx))
             sample[rows] = idx.cpu().numpy()
             step_of[rows] = t
@@ -212,11 +214,11 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
         target_sum: list[torch.Tensor | None] = [None]
         n_steps = torch_models.run_epochs(n, step, epochs=epochs, batch_size=batch_size, generator=gen,
                                  reporter=reporter, stage="train")
-        g_target = target_sum[0] / len(target_at)
+        g_target = target_sum[0] / len(target_at)  # type: ignore[operator]
         if proj is not None:
-            g_target = g_target @ proj
+            g_target = g_target @ proj  # type: ignore[operator]
         dvemb_recursion(store, bounds, etas, reporter, report_at=epoch_starts)
-        g_np = g_target.detach().cpu().numpy().astype(np.float64)
+        g_np = g_target.detach().cpu().numpy().astype(np.float64)  # type: ignore[union-attr]
         contribution = np.concatenate([np.asarray(store[i:i + 65536], dtype=np.float64) @ g_np
                                        for i in range(0, len(store), 65536)])
         del store

@@ -37,11 +37,14 @@ class DVGSParams:
     epochs: int = param(20, low=1, high=2000, help="Passes over the target set per restart.")
     target_batch_size: int = param(128, low=1, high=65536, help="Target mini-batch size.")
     lr: float = param(1e-3, low=0.0, low_open=True, high=1.0, help="Adam learning rate (training on the target set).")
-    hidden: str = param("128,32", kind="widths", help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
+    hidden: str = param("128,32", kind="widths",
+                        help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
     grad_params: str = param("all", choices=("all", "last"),
-                             help="Layers whose gradients are compared (cosine on all layers is dominated by the largest).")
+                             help="Layers whose gradients are compared "
+                                  "(cosine on all layers is dominated by the largest).")
     scores_per_restart: int = param(20, low=1, high=10000,
-                                    help="Evenly spaced scoring points per restart (the reference's compute_every = steps / this).")
+                                    help="Evenly spaced scoring points per restart "
+                                         "(the reference's compute_every = steps / this).")
     restarts: int = param(1, low=1, high=100, help="Re-initialised training runs averaged together.")
 
 
@@ -83,7 +86,7 @@ class DVGSValuator(BaseValuator):
                 torch_models.per_sample_loss(model(xt[idx]), yt[idx], task).mean().backward()
                 if t in score_at:  # at the parameters this step starts from
                     by_name = dict(model.named_parameters())
-                    g_target = torch.cat([by_name[nm].grad.reshape(-1) for nm in names])
+                    g_target = torch.cat([_grad(by_name[nm]).reshape(-1) for nm in names])
                     total[:] += _cosines(model, x, y, task, names, g_target)
                     count += 1
                 optimizer.step()
@@ -93,9 +96,15 @@ class DVGSValuator(BaseValuator):
                            done=r * params.epochs, total=params.restarts * params.epochs)
         values = total / max(count, 1)
         suggested = None
-        if task == "classification":
+        if task == "classification" and model is not None:
             suggested = torch_models.predict(model, problem.x).argmax(1)
         return Output(values=values, suggested=suggested, extras={})
+
+
+def _grad(p: torch.Tensor) -> torch.Tensor:
+    """``p.grad``, which the backward pass just filled."""
+    assert p.grad is not None
+    return p.grad
 
 
 def _cosines(model, x, y, task, names, g_target, chunk_size: int = 1024) -> np.ndarray:
@@ -103,7 +112,8 @@ def _cosines(model, x, y, task, names, g_target, chunk_size: int = 1024) -> np.n
     out = np.empty(len(x), dtype=np.float64)
     g_unit = g_target / g_target.norm().clamp_min(1e-12)
     # dense layers: dot products and norms without forming the per-sample gradients (exact, ~10× faster)
-    for start, dots, sq in torch_models.per_sample_grad_dots(model, x, y, task, g_unit, names=names, chunk_size=chunk_size):
+    for start, dots, sq in torch_models.per_sample_grad_dots(model, x, y, task, g_unit, names=names,
+                                                             chunk_size=chunk_size):
         cos = dots / sq.sqrt().clamp_min(1e-12)
         out[start:start + len(dots)] = cos.detach().cpu().numpy()
     return out

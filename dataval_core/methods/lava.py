@@ -15,7 +15,8 @@ inside every cost evaluation; every row is valued (no silent 10k subsample); W i
 computed once, with exact OT on a stratified sample, between the classes of the clean
 target set (the reference compares valued class c, whose noisy labels blur it, with
 target class c'), and weighted 0.5 (measured best on held-in seeds of MNIST with
-confusable-pair flips); the label term is not halved twice; potentials come from exact OT by default; the relabel gain is added to the
+confusable-pair flips); the label term is not halved twice; potentials come from exact OT by default;
+the relabel gain is added to the
 gradient (``relabel_weight = 0`` gives the paper's score), because on confusable-pair flips
 the gradient alone ranks flips poorly; the suggestion is the nearest target row's class,
 not the class that receives the row's mass (that one mostly repeats the given label).

@@ -71,7 +71,8 @@ class LossValParams:
     epochs: int = param(10, low=1, high=1000, help="Epochs over the valued set.")
     batch_size: int = param(64, low=2, high=4096, help="Mini-batch size.")
     lr: float = param(0.01, low=0.0, low_open=True, high=1.0, help="Adam learning rate for the model and the weights.")
-    hidden: str = param("128,32", kind="widths", help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
+    hidden: str = param("128,32", kind="widths",
+                        help="Hidden layer widths of the MLP (or the CNN's embedding width), comma-separated.")
     sinkhorn_reg: float = param(0.05, low=0.0, low_open=True, high=10.0,
                                 help="Entropic regularisation, relative to the mean target–target cost.")
     sinkhorn_iters: int = param(SINKHORN_ITERS, low=1, high=10000,
@@ -153,7 +154,8 @@ def mean_target_cost(task: str, xt: torch.Tensor, yt: torch.Tensor) -> tuple[flo
 
 
 class ThrottledProgress:
-    """Calls ``reporter.update`` at most every ``PROGRESS_EVERY_S`` (and always on the last unit); checks cancel every call."""
+    """Calls ``reporter.update`` at most every ``PROGRESS_EVERY_S`` (and always on the last unit);
+    checks cancel every call."""
 
     def __init__(self, reporter: Reporter, stage: str, total: int):
         self.reporter, self.stage, self.total = reporter, stage, total

@@ -35,14 +35,11 @@ rows are dealt evenly, so batch sizes differ by at most one row.
 """
 from __future__ import annotations
 
-import dataclasses
-import os
 import time
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 
@@ -60,7 +57,8 @@ class SavaParams(_ot.OTParams):
 
     batch_size: int = param(2048, low=16, high=MAX_OT_SIDE,
                             help="Rows per valued and per target batch. Larger batches track lava more closely "
-                                 "(Spearman with lava 0.908 at the default 2048, 0.876 at 1024, with 20,000 rows) at about the same "
+                                 "(Spearman with lava 0.908 at the default 2048, 0.876 at 1024, with 20,000 rows) "
+                                 "at about the same "
                                  "total CPU time; memory per worker grows with its square (about 330 MB at "
                                  "2048 x 2,500 with the exact solver).")
     outer_reg: float = param(0.01, low=0.0, high=10.0,
@@ -109,31 +107,6 @@ def stratified_batches(y: np.ndarray, n_batches: int, rng: np.random.Generator) 
 #: re-exported for callers that stream a memory-mapped problem (CLI, benchmarks)
 release_pages = _ot.release_pages
 
-
-def memmap_problem(problem: Problem, path: str | os.PathLike, chunk_rows: int = 65536) -> Problem:
-    """Write ``problem.x`` to a ``.npy`` file in row chunks and reopen it memory-mapped.
-
-    Used by the CLI for inputs larger than RAM and by the scale benchmark.
-
-    Args:
-        problem: the problem whose valued features to write.
-        path: destination ``.npy`` file (overwritten).
-        chunk_rows: rows copied per step.
-
-    Returns:
-        The same problem with ``x`` a read-only ``np.memmap`` on ``path``.
-    """
-    path = Path(path)
-    n, d = problem.x.shape
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
-    for start in range(0, n, chunk_rows):
-        out[start:start + chunk_rows] = problem.x[start:start + chunk_rows]
-        release_pages(problem.x)
-    out.flush()
-    del out
-    mapped = dataclasses.replace(problem, x=np.load(path, mmap_mode="r"))
-    release_pages(mapped.x)
-    return mapped
 
 
 def outer_plan(pair_cost: np.ndarray, reg: float) -> _ot.Duals:
@@ -277,7 +250,7 @@ class SavaValuator(BaseValuator):
 
             tasks = [partial(task, *g) for g in groups]  # built when submitted: few batches in memory
             t = time.perf_counter()
-            for _, (k, out) in backend.map(_solve_group, tasks, reporter, "batch pairs", shared=state,
+            for _, (k, out) in backend.map(_solve_group, tasks, reporter, "batch pairs", shared=state,  # type: ignore[arg-type]
                                            workers=workers, processes=processes, units=[len(g[1]) for g in groups]):
                 rows = valued_rows(k)
                 for l, cost, harm, near, near_dist, ok in out:

@@ -97,4 +97,4 @@ if groups:
         state.jobs().submit_task(job_id, compare.removal_task(record, ds, same))
     curve = progress.task_result(job_id, "Point removal")
     if curve is not None:
-        st.plotly_chart(compare.removal_figure(curve), key="cmp_removal_chart")
+        st.plotly_chart(compare.removal_figure(curve, ds), key="cmp_removal_chart")

@@ -39,7 +39,8 @@ try:
                 c1, c2 = st.columns(2)
                 label = c1.selectbox("Label column", columns, index=guess, key="data_label")
                 id_choice = c2.selectbox("Id column", ["(row number)"] + [c for c in columns if c != label],
-                                         key="data_id", help="A column of unique sample ids; default: 0-based row number.")
+                                         key="data_id",
+                                         help="A column of unique sample ids; default: 0-based row number.")
                 id_column = None if id_choice == "(row number)" else id_choice
             task_choice = st.segmented_control(
                 "Task", ["Auto", "Classification", "Regression"], default="Auto", required=True, key="data_task",

@@ -1,6 +1,7 @@
 """Map: a 2-D picture of the embedding; select a region to review those samples."""
 import streamlit as st
 
+from dataval_core.progress import RunState
 from ui import grid, layout, mapview, progress, review, state
 
 layout.page("Map",
@@ -33,7 +34,7 @@ if state.jobs().snapshot(job) is None:
 result = progress.task_result(job, "UMAP map" if method != "pca" else "Map")
 umap_job, pca_job = state.jobs().snapshot(job), state.jobs().snapshot(preview)
 if result is None and method != "pca" and umap_job is not None and not umap_job.finished:
-    if pca_job is not None and pca_job.status == "done":
+    if pca_job is not None and pca_job.status == RunState.DONE:
         result = state.jobs().result(preview)
         st.caption("Showing PCA until UMAP is done.")
 if result is not None:
