@@ -4,6 +4,7 @@ One local Ray (``num_cpus=2``) serves the whole module; it is shut down at the e
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -21,7 +22,6 @@ from dataval_core.backend import (
     get_backend,
 )
 from dataval_core.methods import knn_shapley
-from dataval_core.methods.sava import memmap_problem
 from dataval_core.progress import Cancelled, Reporter
 from dataval_core.registry import get_valuator
 
@@ -63,7 +63,8 @@ def test_ray_gives_the_local_values(local_ray, medium, name, params):
 
 
 def test_ray_workers_read_sava_batches_from_the_shared_file(local_ray, medium, tmp_path):
-    mapped = memmap_problem(medium, tmp_path / "x.npy")
+    np.save(tmp_path / "x.npy", medium.x)
+    mapped = dataclasses.replace(medium, x=np.load(tmp_path / "x.npy", mmap_mode="r"))
     source = RowSource.of(mapped.x)
     assert source.array is None and source.path == str(tmp_path / "x.npy")  # rows travel by path, not by value
     local = get_valuator("sava", {"batch_size": 64}, seed=1).fit(medium)

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from dataval_core.progress import Cancelled, new_cancel_flag
+from dataval_core.progress import Cancelled
 from dataval_core.projection import map_coordinates
 
 
@@ -123,7 +123,7 @@ def test_exact_knn_matches_sklearn_and_reports_progress():
     np.testing.assert_array_equal(np.sort(idx, 1), np.sort(ref_i, 1))
     np.testing.assert_allclose(dist, ref_d, atol=1e-3)
     assert events[-1].stage == "UMAP nearest neighbours" and events[-1].done == events[-1].total == 600
-    flag = new_cancel_flag()
+    flag = threading.Event()
     flag.set()
     with pytest.raises(Cancelled):
         _exact_knn(x, 10, Reporter(cancel=flag), chunk=64)
