@@ -108,7 +108,7 @@ def test_bad_input_is_one_line_and_nonzero(case, extra, pattern, bad_inputs, tmp
 @pytest.mark.parametrize("args,pattern", [
     (["--label", "nope"], "nope"),
     (["--label", "label", "--method", "magic"], "unknown method 'magic'"),
-    (["--label", "label", "--param", "k=0"], "'k' parameter of knn_shapley"),
+    (["--label", "label", "--method", "knn_shapley", "--param", "k=0"], "'k' parameter of knn_shapley"),
     (["--label", "label", "--param", "k"], "KEY=VALUE"),
     (["--label", "label", "--target-frac", "1.5"], "target-frac"),
     (["--label", "label", "--embedding", "torchvision:resnet18"], "image"),
