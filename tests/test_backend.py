@@ -120,7 +120,7 @@ def test_cancel_stops_the_outstanding_tasks_within_two_seconds(local_ray, backen
         while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert ray.available_resources().get("CPU", 0) == 2
-        assert len(list(tmp_path.iterdir())) <= 2
+        assert len(list(tmp_path.iterdir())) <= 3  # 2 running + at most 1 submitted as the first finished
 
 
 def test_get_backend_names():
