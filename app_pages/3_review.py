@@ -41,9 +41,9 @@ sort = f2.selectbox("Sort by", review.SORTS, key="rv_sort", on_change=reviewstat
                     help="Flagged by most runs: how many finished runs put the sample in their lowest 10%.")
 pct = f3.slider("Percentile range", 0.0, 100.0, key="rv_pct", step=1.0, on_change=reviewstate.to_first_page,
                 help="Show samples whose value percentile in this run lies in this range (0 = lowest).")
-f4.text_input("Go to id", key="rv_jump", placeholder="a sample id", on_change=reviewstate.to_first_page,
+f4.text_input("Go to id", key=reviewstate.jump_key(), placeholder="a sample id", on_change=reviewstate.to_first_page,
               help="Show one sample by its id, whatever the filters.")
-jump = (st.session_state.get("rv_jump") or "").strip()
+jump = (st.session_state.get(reviewstate.jump_key()) or "").strip()
 only_ids = st.session_state["review_ids"]
 if jump:
     shown = frame[frame["id"] == jump]

@@ -6,6 +6,7 @@ Screenshots at 1024 px wide go to ``tests/artifacts/`` (``curation_*.png``).
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -111,8 +112,8 @@ def test_demo_right_after_server_start_then_review_tools(fresh_server, page):
     assert decisions(tmp) == {} and card_ids(page) == ids
 
     target = now[-1]
-    page.locator(".st-key-rv_jump input").fill(target)
-    page.locator(".st-key-rv_jump input").press("Enter")
+    page.locator("[class*=st-key-rv_jump_] input").fill(target)
+    page.locator("[class*=st-key-rv_jump_] input").press("Enter")
     settle(page)
     page.wait_for_function("() => document.querySelectorAll('[class*=st-key-card_]').length === 1")
     assert card_ids(page) == [target]
@@ -125,13 +126,14 @@ def test_demo_right_after_server_start_then_review_tools(fresh_server, page):
     page.keyboard.press("Escape")
     settle(page)
     page.get_by_role("button", name="Show all").click()
+    page.wait_for_function("() => document.querySelectorAll('[class*=st-key-card_]').length === 24")
     settle(page)
 
     # three cards decided in quick succession, without waiting for the page to redraw: none is lost
     for i in range(3):
         page.locator(f".st-key-card_{i}").get_by_role("radio", name="Keep").click()
+    page.get_by_text(re.compile(r"· 3 of [\d,]+ decided")).wait_for()  # the last click's run has saved it
     settle(page)
-    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
     assert len(decisions(tmp)) == 3 and set(decisions(tmp).values()) == {"keep"}
     shot(page, "curation_after_keys_1024")
 

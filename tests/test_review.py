@@ -144,9 +144,9 @@ def test_jump_to_an_id_shows_that_sample_whatever_the_filters(workspace_dir, tmp
     last = _card_ids(at)[-1]
     at.selectbox(key="rv_size").set_value(12).run()
     assert last not in _card_ids(at)
-    at.text_input(key="rv_jump").input(last).run()
+    at.text_input(key="rv_jump_0").input(last).run()
     assert _card_ids(at) == [last]
-    at.text_input(key="rv_jump").input("no-such-id").run()
+    at.text_input(key="rv_jump_0").input("no-such-id").run()
     assert any("No valued sample has the id 'no-such-id'" in e.value for e in at.error)
     at.button(key="rv_clear_jump").click().run()
     assert len(_card_ids(at)) == 12

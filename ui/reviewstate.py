@@ -44,7 +44,7 @@ def restore(dataset_key: str, runs: Mapping[str, Any], *, default_run: str, defa
     """Put the page's widget values back: from this session (per dataset), else the URL, else the defaults."""
     ss = st.session_state
     if ss.get("rv_dataset") != dataset_key:  # another dataset: nothing of the last one's view applies
-        for key in (*_URL, "rv_jump", "rv_ticked", "rv_pending"):
+        for key in (*_URL, jump_key(), "rv_ticked", "rv_pending"):
             ss.pop(key, None)
         ss["rv_dataset"] = dataset_key
     saved = ss.setdefault(_PREFS, {}).get(dataset_key, {})
@@ -94,9 +94,19 @@ def clamp_page(pages: int) -> None:
         st.session_state["rv_page"] = pages
 
 
+def jump_key() -> str:
+    """Key of the "Go to id" box: a new key per clearing.
+
+    Clearing by writing ``""`` to the box's value is undone when the browser sends a
+    click made before it drew the cleared box (that rerun carries the old text); a
+    fresh key leaves the old text on a widget that is no longer drawn.
+    """
+    return f"rv_jump_{st.session_state.get('rv_jump_gen', 0)}"
+
+
 def clear_jump() -> None:
     """Callback of "Show all" after a jump to an id."""
-    st.session_state["rv_jump"] = ""
+    st.session_state["rv_jump_gen"] = st.session_state.get("rv_jump_gen", 0) + 1
 
 
 def clear_ids() -> None:
