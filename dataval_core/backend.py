@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
+    Executor,
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
@@ -96,7 +97,7 @@ class Backend(ABC):
         """Where runs compute, in words for the user."""
 
     @abstractmethod
-    def map(self, fn: Callable, tasks: Sequence[tuple], reporter: Reporter, stage: str, *,
+    def map(self, fn: Callable, tasks: Sequence[tuple | Callable[[], tuple]], reporter: Reporter, stage: str, *,
             shared: Any = None, workers: int = 0, processes: bool = False, units: Sequence[int] | None = None,
             ordered: bool = False) -> Iterator[tuple[int, Any]]:
         """Run ``fn(shared, *task)`` for every task; yield ``(task index, result)``.
@@ -194,6 +195,7 @@ class LocalBackend(Backend):
                 yield i, fn(shared, *_args(args))
                 progress.finished(i)
             return
+        pool: Executor
         if processes:
             pool = ProcessPoolExecutor(workers, mp_context=_process_context(), initializer=_init_process,
                                        initargs=(shared,))
@@ -201,7 +203,7 @@ class LocalBackend(Backend):
             def submit(args):
                 return pool.submit(_call_in_process, fn, args)
         else:
-            pool = ThreadPoolExecutor(workers)  # type: ignore[assignment]
+            pool = ThreadPoolExecutor(workers)
 
             def submit(args):
                 return pool.submit(fn, shared, *args)

@@ -218,36 +218,17 @@ def write_atomically(frame: pd.DataFrame, out: Path) -> None:
 
 
 def cmd_value(args) -> int:
-    from .noise import inject_label_noise
     from .params import build
     from .progress import stderr_bar
     from .registry import get_spec
     from .runner import run_valuation
-    from .targets import load_target_file, split_target, target_from_column
 
     spec = get_spec(args.method)  # unknown method or bad parameters: fail before loading anything
     params = _parse_params(args.param)
     build(spec.load().Params, params, args.method)
-    frac = 0.2 if args.target_frac is None else args.target_frac
-    if not 0 < frac < 1:
-        raise ValueError(f"--target-frac must be between 0 and 1 (exclusive), got {frac}.")
-    if args.inject_noise is not None and not 0 <= args.inject_noise < 1:
-        raise ValueError(f"--inject-noise must be at least 0 and below 1, got {args.inject_noise}.")
     out = check_out(args.out, [_input_path(a) for a in (args.data, args.target) if a])
-    task = None if args.task == "auto" else args.task
     with tempfile.TemporaryDirectory(prefix="dataval-") as work:
-        ds = load_for_cli(args.data, label=args.label, id_column=args.id_column, task=task,
-                          workdir=str(Path(work) / "data"))
-        if args.target:
-            if not args.target.startswith("sample:") and not Path(args.target).exists():
-                raise ValueError(f"no such file or folder: {args.target}")
-            ds = load_target_file(ds, args.target, workdir=str(Path(work) / "target"))
-        elif args.target_col:
-            ds = target_from_column(ds, args.target_col)
-        else:
-            ds = split_target(ds, frac, seed=args.seed)
-        if args.inject_noise is not None:
-            ds = inject_label_noise(ds, args.inject_noise, kind=args.noise_kind, seed=args.seed)
+        ds = _dataset_from_args(args, work)
         progress = None if args.quiet else stderr_bar()
         backend = _backend(args)
         result = run_valuation(ds, args.method, embedding=args.embedding, params=params, seed=args.seed,
@@ -368,13 +349,15 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def _dataset_from_args(args, work: str):
-    """DATA with its target rows and injected noise, exactly as `dataval value` builds it from the same options."""
+    """DATA with its target rows and injected noise from the data options (`value`, `map` and `curve` share them)."""
     from .noise import inject_label_noise
     from .targets import load_target_file, split_target, target_from_column
 
     frac = 0.2 if args.target_frac is None else args.target_frac
     if not 0 < frac < 1:
         raise ValueError(f"--target-frac must be between 0 and 1 (exclusive), got {frac}.")
+    if args.inject_noise is not None and not 0 <= args.inject_noise < 1:
+        raise ValueError(f"--inject-noise must be at least 0 and below 1, got {args.inject_noise}.")
     ds = load_for_cli(args.data, label=args.label, id_column=args.id_column,
                       task=None if args.task == "auto" else args.task, workdir=str(Path(work) / "data"))
     if args.target:

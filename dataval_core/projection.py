@@ -21,6 +21,7 @@ import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -178,9 +179,9 @@ def _umap(x: np.ndarray, seed: int, reporter: Reporter, n_epochs: int | None = N
     k = min(15, n - 1)
     bar = {"disable": False, "file": _EpochSink(reporter), "bar_format": "{n}/{total}", "mininterval": 0.5}
     init = "random" if n <= 20 else "spectral" if n <= SPECTRAL_MAX_POINTS else "pca"
-    knn = (None, None, None)
+    knn: tuple[Any, Any, Any] = (None, None, None)
     if n >= EXACT_KNN_FROM:
-        knn = (*_exact_knn(x, k, reporter), None)  # type: ignore[assignment]
+        knn = (*_exact_knn(x, k, reporter), None)
     reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=0.1, random_state=seed, n_jobs=1,
                         init=init, n_epochs=n_epochs, tqdm_kwds=bar, precomputed_knn=knn)
     with warnings.catch_warnings():  # "no search index: transform unavailable" (the map never transforms)

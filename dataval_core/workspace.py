@@ -49,13 +49,14 @@ import pandas as pd
 
 from .dataset import Dataset
 from .decisions import ACTIONS, DECISION_COLUMNS, UNDECIDED
+from .progress import RunState
 from .result import ValuationResult
 
 ENV_VAR = "DATAVAL_WORKSPACE"
 BUDGET_ENV_VAR = "DATAVAL_MAX_WORKSPACE_GB"
 DEFAULT_ROOT = ".dataval"
 #: run states; ``interrupted`` marks a run whose server process ended before it finished
-RUN_STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+RUN_STATES = tuple(RunState)
 #: access a session has to a dataset record: its creator, or a share key's holder (edit or view only)
 ACCESS_MODES = ("owner", "write", "read")
 #: the one message for a share key that is wrong, expired or revoked (it never says which)

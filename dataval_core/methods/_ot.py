@@ -361,7 +361,7 @@ class PairScores:
     converged: bool
 
 
-def relabel_terms(cost, g, y, y_target, w: np.ndarray, label_weight: float, xp=np):
+def relabel_terms(cost, g, y, y_target, w, label_weight: float, xp=np):
     """Relabel gain and nearest target class of each valued row, from one solve's cost and target duals.
 
     With target potentials g, the c-transform ``f_i(c) = min_j C_ij(c) - g_j`` is what
@@ -459,13 +459,13 @@ def pair_scores(xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray, 
         ta, tb = (torch.as_tensor(np.asarray(v), dtype=torch.float64, device=dev) for v in (xa, xb))
         tya, tyb = (torch.as_tensor(np.asarray(v, dtype=np.int64), device=dev) for v in (ya, yb))
         tw = torch.as_tensor(w, dtype=torch.float64, device=dev)
-        cost = ((ta * ta).sum(1)[:, None] + (tb * tb).sum(1)[None, :] - 2.0 * ta @ tb.T).clamp_(min=0.0)  # type: ignore[assignment]
-        cost += label_weight * tw[tya[:, None], tyb[None, :]]
-        tf, tg, _, total, converged = _sinkhorn_torch(cost, reg)
+        tcost = ((ta * ta).sum(1)[:, None] + (tb * tb).sum(1)[None, :] - 2.0 * ta @ tb.T).clamp_(min=0.0)
+        tcost += label_weight * tw[tya[:, None], tyb[None, :]]
+        tf, tg, _, total, converged = _sinkhorn_torch(tcost, reg)
         gain, near_c, near_d = (v.cpu().numpy() for v in
-                                relabel_terms(cost, tg, tya, tyb, tw, label_weight, xp=torch))  # type: ignore[arg-type]
+                                relabel_terms(tcost, tg, tya, tyb, tw, label_weight, xp=torch))
         f = tf.cpu().numpy()
-        del cost
+        del tcost
     gradient = calibrated_gradient(f)
     return PairScores(gradient + relabel_weight * gain, gradient, gain, f, near_c.astype(np.int32), near_d,
                       total, converged)

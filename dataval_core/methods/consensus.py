@@ -164,7 +164,7 @@ class ConsensusValuator(BaseValuator):
             reporter.update("consensus: members, then the probe", i + 1, steps, names[i])
         ranks = np.vstack([rank_normalise(v) for v in values])
         suspect = _suspects(ranks, np.vstack(suggestions), np.asarray(problem.y), n_classes)
-        probe_idx, probe_y, injected, scored = _probe_copy(problem, pair_to, suspect, params,  # type: ignore[arg-type]
+        probe_idx, probe_y, injected, scored = _probe_copy(problem, pair_to, suspect, params,
                                                            np.random.default_rng(s_probe))
         probe_ranks = []
         for i, ((method, space), seed) in enumerate(zip(members, s_members)):
@@ -249,7 +249,7 @@ def _suspects(ranks: np.ndarray, codes: np.ndarray, y: np.ndarray, n_classes: in
     return mean_rank <= np.quantile(mean_rank, q)
 
 
-def _probe_copy(problem: Problem, pair_to: np.ndarray, suspect: np.ndarray, params: ConsensusParams,
+def _probe_copy(problem: Problem, pair_to: np.ndarray | None, suspect: np.ndarray, params: ConsensusParams,
                 rng: np.random.Generator):
     """(rows copied, labels after injection, injected flag, rows scored) of the probe.
 
@@ -272,6 +272,7 @@ def _probe_copy(problem: Problem, pair_to: np.ndarray, suspect: np.ndarray, para
     if not problem.is_classification:
         y[chosen] = np.asarray(problem.y, dtype=np.float64)[rng.choice(n, size=k)]
         return idx, y, injected, scored
+    assert pair_to is not None  # classification always has its confusable classes
     uniform, pair = chosen[: k // 2], chosen[k // 2:]
     y[uniform] = (y[uniform] + rng.integers(1, c, size=len(uniform))) % c
     y[pair] = pair_to[y[pair]]

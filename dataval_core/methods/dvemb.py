@@ -214,11 +214,12 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
         target_sum: list[torch.Tensor | None] = [None]
         n_steps = torch_models.run_epochs(n, step, epochs=epochs, batch_size=batch_size, generator=gen,
                                  reporter=reporter, stage="train")
-        g_target = target_sum[0] / len(target_at)  # type: ignore[operator]
+        assert target_sum[0] is not None  # the last step is always a target point
+        g_target = target_sum[0] / len(target_at)
         if proj is not None:
-            g_target = g_target @ proj  # type: ignore[operator]
+            g_target = g_target @ proj
         dvemb_recursion(store, bounds, etas, reporter, report_at=epoch_starts)
-        g_np = g_target.detach().cpu().numpy().astype(np.float64)  # type: ignore[union-attr]
+        g_np = g_target.detach().cpu().numpy().astype(np.float64)
         contribution = np.concatenate([np.asarray(store[i:i + 65536], dtype=np.float64) @ g_np
                                        for i in range(0, len(store), 65536)])
         del store

@@ -250,7 +250,7 @@ class SavaValuator(BaseValuator):
 
             tasks = [partial(task, *g) for g in groups]  # built when submitted: few batches in memory
             t = time.perf_counter()
-            for _, (k, out) in backend.map(_solve_group, tasks, reporter, "batch pairs", shared=state,  # type: ignore[arg-type]
+            for _, (k, out) in backend.map(_solve_group, tasks, reporter, "batch pairs", shared=state,
                                            workers=workers, processes=processes, units=[len(g[1]) for g in groups]):
                 rows = valued_rows(k)
                 for l, cost, harm, near, near_dist, ok in out:
