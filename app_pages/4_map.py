@@ -51,7 +51,8 @@ if result is not None:
     picked = mapview.selected_ids(event, frame)
     if not picked:
         st.caption("Drag on the map to lasso samples (or pick the box tool in the chart's toolbar); hover a dot "
-                   "for its label and value. Double-click clears the selection.")
+                   "for its label, percentile (0 = lowest value of the run) and value. "
+                   "Double-click clears the selection.")
     else:
         with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
             st.markdown(f"**{len(picked):,} samples selected.**", width="content")

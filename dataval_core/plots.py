@@ -102,7 +102,7 @@ def point_removal_figure(frame: pd.DataFrame, *, score_name: str = "accuracy",
 #: what the map can be coloured by
 MAP_COLORS = ("value", "decision", "label", "noise")
 #: columns shown on hover, when the frame has them
-_MAP_HOVER = ("label", "value", "rank", "suggested", "decision")
+_MAP_HOVER = ("label", "percentile", "value", "rank", "suggested", "decision")
 
 
 def map_figure(frame: pd.DataFrame, color_by: str = "value", *, title: str = "") -> go.Figure:
@@ -110,7 +110,8 @@ def map_figure(frame: pd.DataFrame, color_by: str = "value", *, title: str = "")
 
     Each point carries its sample id as ``customdata[0]``, so a box/lasso selection
     (Streamlit ``on_select``) gives back ids. Hover shows the id and the columns of
-    ``label``, ``value``, ``rank``, ``suggested``, ``decision`` the frame has.
+    ``label``, ``percentile`` (0 = the run's lowest value; comparable across methods), ``value``,
+    ``rank``, ``suggested``, ``decision`` the frame has.
 
     Args:
         frame: one row per point: ``id``, ``x``, ``y`` (:func:`dataval_core.projection.map_coordinates`),
@@ -177,8 +178,9 @@ def _hover_text(ids: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         if col not in frame:
             continue
         cells = frame[col].to_numpy(dtype=object)
-        if col == "value":
-            shown = pd.Series([f"{v:.4g}" for v in frame[col].to_numpy(dtype=float)], dtype=object)
+        if col in ("value", "percentile"):
+            digits = ".4g" if col == "value" else ".0f"
+            shown = pd.Series([format(v, digits) for v in frame[col].to_numpy(dtype=float)], dtype=object)
         else:
             shown = _escaped(["" if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in cells])
         text = text + f"<br>{escape(col)}: " + shown

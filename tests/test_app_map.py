@@ -57,6 +57,7 @@ def test_pca_preview_shows_while_umap_runs_then_umap_replaces_it(workspace_dir, 
         assert not errors(at)
         assert any(c.value == "Showing PCA until UMAP is done." for c in at.caption)
         assert at.get("plotly_chart")
+        assert "percentile: " in at.get("plotly_chart")[0].proto.spec  # hover: percentiles compare across runs
     finally:
         release.set()
     assert jobs.wait(umap_job, timeout=60).status == "done"

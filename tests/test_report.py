@@ -91,12 +91,13 @@ def test_detection_and_point_removal_figures():
 
 def test_map_figure_by_value_decision_label_and_noise():
     frame = pd.DataFrame({"id": ["a", "b", "c", "d"], "x": [0, 1, 2, 3.0], "y": [0, 1, 0, 1.0],
-                          "value": [0.5, -1.0, 2.0, 0.0], "label": list("pqpq"),
+                          "value": [0.5, -1.0, 2.0, 0.0], "percentile": [66.7, 0.0, 100.0, 33.3], "label": list("pqpq"),
                           "decision": ["undecided", "drop", "keep", "undecided"], "noisy": [False, True, False, False]})
     fig = map_figure(frame)
     assert all(isinstance(t, go.Scattergl) for t in fig.data)
     assert [c[0] for c in fig.data[0].customdata] == ["a", "b", "c", "d"]  # ids come back from a selection
     assert "label: q" in fig.data[0].text[1] and "value: -1" in fig.data[0].text[1]
+    assert "percentile: 0<br>" in fig.data[0].text[1] and "percentile: 67<br>" in fig.data[0].text[0]
     by_name = lambda f: {t.name: [c[0] for c in t.customdata] for t in f.data}  # noqa: E731
     assert by_name(map_figure(frame, "decision")) == {"undecided": ["a", "d"], "keep": ["c"], "drop": ["b"]}
     assert by_name(map_figure(frame, "label")) == {"p": ["a", "c"], "q": ["b", "d"]}
