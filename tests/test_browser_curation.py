@@ -208,3 +208,17 @@ def test_table_truth_column_scoring_and_per_row_decisions(fresh_server, page):
     assert set(decisions(tmp)) - before == lowest  # exactly the two rows ticked
     page.wait_for_function("() => document.querySelector('.st-key-rv_bulk').innerText.includes('this page')")
     shot(page, "curation_table_1024")
+
+    # one row's decision set in place: first row's decision cell (next to the tick), "drop"
+    third = ws.load_result(ws.list_runs(record.key)[0].run_id).lowest(3)[2]  # the first undecided row now
+    editor.scroll_into_view_if_needed()
+    box = editor.bounding_box()
+    page.mouse.click(box["x"] + 30, box["y"] + 35 + 17)
+    page.wait_for_function("() => !!document.querySelector('[data-testid=stDataFrame] td[aria-selected=true]')")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    page.get_by_role("option", name="drop", exact=True).click()
+    page.keyboard.press("Enter")
+    page.get_by_text(re.compile(r"· 3 of [\d,]+ decided")).wait_for()
+    settle(page)
+    assert decisions(tmp)[third] == "drop" and len(decisions(tmp)) == len(before) + 3
