@@ -222,3 +222,20 @@ def test_table_truth_column_scoring_and_per_row_decisions(fresh_server, page):
     page.get_by_text(re.compile(r"· 3 of [\d,]+ decided")).wait_for()
     settle(page)
     assert decisions(tmp)[third] == "drop" and len(decisions(tmp)) == len(before) + 3
+
+    # a click on a given-vs-suggested cell of the overview opens exactly those samples
+    page.get_by_text("Overview: classes, and given vs suggested labels").click()
+    point = page.locator(".st-key-rv_confusion .scatterlayer .point").first
+    point.wait_for()
+    settle(page)
+    point.scroll_into_view_if_needed()
+    pbox = point.bounding_box()
+    page.mouse.click(pbox["x"] + pbox["width"] / 2, pbox["y"] + pbox["height"] / 2)
+    open_cell = page.get_by_role("button", name=re.compile(r"Review the [\d,]+ samples labeled"))
+    open_cell.wait_for()
+    count = int(re.search(r"Review the ([\d,]+) samples", open_cell.inner_text()).group(1).replace(",", ""))
+    settle(page)
+    open_cell.click()
+    page.get_by_text(f"Showing only the {count:,} samples you selected").wait_for()
+    settle(page)
+    assert page.get_by_text(re.compile(rf"^{count:,} samples match")).count() == 1
