@@ -228,9 +228,21 @@ def test_table_truth_column_scoring_and_per_row_decisions(fresh_server, page):
     point = page.locator(".st-key-rv_confusion .scatterlayer .point").first
     point.wait_for()
     settle(page)
-    point.scroll_into_view_if_needed()
+    # the overview's table and chart settle their heights after the expander opens: wait until the cell has
+    # stayed put for half a second in view, then hover it (plotly picks the clicked point from its hover)
+    page.wait_for_function("""() => {
+        const el = document.querySelector('.st-key-rv_confusion .scatterlayer .point');
+        const r = el.getBoundingClientRect(), key = `${r.x},${r.y}`;
+        if (r.top < 0 || r.bottom > window.innerHeight) { el.scrollIntoView({block: 'center'}); window.__still = 0; }
+        else { window.__still = window.__cellAt === key ? (window.__still || 0) + 1 : 0; }
+        window.__cellAt = key;
+        return window.__still >= 30;
+    }""")
     pbox = point.bounding_box()
-    page.mouse.click(pbox["x"] + pbox["width"] / 2, pbox["y"] + pbox["height"] / 2)
+    cx, cy = pbox["x"] + pbox["width"] / 2, pbox["y"] + pbox["height"] / 2
+    page.mouse.move(cx, cy)
+    page.locator(".st-key-rv_confusion .hoverlayer .hovertext").wait_for()
+    page.mouse.click(cx, cy)
     open_cell = page.get_by_role("button", name=re.compile(r"Review the [\d,]+ samples labeled"))
     open_cell.wait_for()
     count = int(re.search(r"Review the ([\d,]+) samples", open_cell.inner_text()).group(1).replace(",", ""))

@@ -511,7 +511,7 @@ def overview(frame: pd.DataFrame, ds: Dataset) -> None:
             st.caption("Every suggestion agrees with the given label.")
             return
         event = st.plotly_chart(confusion_figure(off), on_select="rerun", selection_mode="points",
-                                key="rv_confusion")
+                                key="rv_confusion", config={"displayModeBar": False})
         points = event.selection.points if event is not None else []
         if points:
             given, suggested = points[0]["customdata"][:2]
@@ -532,8 +532,11 @@ def confusion_figure(cells: pd.DataFrame):
         marker={"symbol": "square", "size": 34, "color": cells["count"], "colorscale": "Reds", "cmin": 0,
                 "line": {"width": 0}},
         hovertemplate="given %{y}, suggested %{x}: %{text} samples<extra></extra>"))
-    axis = {"type": "category", "categoryorder": "array", "categoryarray": labels}
+    # half a cell of room on every side and no zoom: the axis-end drag handles would otherwise sit on the
+    # edge cells and swallow their clicks
+    axis = {"type": "category", "categoryorder": "array", "categoryarray": labels, "fixedrange": True}
+    span = [-0.5, len(labels) - 0.5]
     fig.update_layout(height=max(220, 40 * len(labels) + 90), margin={"t": 10, "l": 10, "r": 10, "b": 10},
-                      xaxis={**axis, "title": "suggested", "side": "top"},
-                      yaxis={**axis, "title": "given", "autorange": "reversed"}, clickmode="event+select")
+                      xaxis={**axis, "title": "suggested", "side": "top", "range": span},
+                      yaxis={**axis, "title": "given", "range": span[::-1]}, clickmode="event+select")
     return fig
