@@ -172,6 +172,38 @@ def test_same_seed_same_values_and_flips_rank_low(method, noisy_blobs):
     assert not np.array_equal(a.values, c.values)
 
 
+def test_seeded_values_ignore_threads_drawing_from_torchs_global_rng(noisy_blobs):
+    """Weights and batches come from private generators: jobs running beside threads that
+    draw from torch's global RNG (as other app jobs do) give the serial values exactly."""
+    problem, _ = noisy_blobs
+    methods = ("lossval", "dvgs", "dvemb")
+    serial = {m: get_valuator(m, FAST[m], seed=5).fit(problem).values for m in methods}
+    stop = threading.Event()
+
+    def draw() -> None:
+        while not stop.is_set():
+            torch.randn(256)
+
+    drawers = [threading.Thread(target=draw) for _ in range(2)]
+    for t in drawers:
+        t.start()
+    try:
+        results: list[tuple[str, np.ndarray]] = []  # three runs of each method at once
+        jobs = [threading.Thread(target=lambda m=m: results.append(
+            (m, get_valuator(m, FAST[m], seed=5).fit(problem).values))) for m in methods for _ in range(3)]
+        for t in jobs:
+            t.start()
+        for t in jobs:
+            t.join()
+    finally:
+        stop.set()
+        for t in drawers:
+            t.join()
+    assert len(results) == 9
+    for m, values in results:
+        np.testing.assert_array_equal(values, serial[m])
+
+
 def test_dvemb_phases_sum_to_value(noisy_blobs):
     problem, _ = noisy_blobs
     res = get_valuator("dvemb", FAST["dvemb"], seed=0).fit(problem)
