@@ -667,6 +667,16 @@ class Workspace:
         """Whether ``session_id`` may record decisions and start runs on ``key`` (owner or edit share)."""
         return self.access_mode(session_id, key) in ("owner", "write")
 
+    def _require_write(self, session_id: str, key: str) -> None:
+        """Raise :class:`AccessError` unless ``session_id`` may change record ``key`` right now (checked at each
+        write, so a revoked or expired edit key stops a page that is already open)."""
+        mode = self.access_mode(session_id, key)
+        if mode == "read":
+            raise AccessError("This dataset was shared with you view-only, so decisions cannot be saved.")
+        if mode is None:
+            raise AccessError("This dataset is no longer open to this session (its share key was revoked or has "
+                              "expired), so decisions cannot be saved.")
+
     # -- share keys -----------------------------------------------------------------------
     def create_share_key(self, session_id: str, key: str, *, write: bool = False,
                          days: float | None = 7.0) -> str:
@@ -846,8 +856,7 @@ class Workspace:
         Returns:
             The number of rows written.
         """
-        if self.access_mode(session_id, key) == "read":
-            raise AccessError("This dataset was shared with you view-only, so decisions cannot be saved.")
+        self._require_write(session_id, key)
         stamp = _now_iso()
         tag = session_tag(session_id)
         values = []
@@ -897,6 +906,7 @@ class Workspace:
         Returns:
             The number of samples set back (0 when there is nothing to undo).
         """
+        self._require_write(session_id, key)
         stamp = _now_iso()
         tag = session_tag(session_id)
         with _faults(self.root), closing(self._connect()) as con, con:

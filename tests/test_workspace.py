@@ -236,6 +236,26 @@ def test_share_keys_are_long_view_only_by_default_revocable_and_say_nothing_when
     assert not ws.can_access(viewer, rec.key) and ws.list_datasets(viewer) == []  # revoking cut access
 
 
+def test_decisions_need_a_live_grant_at_each_write(ws):
+    """A session that never opened the dataset, or whose edit key was revoked while its page
+    was open, cannot save or undo; the owner's log is untouched."""
+    from dataval_core.workspace import AccessError
+
+    owner, editor, stranger = ws.mint_session(), ws.mint_session(), ws.mint_session()
+    rec = ws.add_dataset(owner, _table_dataset())
+    with pytest.raises(AccessError, match="no longer open"):
+        ws.record_decisions(rec.key, stranger, [{"id": "0", "action": "drop"}])
+    ws.open_shared(editor, ws.create_share_key(owner, rec.key, write=True))
+    assert ws.record_decisions(rec.key, editor, [{"id": "1", "action": "keep"}]) == 1
+    (key_id,) = [k.key_id for k in ws.share_keys(rec.key) if k.active]
+    ws.revoke_share_key(owner, rec.key, key_id)
+    with pytest.raises(AccessError, match="revoked"):
+        ws.record_decisions(rec.key, editor, [{"id": "2", "action": "drop"}])
+    with pytest.raises(AccessError):
+        ws.undo_last_step(rec.key, editor)
+    assert ws.decision_log(rec.key)["id"].tolist() == ["1"]
+
+
 def test_minted_sessions_only(ws):
     sid = ws.mint_session()
     assert len(sid) == 32 and ws.session_exists(sid)
