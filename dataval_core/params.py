@@ -8,7 +8,7 @@ CLI and renders the app's parameter form.
 Every number has both bounds, and no number may be infinite or NaN. Limits that
 depend on the machine are declared here once and follow its cores and memory:
 :data:`CORES` (worker counts), :data:`MEMORY_GB` (memory limits), :data:`MAX_OT_SIDE`
-(rows per side of a dense OT problem) and :data:`MAX_LAYER_PARAMS` (hidden layer widths,
+(rows per side of a dense OT problem) and :data:`MAX_HIDDEN_PARAMS` (hidden layer widths,
 the ``widths`` kind).
 """
 from __future__ import annotations
@@ -33,11 +33,11 @@ def _memory_bytes() -> int:
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 #: physical memory in GiB, rounded down (at least 4, so defaults stay valid on small machines): caps memory limits
 MEMORY_GB = max(4, _memory_bytes() // 2**30)
-#: weights between consecutive hidden layers: float32 weights, gradients and two Adam moments
-#: (16 bytes each) within an eighth of the memory
-MAX_LAYER_PARAMS = _memory_bytes() // 8 // 16
+#: weights between the hidden layers, all of them together: float32 weights, gradients and two Adam
+#: moments (16 bytes each) within an eighth of the memory
+MAX_HIDDEN_PARAMS = _memory_bytes() // 8 // 16
 #: the widest hidden layer (a square weight matrix at the cap above)
-MAX_LAYER_WIDTH = math.isqrt(MAX_LAYER_PARAMS)
+MAX_LAYER_WIDTH = math.isqrt(MAX_HIDDEN_PARAMS)
 #: hidden layers at most
 MAX_LAYERS = 8
 #: rows per side of one dense OT problem (sava batches, label-cost samples): its cost matrix and solver
@@ -52,7 +52,7 @@ def param(default: Any, *, low: float | None = None, high: float | None = None,
 
     ``kind="widths"`` marks a comma-separated list of hidden layer widths, each in
     ``[1, MAX_LAYER_WIDTH]``, at most ``MAX_LAYERS`` of them, with at most
-    ``MAX_LAYER_PARAMS`` weights between two consecutive layers.
+    ``MAX_HIDDEN_PARAMS`` weights between consecutive layers in all (the sum over the layer pairs).
     """
     meta = {"low": low, "high": high, "low_open": low_open, "high_open": high_open,
             "choices": tuple(choices) if choices is not None else None, "kind": kind, "help": help}
@@ -67,7 +67,7 @@ def parse_widths(text: str) -> tuple[int, ...] | None:
         return None
     if len(widths) > MAX_LAYERS or any(not 1 <= w <= MAX_LAYER_WIDTH for w in widths):
         return None
-    if any(a * b > MAX_LAYER_PARAMS for a, b in zip(widths, widths[1:])):
+    if sum(a * b for a, b in zip(widths, widths[1:])) > MAX_HIDDEN_PARAMS:
         return None
     return widths
 
@@ -90,7 +90,7 @@ class ParamSpec:
     def describe_range(self) -> str:
         if self.kind == "widths":
             return (f"comma-separated hidden layer widths such as '128,32' (each 1 to {MAX_LAYER_WIDTH:,}, "
-                    f"at most {MAX_LAYERS} layers, at most {MAX_LAYER_PARAMS:,} weights between two layers)")
+                    f"at most {MAX_LAYERS} layers, at most {MAX_HIDDEN_PARAMS:,} weights between them in all)")
         if self.choices is not None:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         kind = {int: "an int", float: "a float", bool: "a bool", str: "a string"}.get(self.type, self.type.__name__)

@@ -15,7 +15,7 @@ from conftest import make_blobs_problem
 from dataval_core import get_valuator, list_valuators
 from dataval_core.params import (
     CORES,
-    MAX_LAYER_PARAMS,
+    MAX_HIDDEN_PARAMS,
     MAX_LAYER_WIDTH,
     MAX_LAYERS,
     MAX_OT_SIDE,
@@ -92,7 +92,8 @@ def test_every_parameter_bound(name, cls, s, tiny):
                     runs.append(obj)
     elif s.kind == "widths":
         bad = ["0", "-1", "inf", "nan", "1.5", "a,b", f"{MAX_LAYER_WIDTH + 1}", "100000,100000",
-               ",".join(["8"] * (MAX_LAYERS + 1)), f"{MAX_LAYER_WIDTH},{MAX_LAYER_PARAMS // MAX_LAYER_WIDTH + 1}"]
+               ",".join(["8"] * (MAX_LAYERS + 1)), f"{MAX_LAYER_WIDTH},{MAX_HIDDEN_PARAMS // MAX_LAYER_WIDTH + 1}",
+               ",".join([str(MAX_LAYER_WIDTH // 2)] * MAX_LAYERS)]  # each pair fits, the stack does not
         for value in bad:
             assert _accepted(cls, name, s.name, value) is None, value
         for value in ("", "1", "4,2"):
@@ -112,9 +113,9 @@ def test_every_parameter_bound(name, cls, s, tiny):
 
 def test_machine_caps():
     assert 1 <= CORES and MEMORY_GB >= 4
-    assert MAX_LAYER_WIDTH ** 2 <= MAX_LAYER_PARAMS
+    assert MAX_LAYER_WIDTH ** 2 <= MAX_HIDDEN_PARAMS
     # 100000 x 100000 float32 weights would be 40 GB before gradients and Adam state
-    assert MAX_LAYER_PARAMS * 16 <= MEMORY_GB * 2**30 / 4
+    assert MAX_HIDDEN_PARAMS * 16 <= MEMORY_GB * 2**30 / 4
     sava = next(v for v in list_valuators() if v.name == "sava").load()
     assert next(s for s in specs(sava.Params) if s.name == "n_jobs").high == CORES
     # one dense OT problem of MAX_OT_SIDE rows a side (cost + solver state, 64 bytes an entry) fits in a quarter
