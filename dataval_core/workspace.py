@@ -57,6 +57,8 @@ BUDGET_ENV_VAR = "DATAVAL_MAX_WORKSPACE_GB"
 DEFAULT_ROOT = ".dataval"
 #: run states; ``interrupted`` marks a run whose server process ended before it finished
 RUN_STATES = tuple(RunState)
+#: states of a run that has not finished
+_ACTIVE = (RunState.QUEUED, RunState.RUNNING)
 #: access a session has to a dataset record: its creator, or a share key's holder (edit or view only)
 ACCESS_MODES = ("owner", "write", "read")
 #: the one message for a share key that is wrong, expired or revoked (it never says which)
@@ -303,7 +305,7 @@ class RunRecord:
     @property
     def status_text(self) -> str:
         """The state as shown in tables: ``done``, or ``done · not converged`` when the method says so."""
-        if self.status == "done" and self.result_status != "ok":
+        if self.status == RunState.DONE and self.result_status != "ok":
             return f"done · {self.result_status.replace('_', ' ')}"
         return self.status
 
@@ -739,8 +741,9 @@ class Workspace:
         self.check_budget()
         run_id = "run_" + uuid.uuid4().hex[:12]
         self._execute("INSERT INTO runs (run_id, dataset_key, method, embedding, params, seed, status, created, owner) "
-                      "VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                       (run_id, key, method, embedding, json.dumps(dict(params), default=str), int(seed),
+                       str(RunState.QUEUED),
                        time.time(), _PROCESS_TOKEN))
         return run_id
 
@@ -748,7 +751,7 @@ class Workspace:
         """Move a run to ``status`` (one of ``RUN_STATES``) with an optional one-line error."""
         if status not in RUN_STATES:
             raise ValueError(f"Unknown run status {status!r}.")
-        finished = time.time() if status not in ("queued", "running") else None
+        finished = time.time() if status not in _ACTIVE else None
         try:
             self._execute("UPDATE runs SET status = ?, error = ?, finished = ? WHERE run_id = ?",
                           (str(status), error, finished, run_id))
@@ -783,15 +786,15 @@ class Workspace:
                 path.parent.mkdir(exist_ok=True)
                 frame.to_parquet(tmp, index=False)
                 tmp.replace(path)
-            self._execute("UPDATE runs SET status = 'done', error = NULL, finished = ?, timings = ?, embedding = ?, "
+            self._execute("UPDATE runs SET status = ?, error = NULL, finished = ?, timings = ?, embedding = ?, "
                           "params = ?, result_status = ? WHERE run_id = ?",
-                          (time.time(), json.dumps(dict(result.timings)), result.embedding or None,
+                          (str(RunState.DONE), time.time(), json.dumps(dict(result.timings)), result.embedding or None,
                            json.dumps(dict(result.params), default=str), result.status, run_id))
         except WorkspaceError as exc:
             tmp.unlink(missing_ok=True)
             failure = WorkspaceError(f"The run finished but its values could not be saved: {exc}", exc.reason)
             try:
-                self.set_run_status(run_id, "failed", error=str(failure))
+                self.set_run_status(run_id, RunState.FAILED, error=str(failure))
             except WorkspaceError:
                 pass  # set_run_status keeps the state in memory
             raise failure from exc
@@ -803,8 +806,8 @@ class Workspace:
         unsaved = self._unsaved_status.get(r["run_id"])
         if unsaved is not None:
             status, error = unsaved
-        elif status in ("queued", "running") and not _owner_alive(r["owner"]):
-            status = "interrupted"
+        elif status in _ACTIVE and not _owner_alive(r["owner"]):
+            status = RunState.INTERRUPTED
         return RunRecord(r["run_id"], r["dataset_key"], r["method"], r["embedding"], json.loads(r["params"]),
                          r["seed"], status, error, json.loads(r["timings"]), r["created"], r["finished"],
                          r["result_status"])
@@ -984,7 +987,7 @@ class Workspace:
                 removed.append(self._remove_path(kind, path, dry_run))
         for key in set(activity) - doomed:
             for run in self.list_runs(key):
-                if run.created < cutoff and run.status in ("failed", "cancelled", "interrupted"):
+                if run.created < cutoff and run.status in (RunState.FAILED, RunState.CANCELLED, RunState.INTERRUPTED):
                     removed.append(self._remove_run(run.run_id, dry_run))
         for key in sorted(doomed, key=lambda k: activity[k]):
             removed.append(self._remove_dataset(key, dry_run))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
+from dataval_core.progress import RunState
 from dataval_core.result import ValuationResult
 from dataval_core.workspace import RunRecord
 
@@ -42,7 +43,7 @@ def probe_frame(result: ValuationResult) -> pd.DataFrame:
 def explain_runs(runs: Sequence[RunRecord]) -> None:
     """For each finished consensus run among ``runs``: the members' probe scores beside their share."""
     for run in runs:
-        if run.method != "consensus" or run.status != "done":
+        if run.method != "consensus" or run.status != RunState.DONE:
             continue
         frame = probe_frame(review.result(run))
         if frame.empty:
