@@ -3,6 +3,7 @@ reload, default run, view state across pages and reloads, jump to id, the demo f
 draws, export counts with a separate target file, the encoding note and scoring against a truth column."""
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -228,4 +229,7 @@ def test_data_page_states_the_encoding_and_compare_scores_a_truth_column(workspa
     assert at.selectbox(key="cmp_truth_col").value == "bad"
     table = next(d.value for d in at.dataframe if "auroc" in d.value.columns)
     assert 0 <= table["auroc"].iloc[0] <= 1 and not errors(at)
+    # the report's detection figure: one curve per run, the random order and the ideal curve
+    chart = json.loads(next(c.proto.spec for c in at.get("plotly_chart") if "fraction inspected" in c.proto.spec))
+    assert [t["name"] for t in chart["data"]] == [ws.list_runs(record.key)[0].label, "random order", "ideal"]
     assert any("also a feature the methods saw" in w.value for w in at.warning)  # stored here with it as a feature

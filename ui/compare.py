@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 
 from dataval_core import plots, tasks
 from dataval_core.dataset import CLASSIFICATION, Dataset
@@ -77,16 +76,13 @@ def noise_metrics(ds: Dataset, results: Sequence[ValuationResult], flags: np.nda
 
 
 def detection_figure(ds: Dataset, results: Sequence[ValuationResult], flags: np.ndarray | None = None):
-    """Fraction of known-bad samples found vs fraction inspected, one line per run, with the random diagonal."""
+    """Fraction of known-bad samples found vs fraction inspected, one line per run: the report's figure, with
+    the random order and the ideal curve (at the valued rows' share of known-bad ones)."""
     flags = _known_bad(ds, flags)
-    curves = [detection_curve(r.values, _flags_for(ds, flags, r)).assign(run=r.method) for r in results]
-    frame = pd.concat(curves, ignore_index=True)
-    fig = px.line(frame, x="fraction_inspected", y="fraction_found", color="run",
-                  labels={"fraction_inspected": "fraction inspected (lowest value first)",
-                          "fraction_found": "fraction of known-bad samples found"})
-    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="inspect at random", line={"dash": "dot", "color": "gray"})
-    fig.update_layout(height=380, margin={"t": 10}, legend={"orientation": "h", "y": -0.25})
-    return fig
+    curves = {r.method: detection_curve(r.values, _flags_for(ds, flags, r)) for r in results}
+    valued = flags[~ds.is_target]
+    rate = float(valued.mean()) if len(valued) else None
+    return plots.detection_curve_figure(curves, noise_rate=rate, title="")
 
 
 def removal_groups(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
