@@ -68,28 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_methods)
 
     v = sub.add_parser("value", help="value every non-target sample of DATA and write VALUES.csv")
-    v.add_argument("data", help="CSV/Parquet file, zip or folder of images, or sample:<name> (bundled)")
-    v.add_argument("--label", help="label column (tables; images take labels from folders or the manifest)")
-    v.add_argument("--id-column", help="column holding stable sample ids (default: row number)")
-    tg = v.add_mutually_exclusive_group()
-    tg.add_argument("--target", help="a separate file of the same kind and schema: the reference set")
-    tg.add_argument("--target-col", help="boolean column marking trusted (target) rows")
-    tg.add_argument("--target-frac", type=float, help="stratified random fraction held out as target (default 0.2)")
+    _add_data_options(v)
     v.add_argument("--method", default="consensus", help="valuation method (see `dataval methods`; default: "
                    "consensus, the recommended portfolio)")
     v.add_argument("--embedding", help="raw, pca, pca:<k>, target_trained, torchvision:<arch>, columns:<prefix> "
                                        "(default: the method's own)")
     v.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, repeatable")
-    v.add_argument("--inject-noise", type=float, metavar="RATE", help="flip this fraction of valued labels first")
-    v.add_argument("--noise-kind", choices=("uniform", "pair"), default="uniform",
-                   help="uniform: to a random other class; pair: to the most confusable class")
-    v.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
-                   help="auto (default): text labels and integers with at most 50 distinct values are classes, "
-                        "other numbers a regression target; the choice and its reason are printed")
-    v.add_argument("--seed", type=_seed, default=0, help=f"random seed, 0 to {MAX_SEED}")
     v.add_argument("--out", required=True, help="output VALUES.csv (never one of the input files; written "
                                                  "atomically, so a failed run leaves no partial file)")
-    v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="where sava, knn_shapley and data_oob run their tasks: this machine (default) or a Ray "
                         "cluster; same values either way")
@@ -335,22 +321,29 @@ def _add_task_verbs(sub) -> None:
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="CSV/Parquet file, zip or folder of images, or sample:<name> (bundled)")
-    p.add_argument("--label", help="label column (tables)")
+    p.add_argument("--label", help="label column (tables; images take labels from folders or the manifest)")
     p.add_argument("--id-column", help="column holding stable sample ids (default: row number)")
     tg = p.add_mutually_exclusive_group()
     tg.add_argument("--target", help="a separate file of the same kind and schema: the reference set")
     tg.add_argument("--target-col", help="boolean column marking trusted (target) rows")
     tg.add_argument("--target-frac", type=float, help="stratified random fraction held out as target (default 0.2)")
-    p.add_argument("--inject-noise", type=float, metavar="RATE", help="flip this fraction of valued labels first")
-    p.add_argument("--noise-kind", choices=("uniform", "pair"), default="uniform")
-    p.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
+    p.add_argument("--inject-noise", type=float, metavar="RATE",
+                   help="corrupt this fraction of valued rows first (the truth goes to the output's injected_noise)")
+    p.add_argument("--noise-kind", choices=("uniform", "pair", "feature"), default="uniform",
+                   help="uniform: flip the label to a random other class; pair: to the most confusable class; "
+                        "feature: add Gaussian noise to the row's features (labels untouched)")
+    p.add_argument("--noise-scale", type=float, default=1.0,
+                   help="std of the feature noise, in standardised feature units (pixel units for images; default 1)")
+    p.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
+                   help="auto (default): text labels and integers with at most 50 distinct values are classes, "
+                        "other numbers a regression target; the choice and its reason are printed")
     p.add_argument("--seed", type=_seed, default=0, help=f"random seed, 0 to {MAX_SEED}")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _dataset_from_args(args, work: str):
     """DATA with its target rows and injected noise from the data options (`value`, `map` and `curve` share them)."""
-    from .noise import inject_label_noise
+    from .noise import inject_feature_noise, inject_label_noise
     from .targets import load_target_file, split_target, target_from_column
 
     frac = 0.2 if args.target_frac is None else args.target_frac
@@ -368,7 +361,9 @@ def _dataset_from_args(args, work: str):
         ds = target_from_column(ds, args.target_col)
     else:
         ds = split_target(ds, frac, seed=args.seed)
-    if args.inject_noise is not None:
+    if args.inject_noise is not None and args.noise_kind == "feature":
+        ds = inject_feature_noise(ds, args.inject_noise, scale=args.noise_scale, seed=args.seed)
+    elif args.inject_noise is not None:
         ds = inject_label_noise(ds, args.inject_noise, kind=args.noise_kind, seed=args.seed)
     return ds
 

@@ -158,3 +158,19 @@ def test_map_and_curve_verbs_reuse_the_app_tasks(tmp_path, capsys):
     code, _, err = cli(["curve", tmp_path / "v.csv", "sample:breast_cancer", "--seed", "1", "--out",
                         tmp_path / "c2.csv"], capsys)
     assert_one_line_error(code, err, "labels")
+
+
+def test_feature_noise_leaves_labels_and_is_found(tmp_path, capsys):
+    out_csv = tmp_path / "values.csv"
+    code, _, err = cli(["value", DIGITS, "--label", "label", "--inject-noise", 0.1, "--noise-kind", "feature",
+                        "--noise-scale", 3, "--method", "knn_shapley", "--out", out_csv, "--quiet"], capsys)
+    assert code == 0, err
+    frame = pd.read_csv(out_csv)
+    valued = frame[frame.role == "valued"]
+    assert valued["injected_noise"].sum() == round(0.1 * len(valued)) and frame["injected_noise"].sum() == \
+        valued["injected_noise"].sum()
+    labels = pd.read_csv(DIGITS)["label"].astype(str).tolist()
+    assert frame["label"].astype(str).tolist() == labels  # the table's labels are untouched
+    code, out, _ = cli(["evaluate", out_csv], capsys)
+    assert code == 0
+    assert float(next(line for line in out.splitlines() if line.startswith("AUROC")).split()[-1]) >= 0.8
