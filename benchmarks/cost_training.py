@@ -25,14 +25,14 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_line  # noqa: E402
+from _machine import machine_line
 
-from dataval_core import torch_models  # noqa: E402
-from dataval_core.methods.dvemb import DVEmbParams  # noqa: E402
-from dataval_core.methods.dvgs import DVGSParams  # noqa: E402
-from dataval_core.methods.lossval import LossValParams  # noqa: E402
-from dataval_core.problem import Problem  # noqa: E402
-from dataval_core.registry import get_valuator  # noqa: E402
+from dataval_core import torch_models
+from dataval_core.methods.dvemb import DVEmbParams
+from dataval_core.methods.dvgs import DVGSParams
+from dataval_core.methods.lossval import LossValParams
+from dataval_core.problem import Problem
+from dataval_core.registry import get_valuator
 
 
 def mixture(n: int, m: int, d: int = 64, classes: int = 10, flip: float = 0.2, seed: int = 0):

@@ -27,14 +27,14 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_line  # noqa: E402
+from _machine import machine_line
 
-from dataval_core.evaluation import detection_metrics  # noqa: E402
-from dataval_core.noise import inject_label_noise  # noqa: E402
-from dataval_core.registry import list_valuators  # noqa: E402
-from dataval_core.runner import run_valuation  # noqa: E402
-from dataval_core.samples import load_sample  # noqa: E402
-from dataval_core.targets import split_target  # noqa: E402
+from dataval_core.evaluation import detection_metrics
+from dataval_core.noise import inject_label_noise
+from dataval_core.registry import list_valuators
+from dataval_core.runner import run_valuation
+from dataval_core.samples import load_sample
+from dataval_core.targets import split_target
 
 DATASETS = ("digits", "mnist", "breast_cancer")
 #: case -> (bundled sample or built table, target fraction): MNIST 5k with 1,000 and with 500 target images

@@ -33,10 +33,10 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_line  # noqa: E402
+from _machine import machine_line
 
-from dataval_core.problem import Problem  # noqa: E402
-from dataval_core.registry import get_valuator  # noqa: E402
+from dataval_core.problem import Problem
+from dataval_core.registry import get_valuator
 
 LOADERS = {"breast_cancer": load_breast_cancer, "digits": load_digits}
 VARIANTS = {

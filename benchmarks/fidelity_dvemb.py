@@ -37,10 +37,10 @@ from sklearn.datasets import load_digits
 from torch.func import functional_call, grad, vmap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_line  # noqa: E402
+from _machine import machine_line
 
-from dataval_core import torch_models  # noqa: E402
-from dataval_core.methods.dvemb import dvemb_trajectory  # noqa: E402
+from dataval_core import torch_models
+from dataval_core.methods.dvemb import dvemb_trajectory
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._machine import machine_line  # noqa: E402
-from dataval_core import Problem, get_valuator  # noqa: E402
-from dataval_core.methods.lava import check_memory  # noqa: E402
+from benchmarks._machine import machine_line
+from dataval_core import Problem, get_valuator
+from dataval_core.methods.lava import check_memory
 
 
 def make_data(n: int, m: int, d: int, n_classes: int, flip: float, sep: float, seed: int):

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_line  # noqa: E402
+from _machine import machine_line
 
-from dataval_core import Problem, get_valuator  # noqa: E402
+from dataval_core import Problem, get_valuator
 
 
 def main() -> None:

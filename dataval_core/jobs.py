@@ -187,13 +187,13 @@ class JobManager:
             result = work(progress, job.cancel)
         except Cancelled:
             status = RunState.CANCELLED
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a one-line status
+        except Exception as exc:  # every failure becomes a one-line status
             log.exception("job %s failed", job.job_id)
             status, error = RunState.FAILED, one_line_error(exc)
         if on_end is not None:
             try:
                 on_end(status, error)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.exception("job %s: could not record its end", job.job_id)
                 status, error = RunState.FAILED, one_line_error(exc)
         with self._lock:

@@ -33,7 +33,7 @@ def _child(job: dict) -> int:
         code = main(job["argv"])
     except SystemExit as exc:  # argparse usage errors
         code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:  # noqa: BLE001 - shown to the test as a traceback on stderr
+    except BaseException:  # shown to the test as a traceback on stderr
         traceback.print_exc()
         code = 99
     sys.stdout.flush()
@@ -42,9 +42,10 @@ def _child(job: dict) -> int:
 
 
 def run(jobs: list[dict], parallel: int) -> list[int]:
-    import dataval_core.cli  # noqa: F401 - warm the imports every child needs
-    import dataval_core.io  # noqa: F401
-    import dataval_core.runner  # noqa: F401
+    # warm the imports every child needs
+    import dataval_core.cli
+    import dataval_core.io
+    import dataval_core.runner
     import dataval_core.targets  # noqa: F401
 
     codes: list[int | None] = [None] * len(jobs)

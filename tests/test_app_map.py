@@ -9,7 +9,7 @@ from test_app import (  # noqa: F401  (fixtures below come from there too)
 )
 
 
-def test_pca_map_draws_with_a_measured_caption(workspace_dir, tmp_path):  # noqa: F811
+def test_pca_map_draws_with_a_measured_caption(workspace_dir, tmp_path):
     sid, key, _ = seeded_session(workspace_dir, tmp_path)
     at = new_app(sid)
     at.switch_page("app_pages/4_map.py").run()
@@ -31,7 +31,7 @@ def test_pca_map_draws_with_a_measured_caption(workspace_dir, tmp_path):  # noqa
     assert any("PCA" in c.value and "points" in c.value for c in at.caption)
 
 
-def test_pca_preview_shows_while_umap_runs_then_umap_replaces_it(workspace_dir, tmp_path):  # noqa: F811
+def test_pca_preview_shows_while_umap_runs_then_umap_replaces_it(workspace_dir, tmp_path):
     import threading
 
     from ui import mapview, state

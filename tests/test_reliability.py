@@ -232,7 +232,7 @@ def test_16_sessions_bulk_deciding_from_threads_lose_nothing(tmp_path):
                 rows = [{"id": str(j), "action": ("drop", "keep")[step % 2]} for j in range(step, step + 25)]
                 n += Workspace(ws.root).record_decisions(records[sid], sid, rows)
             acked[sid] = n
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             failures.append(exc)
 
     threads = [threading.Thread(target=work, args=(sid,)) for sid in sessions]
@@ -283,7 +283,7 @@ def test_16_app_sessions_bulk_deciding_beside_16_writer_threads_lose_nothing(tmp
             while not stop.is_set():
                 written[i] += Workspace(ws.root).record_decisions(
                     keys[i], sid, [{"id": str(j), "action": "keep"} for j in range(10)])
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             failures.append(exc)
 
     threads = [threading.Thread(target=other_tab, args=(i,)) for i in range(len(apps))]
