@@ -35,7 +35,8 @@ for name in chosen:
         choices.append({"method": name, "embedding": embedding, "params": params})
 
 where = st.radio("Compute on", ["this machine", "Ray cluster"], horizontal=True, key="val_backend",
-                 help="sava, knn_shapley and data_oob can fan their tasks out over a Ray cluster; same values.")
+                 help="sava, knn_shapley, data_oob and the pretrained image embeddings can fan their tasks out "
+                      "over a Ray cluster; same values.")
 backend = get_backend("local")
 if where == "Ray cluster":
     address = st.text_input("Ray address", key="val_ray_address", placeholder="host:6379",

@@ -28,7 +28,8 @@ def run_valuation(dataset: Dataset, method: str, *, embedding: str | None = None
         Cancelled: when ``cancel`` is set during the run.
 
     ``backend`` (``"local"``, ``"ray"`` or a :class:`~dataval_core.backend.Backend`) says
-    where the methods that fan out run their tasks; the values do not depend on it.
+    where the methods that fan out, and the pretrained image embeddings, run their tasks; the values do
+    not depend on it.
     """
     cls = get_spec(method).load()
     valuator = cls(params, seed=seed, backend=backend)
@@ -36,7 +37,7 @@ def run_valuation(dataset: Dataset, method: str, *, embedding: str | None = None
     reporter = as_reporter(progress, cancel)
     start = time.perf_counter()
     problem = build_problem(dataset, embedding or cls.default_embedding, seed=seed, cache_dir=cache_dir,
-                            progress=reporter)
+                            progress=reporter, backend=backend)
     embedding_s = time.perf_counter() - start
     result = valuator.fit(problem, progress=reporter)
     method_s = result.timings.get("total", 0.0)

@@ -123,6 +123,30 @@ def test_cancel_stops_the_outstanding_tasks_within_two_seconds(local_ray, backen
         assert len(list(tmp_path.iterdir())) <= 3  # 2 running + at most 1 submitted as the first finished
 
 
+def test_pretrained_image_features_fan_out_to_ray_in_file_order(local_ray, monkeypatch):
+    """Chunks of image files run as Ray tasks (each worker reads its own files and loads the network
+    once); the features equal the local ones exactly, in file order, and progress counts images."""
+    from dataval_core.embeddings import embed, extract, pretrained
+    from dataval_core.samples import load_sample
+    from dataval_core.targets import split_target
+
+    if not pretrained.available():
+        pytest.skip("the optional 'pretrained' extra is not installed")
+    monkeypatch.setattr(extract, "CHUNK", 4)  # three chunks of files, so the order matters
+    ds = load_sample("mnist")
+    keep = np.concatenate([np.flatnonzero(ds.labels == c)[:5] for c in range(2)])
+    small = split_target(ds.replace(**{f: getattr(ds, f)[keep] for f in ("ids", "labels", "is_target")}), 0.3,
+                         seed=0)
+    local, _ = embed(small, pretrained.NAME)
+    events = []
+    remote, _ = embed(small, pretrained.NAME, backend=local_ray, progress=events.append)
+    np.testing.assert_array_equal(remote, local)
+    done = [e.done for e in events if e.stage.startswith("embedding") and e.total == len(small)]
+    assert done[-1] == len(small) and done == sorted(done) and len(done) == 4  # 0, then three chunks
+    single = [extract._chunk_features(pretrained._batch_features, small.image_paths()[i:i + 1]) for i in (0, 7)]
+    np.testing.assert_allclose(np.vstack(single), local[[0, 7]], rtol=1e-4, atol=1e-5)  # no row depends on its batch
+
+
 def test_get_backend_names():
     assert isinstance(get_backend(None), LocalBackend) and isinstance(get_backend("ray", "h:1"), RayBackend)
     assert get_backend("ray", "h:1").address == "h:1"

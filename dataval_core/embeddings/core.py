@@ -21,7 +21,10 @@ Results are cached on disk by (dataset content hash, embedding name, seed) as
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +32,7 @@ from ..dataset import IMAGE, DataError, Dataset
 from ..problem import Problem
 from ..progress import CancelFlag, ProgressCallback, Reporter, as_reporter
 from . import learned, pretrained
+from .extract import extract_features, network
 from .raw import raw_features
 
 OFFLINE_EMBEDDINGS = ("raw", "pca", "target_trained", "cross_fitted", "columns:<prefix>")
@@ -54,9 +58,12 @@ def list_embeddings(dataset: Dataset) -> list[str]:
 
 
 def embed(dataset: Dataset, name: str = "raw", *, seed: int = 0, cache_dir: str | Path | None = None,
-          progress: ProgressCallback | Reporter | None = None, cancel: CancelFlag | None = None
-          ) -> tuple[np.ndarray, tuple[int, int, int] | None]:
+          progress: ProgressCallback | Reporter | None = None, cancel: CancelFlag | None = None,
+          backend: Any = None) -> tuple[np.ndarray, tuple[int, int, int] | None]:
     """The embedded matrix for every row (n_rows, k) float32, and the image shape for ``raw`` images.
+
+    ``backend`` (``"local"``, ``"ray"`` or a :class:`~dataval_core.backend.Backend`) runs the
+    pretrained extractors' chunks of image files (:mod:`.extract`); the features do not depend on it.
 
     Raises:
         ValueError: unknown embedding name, or one that cannot run here (with the offline options).
@@ -84,11 +91,11 @@ def embed(dataset: Dataset, name: str = "raw", *, seed: int = 0, cache_dir: str 
     elif kind in ("target_trained", "cross_fitted"):
         x = _learned(dataset, kind, seed, reporter)
     elif kind == "pretrained":
-        x = pretrained.efficientnet_lite0_features(dataset, reporter)
+        x = pretrained.efficientnet_lite0_features(dataset, reporter, backend)
     elif kind == "columns":
         x = _columns(dataset, arg)
     else:
-        x = _torchvision(dataset, arg, reporter)
+        x = _torchvision(dataset, arg, reporter, backend)
     x = np.ascontiguousarray(x, dtype=np.float32)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -101,14 +108,15 @@ def embed(dataset: Dataset, name: str = "raw", *, seed: int = 0, cache_dir: str 
 
 def build_problem(dataset: Dataset, embedding: str | None = None, *, seed: int = 0,
                   cache_dir: str | Path | None = None, progress: ProgressCallback | Reporter | None = None,
-                  cancel: CancelFlag | None = None) -> Problem:
-    """Embed ``dataset`` and split it into valued and target arrays."""
+                  cancel: CancelFlag | None = None, backend: Any = None) -> Problem:
+    """Embed ``dataset`` (pretrained extractors on ``backend``) and split it into valued and target arrays."""
     name = embedding or "raw"
     if not dataset.is_target.any():
         raise DataError("No target (validation) rows: choose a target fraction, a boolean column or a file.")
     if dataset.is_target.all():
         raise DataError("Every row is in the target set; nothing is left to value.")
-    x, image_shape = embed(dataset, name, seed=seed, cache_dir=cache_dir, progress=progress, cancel=cancel)
+    x, image_shape = embed(dataset, name, seed=seed, cache_dir=cache_dir, progress=progress, cancel=cancel,
+                           backend=backend)
     v, t = dataset.valued_index, dataset.target_index
     return Problem(ids=dataset.ids[v], x=x[v], y=dataset.labels[v], x_target=x[t], y_target=dataset.labels[t],
                    classes=dataset.classes, task=dataset.task, embedding=name, image_shape=image_shape)
@@ -168,11 +176,11 @@ def cached_torchvision_archs() -> list[str]:
     return found
 
 
-def _torchvision(dataset: Dataset, arch: str, reporter: Reporter) -> np.ndarray:
+def _torchvision(dataset: Dataset, arch: str, reporter: Reporter, backend: Any = None) -> np.ndarray:
     if dataset.modality != IMAGE:
         raise DataError("torchvision embeddings need an image dataset.")
     import torch
-    from torchvision.models import get_model, get_model_weights
+    from torchvision.models import get_model_weights
 
     try:
         weights = get_model_weights(arch).DEFAULT
@@ -184,23 +192,32 @@ def _torchvision(dataset: Dataset, arch: str, reporter: Reporter) -> np.ndarray:
             f"Pretrained weights for {arch} are not in the local torch cache ({file}). Nothing is downloaded "
             f"here: copy that file there from a machine with internet access, or use an offline embedding: "
             f"{', '.join(OFFLINE_EMBEDDINGS)}.")
-    from ..images import load_image_matrix
+    return extract_features(dataset.image_paths(), partial(_torchvision_batch, arch), reporter,
+                            f"embedding ({arch})", backend)
+
+
+def _torchvision_network(arch: str):
+    from torchvision.models import get_model, get_model_weights
+
     from ..torch_models import pick_device
 
-    device = pick_device()
-    model = get_model(arch, weights=weights).eval().to(device)  # reads the cached file; weights_only load
-    head = _drop_classifier(model)
-    paths = dataset.image_paths()
+    model = get_model(arch, weights=get_model_weights(arch).DEFAULT)  # reads the cached file; weights_only load
+    _drop_classifier(model)
+    return model.eval().to(pick_device())
+
+
+def _torchvision_batch(arch: str, paths: Sequence[Path]) -> np.ndarray:
+    import torch
+
+    from ..images import load_image_matrix
+
+    model = network(f"torchvision:{arch}", partial(_torchvision_network, arch))
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    chunks, step = [], 64
+    px = load_image_matrix(list(paths), TORCHVISION_SIDE, "RGB")
+    batch = (torch.as_tensor(px).view(-1, 3, TORCHVISION_SIDE, TORCHVISION_SIDE) - mean) / std
     with torch.no_grad():
-        for i in range(0, len(paths), step):
-            px = load_image_matrix(paths[i:i + step], TORCHVISION_SIDE, "RGB")
-            batch = (torch.as_tensor(px).view(-1, 3, TORCHVISION_SIDE, TORCHVISION_SIDE) - mean) / std
-            chunks.append(head(batch.to(device)).flatten(1).cpu().numpy())
-            reporter.update(f"embedding ({arch})", min(i + step, len(paths)), len(paths))
-    return np.concatenate(chunks)
+        return model(batch.to(next(model.parameters()).device)).flatten(1).cpu().numpy()
 
 
 def _drop_classifier(model):

