@@ -53,8 +53,6 @@ def extract_features(paths: Sequence[Path], features: Callable[[Sequence[Path]],
     from ..backend import get_backend
 
     chunks = [(list(paths[i:i + CHUNK]),) for i in range(0, len(paths), CHUNK)]
-    out: list[np.ndarray] = [np.empty((0, 0), np.float32)] * len(chunks)
-    for i, feats in get_backend(backend).map(_chunk_features, chunks, reporter, stage, shared=features,
-                                             units=[len(c[0]) for c in chunks]):
-        out[i] = feats
-    return np.concatenate(out).astype(np.float32, copy=False)
+    done = get_backend(backend).map(_chunk_features, chunks, reporter, stage, shared=features,
+                                    units=[len(c[0]) for c in chunks], ordered=True)
+    return np.concatenate([feats for _, feats in done])
