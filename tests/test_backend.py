@@ -115,12 +115,13 @@ def test_cancel_stops_the_outstanding_tasks_within_two_seconds(local_ray, backen
     assert time.monotonic() - asked[0] < 2
     if backend == "ray":
         # 6 tasks were in flight (2 CPUs); once the cluster is idle again, the cancelled ones
-        # have not finished: only the one that triggered the cancel and at most its twin
+        # have not finished: the one that triggered the cancel, its twin, and under load at most one
+        # task per CPU that started before the cancel reached it
         deadline = time.monotonic() + 30
         while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert ray.available_resources().get("CPU", 0) == 2
-        assert len(list(tmp_path.iterdir())) <= 3  # 2 running + at most 1 submitted as the first finished
+        assert len(list(tmp_path.iterdir())) <= 4  # fewer than the 6 in flight, and far from all 40
 
 
 def test_pretrained_image_features_fan_out_to_ray_in_file_order(local_ray, monkeypatch):
