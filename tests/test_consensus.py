@@ -25,16 +25,37 @@ def problem_and_result():
 def test_probe_finds_injected_flips(problem_and_result):
     _, _, res = problem_and_result
     assert res.extras["probe_auroc:knn_shapley@raw"][0] > 0.9
-    # the injection itself: flips land only in unsuspected rows, half uniform, half to the confusable class
+    # the injection itself: flips land in any row (suspected ones too), half to the confusable class,
+    # never to the given label or the members' vote; suspected rows that were not flipped are not scored
     problem, _ = make_blobs_problem(n_valued=150, n_target=60, seed=4)
+    given = np.asarray(problem.y)
     suspect = np.zeros(problem.n, dtype=bool)
     suspect[:30] = True
+    vote = given.copy()
+    vote[:20] = (given[:20] + 1) % 3  # members suggest another class for 20 suspected rows
     pair_to = np.array([1, 2, 0])
-    idx, y, injected, scored = C._probe_copy(problem, pair_to, suspect, C.ConsensusParams(probe_rate=0.2),
+    idx, y, injected, scored = C._probe_copy(problem, pair_to, suspect, vote, C.ConsensusParams(probe_rate=0.2),
                                              np.random.default_rng(0))
-    assert injected.sum() == 30 and not injected[~scored].any()
-    assert np.all(y[injected] != problem.y[idx][injected])
-    assert np.sum(y[injected] == pair_to[problem.y[idx][injected]]) >= 15
+    assert injected.sum() == 30 and scored[injected].all()
+    assert np.array_equal(scored, ~suspect[idx] | injected)
+    assert np.all(y[injected] != given[idx][injected]) and np.all(y[injected] != vote[idx][injected])
+    assert np.sum(y[injected] == pair_to[given[idx][injected]]) >= 10
+    # where the confusable class is the vote, the flip goes elsewhere: a probe must not restore the truth
+    idx, y, injected, _ = C._probe_copy(problem, pair_to, suspect, pair_to[given], C.ConsensusParams(probe_rate=0.5),
+                                        np.random.default_rng(1))
+    assert np.all(y[injected] != pair_to[given[idx][injected]]) and np.all(y[injected] != given[idx][injected])
+
+
+def test_two_class_probe_leaves_rows_the_vote_disputes():
+    """With two classes the only other label is the vote's: flipping such a row would restore the truth."""
+    problem, _ = make_blobs_problem(n_valued=150, n_target=60, seed=4, n_classes=2)
+    given = np.asarray(problem.y)
+    vote = given.copy()
+    vote[:40] = 1 - given[:40]
+    idx, y, injected, _ = C._probe_copy(problem, np.array([1, 0]), np.zeros(problem.n, dtype=bool), vote,
+                                        C.ConsensusParams(probe_rate=0.3), np.random.default_rng(0))
+    assert injected.sum() == 45 and not injected[idx < 40].any()
+    assert np.all(y[injected] == 1 - given[idx][injected])
 
 
 def test_weights_favour_the_member_the_probe_scores_best():
