@@ -14,10 +14,13 @@ on the cases of :data:`CONSENSUS_CASES` at 20 % noise.
     python benchmarks/detect.py                          # everything (slow: tens of minutes)
     python benchmarks/detect.py --datasets digits --rates 0.2 --kinds uniform
     python benchmarks/detect.py --consensus --seeds 0 1 2
+    python benchmarks/detect.py --datasets mnist --methods knn_shapley --embeddings target_trained cross_fitted \
+        --out benchmarks/results/detection_embeddings.md
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -147,8 +150,9 @@ def consensus_markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(datasets, methods, kinds, rates, seeds, cache_dir, save) -> pd.DataFrame:
-    """All runs as a frame; ``save(frame)`` is called after every noise setting, so a long run keeps its rows."""
+def run(datasets, methods, kinds, rates, seeds, cache_dir, save, embeddings=(None,)) -> pd.DataFrame:
+    """All runs as a frame; ``save(frame)`` is called after every noise setting, so a long run keeps its rows.
+    ``embeddings``: each method runs on each of these (``None``: the method's default)."""
     rows = []
     for name in datasets:
         base = load_sample(name)
@@ -157,10 +161,10 @@ def run(datasets, methods, kinds, rates, seeds, cache_dir, save) -> pd.DataFrame
                 for seed in seeds:
                     ds = inject_label_noise(split_target(base, 0.2, seed=seed), rate, kind=kind, seed=seed)
                     noisy = ds.noisy[ds.valued_index]
-                    for method in methods:
+                    for method, embedding in itertools.product(methods, embeddings):
                         start = time.perf_counter()
                         try:
-                            result = run_valuation(ds, method, seed=seed, cache_dir=cache_dir)
+                            result = run_valuation(ds, method, embedding=embedding, seed=seed, cache_dir=cache_dir)
                         except ValueError as exc:  # e.g. a method refusing a dataset: record, keep going
                             print(f"{name} {kind} {rate} {seed} {method}: skipped ({exc})", file=sys.stderr)
                             continue
@@ -168,14 +172,14 @@ def run(datasets, methods, kinds, rates, seeds, cache_dir, save) -> pd.DataFrame
                         rows.append({"dataset": name, "kind": kind, "rate": rate, "seed": seed, "method": method,
                                      "embedding": result.embedding, "auroc": m["auroc"],
                                      "p_at_k": m["precision_at_k"], "seconds": time.perf_counter() - start})
-                        print(f"{name:<13} {kind:<7} {rate:.0%} seed {seed} {method:<12} "
+                        print(f"{name:<13} {kind:<7} {rate:.0%} seed {seed} {method:<12} {result.embedding:<14} "
                               f"AUROC {m['auroc']:.3f} P@k {m['precision_at_k']:.3f} "
                               f"{rows[-1]['seconds']:.1f}s", flush=True)
                 save(pd.DataFrame(rows))
     return pd.DataFrame(rows)
 
 
-KEY = ["dataset", "kind", "rate", "seed", "method"]
+KEY = ["dataset", "kind", "rate", "seed", "method", "embedding"]
 
 
 def merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
@@ -197,7 +201,9 @@ def to_markdown(frame: pd.DataFrame) -> str:
 
     table = table.sort_values(["dataset", "kind", "rate", "method"], key=rank, kind="stable")
     at20 = table[table["rate"] == 0.2]
-    summary = at20.pivot_table(index="method", columns=["dataset", "kind"], values="auroc", sort=False)
+    several = at20.groupby("method")["embedding"].nunique().max() > 1
+    at20 = at20.assign(row=at20["method"] + ("@" + at20["embedding"] if several else ""))
+    summary = at20.pivot_table(index="row", columns=["dataset", "kind"], values="auroc", sort=False)
     lines = ["# Detection of injected label noise", "",
              f"Machine: {machine_line()}", "",
              "Commands (a later one reran and replaced its rows):", "",
@@ -226,6 +232,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--datasets", nargs="+", default=list(DATASETS))
     p.add_argument("--methods", nargs="+", default=[s.name for s in list_valuators()])
+    p.add_argument("--embeddings", nargs="+", default=[None],
+                   help="run every method on each of these embeddings (default: each method's own)")
     p.add_argument("--kinds", nargs="+", default=["uniform", "pair"])
     p.add_argument("--rates", nargs="+", type=float, default=[0.1, 0.2, 0.4])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -259,7 +267,7 @@ def main() -> None:
     if args.consensus:
         run_consensus(args.cases, args.kinds, args.seeds, args.cache_dir, save)
     else:
-        run(args.datasets, args.methods, args.kinds, args.rates, args.seeds, args.cache_dir, save)
+        run(args.datasets, args.methods, args.kinds, args.rates, args.seeds, args.cache_dir, save, args.embeddings)
     print(f"wrote {args.out}")
 
 
