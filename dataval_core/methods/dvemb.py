@@ -18,8 +18,8 @@ with η_t = lr/|B_t| for the mean batch loss.
 Being first order in the final target gradient, it cannot see zero-mean label noise in
 regression (the fit stays unbiased, the target gradient ≈ 0); systematic shifts and flipped
 classes it ranks low. The same first-order signal fades once the model fits the clean
-majority, which is why it trails knn_shapley on the bundled MNIST (AUROC 0.81 vs 0.99 at
-20 % flips). ``grad_params="last"`` (output layer only) is the default: on digits
+majority, which is why it trails knn_shapley on the bundled MNIST with pair flips (AUROC 0.877
+vs 0.989 at 20 %; uniform flips 0.984 vs 0.993, ``benchmarks/results/detection.md``). ``grad_params="last"`` (output layer only) is the default: on digits
 with 20 % flips it gave AUROC 0.951 vs 0.882 with all layers, in two thirds of the time.
 The output layer of the default model has 330 gradient entries, which are no longer
 projected to 256 (a projection must at least halve the size): digits AUROC 0.956 / 0.968 /
