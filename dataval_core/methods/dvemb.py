@@ -18,9 +18,10 @@ with η_t = lr/|B_t| for the mean batch loss.
 Being first order in the final target gradient, it cannot see zero-mean label noise in
 regression (the fit stays unbiased, the target gradient ≈ 0); systematic shifts and flipped
 classes it ranks low. The same first-order signal fades once the model fits the clean
-majority, which is why it trails knn_shapley on the bundled MNIST with pair flips (AUROC 0.877
-vs 0.989 at 20 %; uniform flips 0.984 vs 0.993, ``benchmarks/results/detection.md``). ``grad_params="last"`` (output layer only) is the default: on digits
-with 20 % flips it gave AUROC 0.951 vs 0.882 with all layers, in two thirds of the time.
+majority, which is why it trails knn_shapley on the bundled MNIST with pair flips (AUROC
+0.877 vs 0.989 at 20 %; uniform flips 0.984 vs 0.993, ``benchmarks/results/detection.md``).
+``grad_params="last"`` (output layer only) is the default: on digits with 20 % flips it gave
+AUROC 0.951 vs 0.882 with all layers, in two thirds of the time.
 The output layer of the default model has 330 gradient entries, which are no longer
 projected to 256 (a projection must at least halve the size): digits AUROC 0.956 / 0.968 /
 0.965 on seeds 0–2 vs 0.951 / 0.947 / 0.952 projected, and Spearman against the exact
@@ -42,7 +43,7 @@ on ``target_trained`` features gives 0.86 / 0.91 / 0.87. Those are the defaults;
 ``target_points=1`` is the paper's estimator. On the full bundled MNIST (20 % pair flips,
 seeds 0-2, never used for tuning) the defaults give 0.908 / 0.854 / 0.867 (mean 0.876)
 with 1,000 target images and 0.880 / 0.824 / 0.822 (mean 0.842) with 500, against
-0.695 ± 0.058 before (``benchmarks/results/detection.md``). What is left is the
+0.695 ± 0.058 with the earlier defaults (2026-11-23). What is left is the
 first-order estimate itself: it still trails knn_shapley (0.99) on pair flips.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ features low.
 Its model learns from the target set alone, so its scores are only as sharp as a model
 fitted to those rows: with 1,000 target images (bundled MNIST, 20 % flips) flips reach
 AUROC 0.74 against 0.99 for knn_shapley, while 360 target rows of 8x8 digits suffice for
-0.97 (``benchmarks/results/detection.md``).
+0.96 (``benchmarks/results/detection.md``).
 """
 from __future__ import annotations
 
