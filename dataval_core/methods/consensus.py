@@ -24,8 +24,8 @@ blind average of them loses to knn_shapley on images. So the weights come from t
    differs is left alone). Real errors hit hard rows too: with flips only in unsuspected
    (easy) rows, kNN looked best on a categorical table (probe 0.99 vs 0.88 for data_oob)
    where data_oob found more real flips; flipping every kind of row raised consensus on
-   all 8 table tuning runs (by 0.001–0.006) and changed digits and breast cancer by at
-   most 0.0002 (tuning seeds 10–13).
+   all 8 of its tuning runs (by 0.001–0.006) and moved digits, breast cancer and MNIST by
+   at most 0.0004 (tuning seeds 10–13; 10–11 for MNIST).
 4. **Combination.** Values are rank-normalised to [0, 1] (scales differ wildly between
    methods). Candidates are the best member alone and probe-weighted rank means (weights
    ∝ exp((AUROC − best AUROC) / τ) for τ = 0.1, 0.02, 0.005, so near-ties share and far
@@ -34,7 +34,7 @@ blind average of them loses to knn_shapley on images. So the weights come from t
    see different errors, or the probe cannot tell them apart, the mixture. Picking among
    four candidates on a few hundred injected flips costs little selection bias, and it is
    what keeps the result at least as good as the best member (measured:
-   ``benchmarks/results/detection_consensus.md``).
+   ``benchmarks/results/detection_consensus.md`` and ``detection_consensus_heldout.md``).
 5. **Suggested label.** The members' suggestions, voted with weights max(AUROC − 0.5, 0);
    ``suggestion_confidence`` is the winning label's share of the vote (members' agreement).
 
