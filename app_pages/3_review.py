@@ -1,13 +1,14 @@
 """Review: lowest-valued samples first; keep, drop or relabel, one by one or in bulk; undo any step."""
 import streamlit as st
 
+from dataval_core.decisions import new_event_key
 from ui import actions, layout, review, reviewstate, state
 
 layout.page("Review",
             "The lowest-valued samples come first: they are the likeliest to be mislabeled or harmful. "
             "Keep, drop or relabel each one (accept the method's suggestion or pick a class); "
-            "every click is saved at once, can be undone, and goes into the export. Click a card's chosen option "
-            "again to set it back to undecided.")
+            "every click is saved at once, can be undone, and goes into the export. A card shows its decision as "
+            "saved; its ↺ button sets it back to undecided.")
 record, ds = layout.require_dataset()
 runs = actions.finished_runs(record)
 layout.require_runs(record)
@@ -26,7 +27,8 @@ run = by_id[c1.selectbox("Run", list(by_id), key="rv_run", format_func=lambda i:
                               "else the newest run that is not random.")]
 res = review.result(run)
 others = [review.result(r) for r in runs if r.run_id != run.run_id]
-frame = review.review_frame(ds, res, state.workspace().decisions(record.key), others)
+current, log_size = review.stored_decisions(record)
+frame = review.review_frame(ds, res, current, others)
 classes = c2.multiselect("Class", sorted(frame["label"].unique()), key="rv_classes", placeholder="All classes",
                          on_change=reviewstate.to_first_page)
 view = c3.segmented_control("View", ["Grid", "Table"], required=True, key="rv_view")
@@ -75,7 +77,7 @@ start = (min(number, pages) - 1) * size
 page = shown.iloc[start:start + size]
 p1.markdown(f"**{len(shown):,}** samples match · showing {start + 1 if len(page) else 0}–{start + len(page)} · "
             f"{decided:,} of {len(frame):,} decided")
-p4.button("Undo", key="rv_undo", icon=":material/undo:", on_click=review.undo, args=(record,),
+p4.button("Undo", key="rv_undo", icon=":material/undo:", on_click=review.undo, args=(record, new_event_key()),
           shortcut="U", disabled=not state.workspace().can_undo(record.key, state.session_id()),
           help="Sets back your latest decision or bulk action (also after a reload). The log keeps both.")
 reviewstate.save(record.key)
@@ -88,7 +90,7 @@ if view == "Grid" and ds.modality == "image":
 elif view == "Grid":
     st.info("Grid view shows images; this dataset is a table, so use the Table view.")
 else:
-    review.table_view(page, ds, record, run)
+    review.table_view(page, ds, record, run, log_size)
 if page.empty:
     st.caption("Nothing matches these filters.")
 zoom = st.session_state.pop("rv_zoom", None)

@@ -3,8 +3,15 @@
 The decisions table is the audit log of the Review page: one row per click,
 columns :data:`DECISION_COLUMNS`; for each id the latest row wins. This bottom-layer
 module is shared by the workspace (which stores the log), the export and the report.
+
+A decision is an *event*: one click is one write, named by an idempotency key
+(:func:`new_event_key`) that the workspace stores with the rows it wrote, so the same
+event delivered twice (a replayed message, a retried callback) is written once.
 """
 from __future__ import annotations
+
+import re
+import uuid
 
 import pandas as pd
 
@@ -16,6 +23,24 @@ DECISION_COLUMNS = ("id", "action", "old_label", "new_label", "run_id", "method"
 ACTIONS = ("keep", "drop", "relabel")
 #: the state of a sample without a decision (it is kept); as a logged action, an undo or revert
 UNDECIDED = "undecided"
+#: what an idempotency key may look like: 8-64 letters, digits, ``-``, ``_``, ``:`` or ``.``
+_EVENT_KEY = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
+
+
+def new_event_key() -> str:
+    """A fresh idempotency key for one decision event (a random 32-digit hex string)."""
+    return uuid.uuid4().hex
+
+
+def check_event_key(event: str) -> str:
+    """Return ``event`` if it is a well-formed idempotency key.
+
+    Raises:
+        ValueError: not a string of 8-64 letters, digits, ``-``, ``_``, ``:`` or ``.``.
+    """
+    if not isinstance(event, str) or not _EVENT_KEY.fullmatch(event):
+        raise ValueError(f"A decision event key must be 8-64 letters, digits, '-', '_', ':' or '.'; got {event!r}.")
+    return event
 
 
 def checked_log(decisions: pd.DataFrame | None) -> pd.DataFrame:

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
-from .decisions import ACTIONS, DECISION_COLUMNS, UNDECIDED
+from .decisions import ACTIONS, DECISION_COLUMNS, UNDECIDED, check_event_key
 from .progress import RunState
 from .result import ValuationResult
 
@@ -118,11 +118,21 @@ def _migrate_v3(con: sqlite3.Connection) -> None:
     con.execute("CREATE INDEX decision_steps_by_session ON decision_steps (dataset_key, session_id)")
 
 
+def _migrate_v4(con: sqlite3.Connection) -> None:
+    """Decision events: the idempotency key of the click that wrote a row, and a ledger of every key seen
+    (also clicks that changed nothing), so a replayed or duplicated event never writes twice."""
+    con.execute("ALTER TABLE decisions ADD COLUMN event TEXT")
+    con.execute("CREATE TABLE decision_events (dataset_key TEXT NOT NULL, event TEXT NOT NULL, "
+                "session_id TEXT NOT NULL, rows INTEGER NOT NULL, time TEXT NOT NULL, "
+                "PRIMARY KEY (dataset_key, event))")
+
+
 #: schema migrations in order; migration ``i`` takes a workspace from ``user_version`` i to i + 1
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migrate_v1,
     _migrate_v2,
     _migrate_v3,
+    _migrate_v4,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -847,7 +857,7 @@ class Workspace:
 
     # -- decisions ------------------------------------------------------------------------
     def record_decisions(self, key: str, session_id: str, rows: Iterable[Mapping[str, Any]], *,
-                         skip_unchanged: bool = False) -> int:
+                         skip_unchanged: bool = False, event: str | None = None) -> int:
         """Append decisions as one undoable step (each row a mapping with the ``DECISION_COLUMNS`` but ``time``).
 
         Action ``undecided`` sets a sample back to no decision. The latest row per
@@ -856,10 +866,24 @@ class Workspace:
         applying the same bulk action twice writes it once. The rows and their step
         are written in one transaction: either all are saved or none (the error is raised).
 
+        Args:
+            event: the idempotency key of the click that asked for this write (see
+                :func:`~dataval_core.decisions.new_event_key`). It is stored with every row
+                and in a ledger of events, in the same transaction; an event already in the
+                ledger for this record writes nothing, so a replayed or duplicated click
+                is written at most once. ``None``: no such check (scripts, the CLI).
+
         Returns:
-            The number of rows written.
+            The number of rows written (0 for an event seen before).
+
+        Raises:
+            ValueError: an unknown action or a malformed event key.
+            AccessError: the session may not write to ``key``.
+            WorkspaceError: the workspace refused the write (nothing was saved).
         """
         self._require_write(session_id, key)
+        if event is not None:
+            check_event_key(event)
         stamp = _now_iso()
         tag = session_tag(session_id)
         values = []
@@ -873,12 +897,32 @@ class Workspace:
                            None if row.get("new_label") is None else str(row["new_label"]),
                            row.get("run_id"), row.get("method"),
                            None if value is None else float(value), None if rank is None else int(rank), stamp,
-                           tag))
+                           tag, event))
         with _faults(self.root), closing(self._connect()) as con, con:
             con.execute("BEGIN IMMEDIATE")
+            if event is not None and self._event_seen(con, key, event):
+                return 0
             if skip_unchanged:
                 values = [v for v in values if self._current_action(con, key, v[2]) != (v[3], v[5])]
-            return self._write_step(con, key, session_id, values, stamp)
+            written = self._write_step(con, key, session_id, values, stamp)
+            self._log_event(con, key, session_id, event, written, stamp)
+            return written
+
+    @staticmethod
+    def _event_seen(con: sqlite3.Connection, key: str, event: str) -> bool:
+        return con.execute("SELECT 1 FROM decision_events WHERE dataset_key = ? AND event = ?",
+                           (key, event)).fetchone() is not None
+
+    @staticmethod
+    def _log_event(con: sqlite3.Connection, key: str, session_id: str, event: str | None, rows: int,
+                   stamp: str) -> None:
+        if event is not None:
+            con.execute("INSERT INTO decision_events (dataset_key, event, session_id, rows, time) "
+                        "VALUES (?, ?, ?, ?, ?)", (key, event, session_id, rows, stamp))
+
+    def event_seen(self, key: str, event: str) -> bool:
+        """Whether a decision event with this idempotency key was already applied to record ``key``."""
+        return bool(self._query("SELECT 1 FROM decision_events WHERE dataset_key = ? AND event = ?", (key, event)))
 
     @staticmethod
     def _current_action(con: sqlite3.Connection, key: str, sample_id: str) -> tuple[str, str | None]:
@@ -892,33 +936,42 @@ class Workspace:
         if not values:
             return 0
         con.executemany("INSERT INTO decisions (dataset_key, session_id, id, action, old_label, new_label, "
-                        "run_id, method, value, rank, time, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        values)
+                        "run_id, method, value, rank, time, session, event) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
         last = con.execute("SELECT max(seq) FROM decisions").fetchone()[0]  # the write lock makes seqs contiguous
         con.execute("INSERT INTO decision_steps (dataset_key, session_id, first_seq, last_seq, undoes, time) "
                     "VALUES (?, ?, ?, ?, ?, ?)", (key, session_id, last - len(values) + 1, last, undoes, stamp))
         return len(values)
 
-    def undo_last_step(self, key: str, session_id: str) -> int:
+    def undo_last_step(self, key: str, session_id: str, *, event: str | None = None) -> int:
         """Undo the session's latest decision step on record ``key`` that is not undone yet.
 
         Each sample of that step goes back to the decision it had before (or to
         ``undecided``), unless a later step of anyone changed its decision since. The undo is
         itself appended to the log as a step, so the audit trail keeps every click.
 
+        Args:
+            event: the Undo click's idempotency key, as for :meth:`record_decisions`: a
+                click seen before undoes nothing more.
+
         Returns:
-            The number of samples set back (0 when there is nothing to undo).
+            The number of samples set back (0 when there is nothing to undo, or for an event seen before).
         """
         self._require_write(session_id, key)
+        if event is not None:
+            check_event_key(event)
         stamp = _now_iso()
         tag = session_tag(session_id)
         with _faults(self.root), closing(self._connect()) as con, con:
             con.execute("BEGIN IMMEDIATE")
+            if event is not None and self._event_seen(con, key, event):
+                return 0
             step = con.execute(
                 "SELECT step, first_seq, last_seq FROM decision_steps s WHERE dataset_key = ? AND session_id = ? "
                 "AND undoes IS NULL AND NOT EXISTS (SELECT 1 FROM decision_steps u WHERE u.undoes = s.step) "
                 "ORDER BY step DESC LIMIT 1", (key, session_id)).fetchone()
             if step is None:
+                self._log_event(con, key, session_id, event, 0, stamp)
                 return 0
             rows = con.execute("SELECT * FROM decisions WHERE dataset_key = ? AND seq BETWEEN ? AND ? ORDER BY seq",
                                (key, step["first_seq"], step["last_seq"])).fetchall()
@@ -930,16 +983,19 @@ class Workspace:
                                     "ORDER BY seq DESC LIMIT 1", (key, row["id"], step["first_seq"])).fetchone()
                 if prior is None:
                     values.append((key, session_id, row["id"], UNDECIDED, row["old_label"], None, row["run_id"],
-                                   row["method"], row["value"], row["rank"], stamp, tag))
+                                   row["method"], row["value"], row["rank"], stamp, tag, event))
                 else:
                     values.append((key, session_id, row["id"], prior["action"], prior["old_label"],
                                    prior["new_label"], prior["run_id"], prior["method"], prior["value"],
-                                   prior["rank"], stamp, tag))
+                                   prior["rank"], stamp, tag, event))
             if not values:  # every sample was changed since: mark the step undone, nothing to restore
                 con.execute("INSERT INTO decision_steps (dataset_key, session_id, first_seq, last_seq, undoes, time) "
                             "VALUES (?, ?, 0, -1, ?, ?)", (key, session_id, step["step"], stamp))
+                self._log_event(con, key, session_id, event, 0, stamp)
                 return 0
-            return self._write_step(con, key, session_id, values, stamp, undoes=step["step"])
+            written = self._write_step(con, key, session_id, values, stamp, undoes=step["step"])
+            self._log_event(con, key, session_id, event, written, stamp)
+            return written
 
     def can_undo(self, key: str, session_id: str) -> bool:
         """Whether the session has a decision step on record ``key`` that :meth:`undo_last_step` would undo."""
@@ -1082,7 +1138,8 @@ class Workspace:
             size += folder_bytes(folder)
         if not dry_run:
             with _faults(self.root), closing(self._connect()) as con, con:
-                for table, column in (("decisions", "dataset_key"), ("runs", "dataset_key"),
+                for table, column in (("decisions", "dataset_key"), ("decision_events", "dataset_key"),
+                                      ("decision_steps", "dataset_key"), ("runs", "dataset_key"),
                                       ("share_keys", "dataset_key"), ("session_datasets", "key"),
                                       ("datasets", "key")):
                     con.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))

@@ -90,7 +90,7 @@ def test_page_with_dataset_and_run(workspace_dir, tmp_path, page):
     at.switch_page(page).run()
     assert not errors(at)
     if page == "app_pages/3_review.py":
-        assert len(at.segmented_control) > 0
+        assert any(b.key.startswith("rv_drop_") for b in at.button)
     if page == "app_pages/6_export.py":
         assert len(at.download_button) == 5
 
@@ -121,9 +121,9 @@ def test_main_flow_upload_run_review_export(workspace_dir):
 
     at.switch_page("app_pages/3_review.py").run()
     assert not errors(at)
-    cards = [s for s in at.segmented_control if s.key.startswith("rv_act_")]
-    first_id = cards[0].key.split("_", 4)[-1].rsplit("_", 2)[0]
-    cards[0].set_value("Drop").run()
+    drop = next(b for b in at.button if b.key.startswith("rv_drop_"))
+    first_id = drop.key.removeprefix("rv_drop_")
+    drop.click().run()
     assert not errors(at)
     decisions = ws.decisions(key)
     assert decisions["id"].tolist() == [first_id] and decisions["action"].tolist() == ["drop"]
@@ -174,7 +174,7 @@ def test_two_sessions_never_see_each_other(workspace_dir, tmp_path):
     assert "No dataset chosen yet" in b.info[0].value
 
     a.switch_page("app_pages/3_review.py").run()
-    [s for s in a.segmented_control if s.key.startswith("rv_act_")][0].set_value("Drop").run()
+    next(b for b in a.button if b.key.startswith("rv_drop_")).click().run()
     from ui import state
 
     ws = state._workspace(str(workspace_dir.resolve()))

@@ -75,30 +75,101 @@ def test_page_wide_bulk_asks_first_then_undo_sets_it_all_back(workspace_dir, tmp
     assert len(_card_ids(at)) == 18
 
 
-def test_a_failed_write_shows_one_line_and_the_card_stays_undecided(workspace_dir, tmp_path):
+def _log_size(ws, key: str) -> int:
+    return len(ws.decision_log(key))
+
+
+def _button_type(at: AppTest, key: str) -> str:
+    return at.button(key=key).proto.type
+
+
+def test_a_failed_write_shows_one_line_and_the_card_shows_the_stored_state(workspace_dir, tmp_path):
     sid, key, _ = seeded_session(workspace_dir, tmp_path)
     at = _review(new_app(sid))
     ws = _ws(workspace_dir)
+    at.selectbox(key="rv_status").set_value("All").run()  # decided cards stay on the page
+    first = _card_ids(at)[0]
+    at.button(key=f"rv_keep_{first}").click().run()  # stored: keep
+    assert _state(ws, key) == {first: "keep"} and _button_type(at, f"rv_keep_{first}") == "primary"
     with sqlite3.connect(ws.db_path) as con:  # the database refuses every decision, as a full disk does
         con.execute("CREATE TRIGGER full BEFORE INSERT ON decisions BEGIN SELECT RAISE(ABORT, 'database or disk "
                     "is full'); END")
-    card = next(s for s in at.segmented_control if s.key.startswith("rv_act_"))
-    card.set_value("Drop").run()
+    at.button(key=f"rv_drop_{first}").click().run()
     assert not at.exception
     (line,) = [e.value for e in at.error]
     assert line.startswith("Not saved: ") and "disk is full" in line and line.endswith("The sample stays as before.")
-    assert ws.decisions(key).empty
-    assert next(s for s in at.segmented_control if s.key == card.key).value is None
+    assert _state(ws, key) == {first: "keep"}
+    # the card shows what is stored: still Kept, Drop not chosen
+    assert _button_type(at, f"rv_drop_{first}") == "secondary" and _button_type(at, f"rv_keep_{first}") == "primary"
+    assert sum("**Kept**" in m.value for m in at.markdown) == 1
+    assert not any("**Dropped**" in m.value for m in at.markdown)
+    at.run()  # a rerun neither retries the refused click nor shows it as done
+    assert _state(ws, key) == {first: "keep"} and _button_type(at, f"rv_drop_{first}") == "secondary"
     with sqlite3.connect(ws.db_path) as con:
         con.execute("DROP TRIGGER full")
-    next(s for s in at.segmented_control if s.key == card.key).set_value("Drop").run()
-    assert not at.error and len(ws.decisions(key)) == 1
+    at.button(key=f"rv_drop_{first}").click().run()
+    assert not at.error and _state(ws, key) == {first: "drop"}
+    assert _button_type(at, f"rv_drop_{first}") == "primary" and _button_type(at, f"rv_keep_{first}") == "secondary"
+    assert _log_size(ws, key) == 2
+
+
+def test_a_failed_bulk_write_keeps_the_old_state_and_the_ticks(workspace_dir, tmp_path):
+    sid, key, _ = seeded_session(workspace_dir, tmp_path)
+    at = _review(new_app(sid))
+    ws = _ws(workspace_dir)
+    ids = _card_ids(at)
+    for i in ids[:3]:
+        at.checkbox(key=f"rv_tick_0_{i}").check().run()
+    with sqlite3.connect(ws.db_path) as con:
+        con.execute("CREATE TRIGGER full BEFORE INSERT ON decisions BEGIN SELECT RAISE(ABORT, 'database or disk "
+                    "is full'); END")
+    at.button(key="rv_bulk_drop_").click().run()
+    assert any(e.value.endswith("The samples stay as before.") for e in at.error)
+    assert ws.decisions(key).empty and _card_ids(at) == ids  # nothing left the Undecided view
+    assert at.button(key="rv_bulk_drop_").label == "Drop 3"  # the ticks are kept for a retry
+    assert all(_button_type(at, f"rv_drop_{i}") == "secondary" for i in ids)
+
+
+def test_a_rerun_after_a_bulk_action_makes_no_write(workspace_dir, tmp_path):
+    sid, key, _ = seeded_session(workspace_dir, tmp_path)
+    at = _review(new_app(sid))
+    ws = _ws(workspace_dir)
+    at.selectbox(key="rv_status").set_value("All").run()  # the same 18 cards stay on the page throughout
+    ids = _card_ids(at)
+    assert len(ids) == 18
+    expected = 0
+    for action in ("drop", "keep", "drop"):
+        at.button(key=f"rv_bulk_{action}_").click().run()  # nothing ticked: asks first
+        assert _log_size(ws, key) == expected
+        at.button(key="rv_confirm_yes").click().run()
+        expected += 18
+        assert _log_size(ws, key) == expected and set(_state(ws, key).values()) == {action}
+        for _ in range(3):  # reruns (a fragment tick, a filter change) write nothing
+            at.run()
+            assert _log_size(ws, key) == expected
+        at.selectbox(key="rv_sort").set_value("Class").run()
+        at.selectbox(key="rv_sort").set_value("Value (lowest first)").run()
+        assert _log_size(ws, key) == expected
+        # every card shows the stored action as its chosen button
+        assert all(_button_type(at, f"rv_{action}_{i}") == "primary" for i in ids)
+    # one card click after the bulks: one write, and the rerun after it none
+    at.button(key=f"rv_keep_{ids[5]}").click().run()
+    at.run()
+    assert _log_size(ws, key) == expected + 1
+    assert _state(ws, key) == {**{i: "drop" for i in ids}, ids[5]: "keep"}
+    # a click on the action already stored writes nothing; the reset button sets it back to undecided
+    at.button(key=f"rv_keep_{ids[5]}").click().run()
+    assert _log_size(ws, key) == expected + 1
+    at.button(key=f"rv_reset_{ids[5]}").click().run()
+    assert _log_size(ws, key) == expected + 2 and ids[5] not in _state(ws, key)
+    steps = ws.decision_log(key).groupby("time").size().tolist()
+    assert steps == [18, 18, 18, 1, 1]  # three bulk steps and two one-card clicks: no write nobody made
 
 
 def test_undo_works_after_a_reload(workspace_dir, tmp_path):
     sid, key, _ = seeded_session(workspace_dir, tmp_path)
     at = _review(new_app(sid))
-    next(s for s in at.segmented_control if s.key.startswith("rv_act_")).set_value("Drop").run()
+    at.button(key=f"rv_drop_{_card_ids(at)[0]}").click().run()
     ws = _ws(workspace_dir)
     assert len(ws.decisions(key)) == 1
     again = _review(new_app(sid))  # a reload: a new Streamlit session, same sid

@@ -164,7 +164,10 @@ def finished_runs(record: DatasetRecord) -> list[RunRecord]:
     return list(reversed(state.workspace().list_runs(record.key, status=RunState.DONE)))
 
 
-def decide(record: DatasetRecord, rows: Sequence[Mapping[str, Any]], *, skip_unchanged: bool = False) -> int:
-    """Save decisions as one undoable step (each row: id, action, old_label, new_label, run_id, method, value,
-    rank); returns rows written. Raises the workspace's error when nothing could be saved."""
-    return state.workspace().record_decisions(record.key, state.session_id(), rows, skip_unchanged=skip_unchanged)
+def decide(record: DatasetRecord, rows: Sequence[Mapping[str, Any]], *, event: str,
+           skip_unchanged: bool = False) -> int:
+    """Save one decision event as one undoable step (each row: id, action, old_label, new_label, run_id, method,
+    value, rank); returns rows written, 0 when ``event`` (the click's idempotency key) was written before.
+    Raises the workspace's error when nothing could be saved."""
+    return state.workspace().record_decisions(record.key, state.session_id(), rows, skip_unchanged=skip_unchanged,
+                                              event=event)

@@ -1,11 +1,20 @@
 """The Review page's pieces: the sample table of one run, filters, cards, ticks and bulk actions.
 
-Every keep / drop / relabel is written in the widget's callback and shown only once
-the workspace has confirmed the write; a failed write leaves the sample as it was
-and shows one line. Callbacks run at the start of the next script run, so a click
-made while a rerun is pending still lands. Bulk actions carry the ids they were drawn
-with (never table positions), skip samples already in that state (a repeated click
-writes nothing), and clear the ticks. Ticks are kept per sample id, not per row.
+Decisions are events, not widget values. Every keep / drop / relabel / reset is a
+button whose ``on_click`` callback carries the action, the sample(s) and an
+idempotency key minted when the button was drawn; the callback makes exactly one
+write, and the workspace refuses a key it has seen, so a replayed click cannot write
+twice. Nothing on a card holds a decision as widget state: what a card shows is read
+from the workspace after the callbacks ran, so a failed write shows the old state
+(and one line saying so). Buttons are triggers (true for one run only), so a rerun
+never turns an old widget value into a write. (Cards used to hold their decision in
+a ``segmented_control`` whose ``on_change`` wrote the value: a stale value of such a
+widget, diffed by Streamlit into a "change" on a later rerun, wrote a decision nobody
+clicked.) Callbacks run at the start of the next script run, so a click made while a
+rerun is pending still lands. Bulk actions carry the ids they were drawn with (never
+table positions), skip samples already in that state (a repeated click writes
+nothing), and clear the ticks. Ticks are kept per sample id, not per row; a tick
+widget drawn before the last bulk action is ignored.
 """
 from __future__ import annotations
 
@@ -25,6 +34,7 @@ from dataval_core.curation import (
     suggestion_confidence,
 )
 from dataval_core.dataset import Dataset
+from dataval_core.decisions import new_event_key
 from dataval_core.jobs import one_line_error
 from dataval_core.result import ValuationResult
 from dataval_core.workspace import (
@@ -69,6 +79,13 @@ def _result(root: str, run_id: str) -> ValuationResult:
 def result(run: RunRecord) -> ValuationResult:
     """The values of a finished run (read once from the workspace, then kept)."""
     return _result(state.workspace_root(), run.run_id)
+
+
+def stored_decisions(record: DatasetRecord) -> tuple[pd.DataFrame, int]:
+    """The current decision per sample as stored (read after this run's callbacks wrote), and the log's length."""
+    log = state.workspace().decision_log(record.key)
+    latest = log.drop_duplicates("id", keep="last")
+    return latest[latest["action"] != UNDECIDED].reset_index(drop=True), len(log)
 
 
 def best_run(runs: Sequence[RunRecord]) -> RunRecord:
@@ -147,16 +164,13 @@ def _row(rec: Mapping[Any, Any], run: RunRecord, action: str, new_label: Any = N
             "run_id": run.run_id, "method": run.method, "value": float(rec["value"]), "rank": int(rec["rank"])}
 
 
-def _save(record: DatasetRecord, rows: list[dict[str, Any]], *, skip_unchanged: bool = False,
-          widget_key: str | None = None) -> int:
-    """Write decisions; on failure show one line and put the clicked widget back to the stored state."""
+def _save(record: DatasetRecord, rows: list[dict[str, Any]], event: str, *, skip_unchanged: bool = False) -> int:
+    """Write one decision event; on failure keep one line to show (the page then draws the stored, old state)."""
     try:
-        n = actions.decide(record, rows, skip_unchanged=skip_unchanged)
+        n = actions.decide(record, rows, event=event, skip_unchanged=skip_unchanged)
     except (sqlite3.Error, OSError, ValueError) as exc:
         st.session_state[ERROR_KEY] = (f"Not saved: {_reason(exc)} The sample"
                                        f"{'s stay' if len(rows) > 1 else ' stays'} as before.")
-        if widget_key is not None:
-            st.session_state.pop(widget_key, None)
         return 0
     st.session_state.pop(ERROR_KEY, None)
     return n
@@ -178,25 +192,24 @@ def _relabel_option(rec: Mapping[Any, Any]) -> str | None:
     return f"→ {sug}" if given(sug) and str(sug) != rec["label"] else None
 
 
-def _on_choice(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], key: str) -> None:
-    choice = st.session_state.get(key)
-    if choice == DROP:
-        row = _row(rec, run, "drop")
-    elif choice is not None and choice.startswith("→ "):
-        row = _row(rec, run, "relabel", str(rec["suggested"]))
-    elif choice == KEEP:
-        row = _row(rec, run, "keep")
-    else:
-        row = _row(rec, run, UNDECIDED)  # the selected option clicked again: back to undecided
-    _save(record, [row], widget_key=key)
+def _on_decide(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], action: str, new_label: str | None,
+               event: str) -> None:
+    """Callback of a card's decision button: the button's own action, written once (skipped if already so)."""
+    _save(record, [_row(rec, run, action, new_label)], event, skip_unchanged=True)
 
 
-def _on_label(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], key: str) -> None:
-    new = st.session_state.get(key)
-    _save(record, [_row(rec, run, "keep") if new is None else _row(rec, run, "relabel", new)], widget_key=key)
+def _on_relabel(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], pick_key: str, event: str) -> None:
+    """Callback of a card's "Relabel" button: relabel to the class picked beside it (a pick alone writes nothing)."""
+    new = st.session_state.get(pick_key)
+    if new is None or str(new) == rec["label"]:
+        st.session_state[ERROR_KEY] = f"Pick a class other than {rec['label']} to relabel {rec['id']}."
+        return
+    _save(record, [_row(rec, run, "relabel", str(new))], event, skip_unchanged=True)
 
 
-def _on_tick(sample_id: str, key: str) -> None:
+def _on_tick(sample_id: str, key: str, gen: int) -> None:
+    if gen != st.session_state.get("rv_gen", 0):
+        return  # a tick box drawn before the last bulk action (its value is stale): never a tick
     ticked = set(st.session_state.get(TICKS, ()))
     if st.session_state.get(key):
         ticked.add(sample_id)
@@ -222,42 +235,66 @@ def _suggestion_text(rec: Mapping[Any, Any]) -> str:
     return f"suggests **{sug}**" + (f" ({conf:.0%} sure)" if given(conf) else "")
 
 
-def _card(i: int, rec: Mapping[Any, Any], record: DatasetRecord, run: RunRecord, classes: Sequence[str],
+#: what a card says about its stored decision
+_STATE_TEXT = {"keep": ":green[**Kept**]", "drop": ":red[**Dropped**]", None: ":gray[undecided]"}
+
+
+def _state_text(rec: Mapping[Any, Any]) -> str:
+    if rec["action"] == "relabel":
+        return f":blue[**Relabeled → {rec['new_label']}**]"
+    return _STATE_TEXT.get(rec["action"], str(rec["action"]))
+
+
+def _decision_button(label: str, key: str, chosen: bool, record: DatasetRecord, run: RunRecord,
+                     rec: dict[str, Any], action: str, new_label: str | None = None, **kw: Any) -> None:
+    st.button(label, key=key, type="primary" if chosen else "secondary", on_click=_on_decide,
+              args=(record, run, rec, action, new_label, new_event_key()), **kw)
+
+
+def _card(i: int, rec: dict[str, Any], record: DatasetRecord, run: RunRecord, classes: Sequence[str],
           path: str, gen: int) -> None:
-    state_tag = f"{rec['action']}_{rec['new_label']}"
     relabel = _relabel_option(rec)
+    sid = rec["id"]
     with st.container(key=f"card_{i}", border=True, width=CARD_PX):
         top = st.columns([3, 1], vertical_alignment="top", gap="small")
         top[0].image(grid.thumbnail(path), width=96)
-        top[1].checkbox("Tick", value=rec["id"] in st.session_state.get(TICKS, ()), key=f"rv_tick_{gen}_{rec['id']}",
-                        on_change=_on_tick, args=(rec["id"], f"rv_tick_{gen}_{rec['id']}"),
+        tick = f"rv_tick_{gen}_{sid}"
+        top[1].checkbox("Tick", value=sid in st.session_state.get(TICKS, ()), key=tick,
+                        on_change=_on_tick, args=(sid, tick, gen),
                         label_visibility="collapsed", help="Tick for a bulk action.")
-        top[1].button("", icon=":material/zoom_in:", key=f"rv_zoom_{rec['id']}", on_click=_on_zoom,
-                      args=(rec["id"],), help="Show the image larger.", type="tertiary")
+        top[1].button("", icon=":material/zoom_in:", key=f"rv_zoom_{sid}", on_click=_on_zoom,
+                      args=(sid,), help="Show the image larger.", type="tertiary")
         st.markdown(f"**#{rec['rank']}** · label **{rec['label']}**")
         flip = f"  \n:orange[injected flip, truly {rec['original']}]" if rec.get("noisy") else ""
-        st.caption(f"`{rec['id']}`  \n{value_text(rec)}  \n{_suggestion_text(rec)}{flip}")
-        options = [KEEP, DROP] + ([relabel] if relabel else [])
-        current = {"keep": KEEP, "drop": DROP}.get(rec["action"])
-        if rec["action"] == "relabel" and relabel and rec["new_label"] == str(rec["suggested"]):
-            current = relabel
-        key = f"rv_act_{run.run_id}_{rec['id']}_{state_tag}"
-        st.segmented_control("Decision", options, default=current, key=key, label_visibility="collapsed",
-                             on_change=_on_choice, args=(record, run, rec, key))
-        if classes:
-            others = [c for c in classes if c != rec["label"]]
-            chosen = rec["new_label"] if rec["action"] == "relabel" and rec["new_label"] in others else None
-            lkey = f"rv_lab_{run.run_id}_{rec['id']}_{state_tag}"
-            st.selectbox("Relabel to", others, index=None if chosen is None else others.index(chosen),
-                         placeholder="Relabel to…", key=lkey, on_change=_on_label, args=(record, run, rec, lkey),
-                         label_visibility="collapsed", help="Pick a class to relabel this sample.")
+        st.caption(f"`{sid}`  \n{value_text(rec)}  \n{_suggestion_text(rec)}{flip}")
+        # the decision as stored (read after this run's callbacks wrote): no widget holds it
+        st.markdown(_state_text(rec))
+        with st.container(horizontal=True, gap="small", key=f"rv_do_{sid}"):
+            _decision_button(KEEP, f"rv_keep_{sid}", rec["action"] == "keep", record, run, rec, "keep")
+            _decision_button(DROP, f"rv_drop_{sid}", rec["action"] == "drop", record, run, rec, "drop")
+            if relabel:
+                chosen = rec["action"] == "relabel" and rec["new_label"] == str(rec["suggested"])
+                _decision_button(relabel, f"rv_sug_{sid}", chosen, record, run, rec, "relabel",
+                                 str(rec["suggested"]), help="Accept the suggested label.")
+        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+            if classes:
+                others = [c for c in classes if c != rec["label"]]
+                with st.popover("Relabel", key=f"rv_relabel_{sid}", help="Relabel this sample to a class you pick."):
+                    pick = f"rv_pick_{sid}"
+                    st.selectbox("New label", others, index=None, placeholder="Pick a class…", key=pick)
+                    st.button("Relabel", key=f"rv_relabel_go_{sid}", on_click=_on_relabel,
+                              args=(record, run, rec, pick, new_event_key()))
+            if rec["action"] is not None:
+                st.button("", icon=":material/restart_alt:", key=f"rv_reset_{sid}", type="tertiary",
+                          on_click=_on_decide, args=(record, run, rec, UNDECIDED, None, new_event_key()),
+                          help="Set back to undecided.")
 
 
 #: card width: a flex row of fixed-width cards wraps to fit any screen (4 a row at 1024 px, more when wider)
 CARD_PX = 168
 _CARD_CSS = """<style>
-[class*="st-key-card_"] [data-testid="stButtonGroup"] button { padding: 0.15rem 0.45rem; min-height: 1.9rem; }
-[class*="st-key-card_"] [data-testid="stButtonGroup"] > div { flex-wrap: nowrap; }
+[class*="st-key-rv_do_"] button { padding: 0.15rem 0.45rem; min-height: 1.9rem; }
+[class*="st-key-rv_do_"] { flex-wrap: nowrap; }
 [class*="st-key-card_"] [data-testid="stCaptionContainer"] p { overflow-wrap: anywhere; }
 </style>"""
 
@@ -283,7 +320,7 @@ def zoom_dialog(ds: Dataset, frame: pd.DataFrame, sample_id: str) -> None:
 _TABLE_DECISIONS = ("—", "keep", "drop", "relabel")
 
 
-def _on_table_edit(record: DatasetRecord, run: RunRecord, rows: list[dict[str, Any]], key: str) -> None:
+def _on_table_edit(record: DatasetRecord, run: RunRecord, rows: list[dict[str, Any]], key: str, event: str) -> None:
     edits = (st.session_state.get(key) or {}).get("edited_rows", {})
     ticked = set(st.session_state.get(TICKS, ()))
     out = []
@@ -305,12 +342,17 @@ def _on_table_edit(record: DatasetRecord, run: RunRecord, rows: list[dict[str, A
             action = UNDECIDED if decision in ("—", None) else decision
             out.append(_row(rec, run, action, new_label if action == "relabel" else None))
     st.session_state[TICKS] = ticked
-    if out:
-        _save(record, out)
+    # a fresh editor next run, drawn from the stored state: a refused edit does not stay on screen
+    st.session_state["rv_table_gen"] = st.session_state.get("rv_table_gen", 0) + 1
+    if out:  # the editor keeps its edits: the event names this editor and exactly these edits
+        digest = hashlib.sha1(repr(sorted((str(p), sorted(c.items())) for p, c in edits.items())).encode())
+        _save(record, out, f"{event}:{digest.hexdigest()[:16]}")
 
 
-def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord) -> None:
-    """The rows of ``page`` as an editable table: tick a row for bulk actions, or set its decision in place."""
+def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord, log_size: int = 0) -> None:
+    """The rows of ``page`` as an editable table: tick a row for bulk actions, or set its decision in place.
+
+    ``log_size``: rows in the dataset's decision log (part of the editor's key, so it never repeats)."""
     ticked = st.session_state.get(TICKS, set())
     shown = pd.DataFrame({"tick": page["id"].isin(ticked), "decision": page["action"].fillna("—"),
                           "new label": page["new_label"].where(page["action"] == "relabel", None),
@@ -324,12 +366,15 @@ def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunR
         shown = shown.join(features, on="id", rsuffix=" (feature)")
     shown = shown.reset_index(drop=True)
     rows = page.to_dict("records")
-    # the key changes with the rows shown and their decisions, so an edit never lands on a row that moved
+    # the key changes with the rows shown, their decisions and the log's length (never repeats, so an editor
+    # holding old edits is never drawn again), and an edit never lands on a row that moved
     digest = hashlib.sha1(repr((page["id"].tolist(), page["action"].tolist(), page["new_label"].tolist(),
-                                sorted(ticked & set(page["id"])))).encode()).hexdigest()[:12]
+                                sorted(ticked & set(page["id"])), log_size,
+                                st.session_state.get("rv_table_gen", 0))).encode()).hexdigest()[:12]
     key = f"rv_editor_{run.run_id}_{digest}"
     classes = [str(c) for c in ds.classes]
-    st.data_editor(shown, hide_index=True, key=key, on_change=_on_table_edit, args=(record, run, rows, key),
+    st.data_editor(shown, hide_index=True, key=key, on_change=_on_table_edit,
+                   args=(record, run, rows, key, new_event_key()),
                    disabled=[c for c in shown.columns if c not in ("tick", "decision", "new label")],
                    column_config={
                        "tick": st.column_config.CheckboxColumn("✓", help="Tick for a bulk action.", width="small"),
@@ -363,28 +408,35 @@ def bulk_rows(rows: pd.DataFrame, run: RunRecord, action: str, new_label: str | 
     return out
 
 
-def apply_bulk(record: DatasetRecord, rows: list[dict[str, Any]]) -> None:
-    """Callback of a bulk button: write ``rows`` (those already in that state are skipped), then clear ticks."""
+def _clear_ticks() -> None:
+    st.session_state[TICKS] = set()
+    st.session_state["rv_gen"] = st.session_state.get("rv_gen", 0) + 1
+
+
+def apply_bulk(record: DatasetRecord, rows: list[dict[str, Any]], event: str) -> None:
+    """Callback of a bulk button: one write of ``rows`` (those already in that state are skipped) as event
+    ``event``, then clear the ticks (kept when the write failed)."""
     st.session_state.pop(PENDING, None)
-    if _save(record, rows, skip_unchanged=True) or not st.session_state.get(ERROR_KEY):
-        st.session_state[TICKS] = set()
-        st.session_state["rv_gen"] = st.session_state.get("rv_gen", 0) + 1
+    _save(record, rows, event, skip_unchanged=True)
+    if not st.session_state.get(ERROR_KEY):
+        _clear_ticks()
 
 
-def ask_bulk(description: str, rows: list[dict[str, Any]]) -> None:
-    """Callback of a bulk button with nothing ticked: keep the action (and its ids) until confirmed."""
-    st.session_state[PENDING] = {"description": description, "rows": rows}
+def ask_bulk(description: str, rows: list[dict[str, Any]], event: str) -> None:
+    """Callback of a bulk button with nothing ticked: keep the action (its ids and its event key) until confirmed."""
+    st.session_state[PENDING] = {"description": description, "rows": rows, "event": event}
 
 
-def bulk(record: DatasetRecord, run: RunRecord, rows: pd.DataFrame, action: str, new_label: str | None = None) -> int:
+def bulk(record: DatasetRecord, run: RunRecord, rows: pd.DataFrame, action: str, new_label: str | None = None,
+         event: str | None = None) -> int:
     """Apply one action to many samples at once (for scripts and tests); returns rows written."""
-    return _save(record, bulk_rows(rows, run, action, new_label), skip_unchanged=True)
+    return _save(record, bulk_rows(rows, run, action, new_label), event or new_event_key(), skip_unchanged=True)
 
 
-def undo(record: DatasetRecord) -> None:
-    """Callback of Undo: set back the session's latest decision step."""
+def undo(record: DatasetRecord, event: str) -> None:
+    """Callback of Undo: set back the session's latest decision step (once per click)."""
     try:
-        n = state.workspace().undo_last_step(record.key, state.session_id())
+        n = state.workspace().undo_last_step(record.key, state.session_id(), event=event)
     except (sqlite3.Error, OSError) as exc:
         st.session_state[ERROR_KEY] = f"Undo not saved: {_reason(exc)}"
         return
@@ -425,14 +477,14 @@ def bulk_bar(record: DatasetRecord, run: RunRecord, ds: Dataset, shown: pd.DataF
                            "with a suggestion that agree, or the method's own confidence)." + (
                           "" if known else " Needs a second run that suggests labels, or a consensus run."))
         if ticked:
-            st.button("Clear ticks", key="rv_clear_ticks", on_click=apply_bulk, args=(record, []), type="tertiary")
+            st.button("Clear ticks", key="rv_clear_ticks", on_click=_clear_ticks, type="tertiary")
     pending = st.session_state.get(PENDING)
     if pending:
         with st.container(border=True, key="rv_confirm"):
             st.warning(f"Nothing is ticked: **{pending['description']}**?", icon=":material/help:")
             a, b, _ = st.columns([1.4, 1, 4])
             a.button(f"Yes, {pending['description'].lower()}", key="rv_confirm_yes", type="primary",
-                     on_click=apply_bulk, args=(record, pending["rows"]))
+                     on_click=apply_bulk, args=(record, pending["rows"], pending["event"]))
             b.button("Cancel", key="rv_confirm_no", on_click=lambda: st.session_state.pop(PENDING, None))
 
 
@@ -441,7 +493,8 @@ def _bulk_button(record: DatasetRecord, run: RunRecord, targets: pd.DataFrame, a
     rows = bulk_rows(targets, run, action, new_label, confident)
     key = f"rv_bulk_{action}_{new_label or ''}"
     if ticked or len(rows) <= 1:
-        st.button(label, key=key, icon=icon, disabled=not rows, on_click=apply_bulk, args=(record, rows),
+        st.button(label, key=key, icon=icon, disabled=not rows, on_click=apply_bulk,
+                  args=(record, rows, new_event_key()),
                   help=f"{label}: applies at once; Undo sets it back.")
     else:
         what = {"drop": "Drop", "keep": "Keep"}.get(action, "Relabel")
@@ -449,19 +502,20 @@ def _bulk_button(record: DatasetRecord, run: RunRecord, targets: pd.DataFrame, a
                 else f"Accept {len(rows):,} suggestions on this page")
         if action == "relabel" and new_label != "suggested":
             desc += f" as {new_label}"
-        st.button(label, key=key, icon=icon, disabled=not rows, on_click=ask_bulk, args=(desc, rows),
+        st.button(label, key=key, icon=icon, disabled=not rows, on_click=ask_bulk,
+                  args=(desc, rows, new_event_key()),
                   help="Nothing is ticked, so this acts on the whole page: you are asked first.")
 
 
-def _first_card(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], action: str) -> None:
+def _first_card(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], action: str, event: str) -> None:
     if action == "relabel":
         sug = _relabel_option(rec)
         if sug is None:
             st.session_state[ERROR_KEY] = f"{rec['id']} has no suggestion that differs from its label."
             return
-        _save(record, [_row(rec, run, "relabel", str(rec["suggested"]))], skip_unchanged=True)
+        _save(record, [_row(rec, run, "relabel", str(rec["suggested"]))], event, skip_unchanged=True)
     else:  # a key pressed again before the page redrew names the same sample: written once
-        _save(record, [_row(rec, run, action)], skip_unchanged=True)
+        _save(record, [_row(rec, run, action)], event, skip_unchanged=True)
 
 
 def _turn_page(step: int, pages: int) -> None:
@@ -478,7 +532,7 @@ def shortcut_bar(record: DatasetRecord, run: RunRecord, page: pd.DataFrame, page
                                          ("drop", "Drop", "D", ":material/delete:"),
                                          ("relabel", "Accept", "A", ":material/auto_fix_high:")):
             st.button(label, key=f"rv_key_{action}", shortcut=key, icon=icon, type="tertiary", disabled=first is None,
-                      on_click=_first_card, args=(record, run, first, action))
+                      on_click=_first_card, args=(record, run, first, action, new_event_key()))
         st.button("Previous page", key="rv_key_prev", shortcut="P", type="tertiary", on_click=_turn_page,
                   args=(-1, pages), icon=":material/chevron_left:")
         st.button("Next page", key="rv_key_next", shortcut="N", type="tertiary", on_click=_turn_page,
