@@ -128,7 +128,12 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 
 
 def load_for_cli(data: str, *, label: str | None, id_column: str | None, workdir: str, task: str | None = None):
-    """Load DATA (a path or ``sample:<name>``) as a Dataset."""
+    """Load DATA (a path or ``sample:<name>``) as a Dataset.
+
+    Without ``--label`` a table's label column is guessed; the guess and the columns left out of
+    the features (truth-like, ids, free text) are said on stderr at once, before any work starts.
+    """
+    from .columns import describe_left_out
     from .io import load_dataset
     from .samples import load_sample
 
@@ -137,7 +142,11 @@ def load_for_cli(data: str, *, label: str | None, id_column: str | None, workdir
     path = Path(data)
     if not path.exists():
         raise ValueError(f"no such file or folder: {data}")
-    return load_dataset(path, label=label, id_column=id_column, workdir=workdir, task=task)
+    ds = load_dataset(path, label=label, id_column=id_column, workdir=workdir, task=task)
+    for line in (ds.meta.get("label_guess"), describe_left_out(ds.meta.get("left_out", {}))):
+        if line:
+            print(f"dataval: {line}", file=sys.stderr)
+    return ds
 
 
 def _input_path(data: str) -> str:

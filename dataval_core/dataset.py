@@ -211,7 +211,8 @@ def encode_labels(values: pd.Series | np.ndarray, task: str | None = None) -> tu
         uniques = np.sort(uniques.astype(str))
         s = s.astype(str)
     if len(uniques) < 2:
-        raise DataError(f"The label column has only one class ({uniques[0]!r}); valuation needs at least two.")
+        raise DataError(f"The label column has only one class ({str(uniques[0])!r}); "
+                        "valuation needs at least two.")
     lookup = {u: i for i, u in enumerate(uniques.tolist())}
     codes = s.map(lookup).to_numpy(dtype=np.int64)
     names = tuple(str(u) for u in uniques.tolist())

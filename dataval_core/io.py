@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from .columns import LabelGuess, cell_notes, describe_left_out, guess_label, leave_out
 from .dataset import CLASSIFICATION, IMAGE, TABLE, DataError, Dataset, encode_labels, infer_task
 from .images import check_image, common_side, first_line, is_image_name, resize_note
 
@@ -38,7 +39,9 @@ def load_dataset(path: str | Path, *, label: str | None = None, id_column: str |
 
     Args:
         path: a ``.csv``, ``.parquet``/``.pq`` or ``.zip`` file, or a folder of images.
-        label: the label column (tables, and image manifests; default ``"label"`` there).
+        label: the label column (tables, and image manifests; default ``"label"`` there). For a
+            table, ``None`` guesses it (:func:`~dataval_core.columns.guess_label`); the reason is
+            in ``meta["label_guess"]``, and an unsure guess raises :class:`DataError`.
         id_column: a table column of unique sample ids (default: 0-based row numbers).
         task: ``"classification"`` or ``"regression"`` to override label inference.
         workdir: folder a zip is extracted into (default: a fresh temporary folder,
@@ -46,10 +49,14 @@ def load_dataset(path: str | Path, *, label: str | None = None, id_column: str |
         name: display name (default: the file or folder name without suffix).
 
     Returns:
-        The dataset, every row valued (``is_target`` all False).
+        The dataset, every row valued (``is_target`` all False). Table columns that look like the
+        truth, a row id or free text (:func:`~dataval_core.columns.leave_out`) are not feature
+        columns; ``meta["left_out"]`` maps each to its reason. Empty and infinite feature cells
+        are named in the notes with what replaces them.
 
     Raises:
-        DataError: unreadable, empty, unsupported or inconsistent input.
+        DataError: unreadable, empty, unsupported or inconsistent input, or no label given for a
+            table where no column stands out as the label.
     """
     path = Path(path)
     name = name or path.stem or path.name
@@ -78,7 +85,7 @@ def load_frame(frame: pd.DataFrame, label: str | None, *, id_column: str | None 
 
     Args:
         frame: the rows; column dtypes are kept.
-        label: the label column.
+        label: the label column (``None``: guessed, as in :func:`load_dataset`).
         id_column: a column of unique sample ids (default: 0-based row numbers).
         task: override label-type inference.
         name: display name.
@@ -101,8 +108,15 @@ def _from_table(frame: pd.DataFrame, label: str | None, *, id_column: str | None
                 name: str, source_format: str) -> Dataset:
     if frame.shape[1] == 0:
         raise DataError(f"{name} has no columns.")
+    guessed = None
     if label is None:
-        raise DataError(f"Choose the label column; available columns: {_column_list(frame.columns)}.")
+        if len(frame) == 0:
+            raise DataError(f"{name} has no rows.")
+        guess = guess_label(frame, exclude=() if id_column is None else (id_column,))
+        if guess.column is None:
+            raise DataError(f"No label column given, and none stands out: {guess.reason.rstrip('.')}; "
+                            f"choose one (--label) from: {_column_list(frame.columns)}.")
+        label, guessed = guess.column, guess.reason
     if label not in frame.columns:
         raise DataError(f"Label column {label!r} not found; available columns: {_column_list(frame.columns)}.")
     if len(frame) == 0:
@@ -122,11 +136,18 @@ def _from_table(frame: pd.DataFrame, label: str | None, *, id_column: str | None
         dupes = pd.Series(ids)[pd.Series(ids).duplicated()]
         if len(dupes):
             raise DataError(f"Id column {id_column!r} is not unique (e.g. {dupes.iloc[0]!r} repeats).")
-    features = tuple(c for c in frame.columns if c not in (label, id_column))
-    if not features:
+    columns = tuple(c for c in frame.columns if c not in (label, id_column))
+    if not columns:
         raise DataError(f"{name} has no feature columns besides the label{' and id' if id_column else ''}.")
+    left_out = leave_out(frame, label, id_column)
+    features = tuple(c for c in columns if str(c) not in left_out)
+    if not features:
+        raise DataError(f"{name} has no feature columns besides the label. {describe_left_out(left_out)}")
     labels, classes, chosen = encode_labels(frame[label], task)
-    meta: dict = {"notes": (infer_task(frame[label], task)[1],)}
+    meta: dict = {"notes": (infer_task(frame[label], task)[1], *cell_notes(frame, features)),
+                  "left_out": left_out}
+    if guessed is not None:
+        meta["label_guess"] = f"Label column guessed (no --label given): {guessed} Pass --label to choose another."
     if id_column:
         meta["id_column"] = id_column
     return Dataset(ids=ids, labels=labels, classes=classes, task=chosen, modality=TABLE,
@@ -155,6 +176,26 @@ def table_columns(path: str | Path) -> list[str]:
     if fmt == "parquet":
         return [str(c) for c in _parquet_schema(path).names if not str(c).startswith("__index_level_")]
     return [str(c) for c in _read_csv(path, header_only=True).columns]
+
+
+def guess_table_label(path: str | Path) -> LabelGuess:
+    """The label column :func:`load_dataset` would guess for a CSV or Parquet file, and why.
+
+    For the app's label menu, so it can preselect the guess and show the reason, or ask
+    when the guess is unsure.
+
+    Raises:
+        DataError: not a readable table.
+    """
+    path = Path(path)
+    fmt = TABLE_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path.name} is not a table (.csv, .parquet or .pq).")
+    if not path.is_file():
+        raise DataError(f"File not found: {path}.")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path.name} is empty.")
+    return guess_label(_read_csv(path) if fmt == "csv" else _read_parquet(path))
 
 
 def read_csv_table(path: str | Path) -> pd.DataFrame:

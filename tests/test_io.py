@@ -131,7 +131,6 @@ def test_missing_file(tmp_path):
 
 
 @pytest.mark.parametrize("label, id_column, match", [
-    (None, None, r"Choose the label column; available columns: age, income, city, member, species"),
     ("kind", None, r"Label column 'kind' not found; available columns: age, .*species"),
     ("species", "nope", "Id column 'nope' not found"),
     ("species", "city", "Id column 'city' is not unique"),
@@ -142,9 +141,28 @@ def test_bad_label_or_id_column(mixed_frame, label, id_column, match):
         load_frame(mixed_frame, label, id_column=id_column)
 
 
+def test_no_label_guesses_by_name_and_says_why(mixed_frame):
+    ds = load_frame(mixed_frame, None)
+    assert ds.label_column == "species" and ds.classes == ("bird", "cat", "dog")
+    assert ds.meta["label_guess"] == ("Label column guessed (no --label given): 'species' is named like a label "
+                                      "column and holds 3 distinct values. Pass --label to choose another.")
+    assert "label_guess" not in load_frame(mixed_frame, "species").meta
+
+
+def test_no_label_and_no_clear_candidate_is_one_line_asking_for_it(mixed_frame):
+    with pytest.raises(DataError) as err:
+        load_frame(mixed_frame.rename(columns={"species": "kind"}), None)
+    assert str(err.value) == ("No label column given, and none stands out: 'city', 'member' and 'kind' could each "
+                              "be the label (few distinct values, none named like a label); choose one (--label) "
+                              "from: age, income, city, member, kind.")
+
+
 def test_label_problems(mixed_frame):
-    with pytest.raises(DataError, match="only one class"):
+    with pytest.raises(DataError, match=r"^The label column has only one class \('cat'\); valuation needs at "
+                                        r"least two\.$"):
         load_frame(mixed_frame.assign(species="cat"), "species")
+    with pytest.raises(DataError, match=r"only one class \('0'\);"):  # not "(np.int64(0))"
+        load_frame(mixed_frame.assign(species=0), "species")
     with pytest.raises(DataError, match="1 missing"):
         load_frame(mixed_frame.assign(species=["cat", None, "dog", "cat", "dog", "cat"]), "species")
     with pytest.raises(DataError, match="no feature columns"):
@@ -367,3 +385,109 @@ def test_existing_symlink_in_workdir_cannot_redirect_extraction(tmp_path):
     with pytest.raises(DataError, match="would be written outside the upload folder"):
         extract_zip(zpath, work)
     assert list(outside.iterdir()) == []
+
+
+# -- which column is the label, which ones to leave out (dataval_core.columns) -------------------------
+def penguins(n: int = 60) -> pd.DataFrame:
+    """The shape of the penguins table: the label (species) first, a low-cardinality integer column (year) last."""
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"species": rng.choice(["Adelie", "Gentoo", "Chinstrap"], n),
+                         "island": rng.choice(["Biscoe", "Dream", "Torgersen"], n),
+                         "bill_length_mm": rng.normal(44, 5, n), "flipper_length_mm": rng.normal(200, 14, n),
+                         "sex": rng.choice(["male", "female"], n), "year": rng.choice([2007, 2008, 2009], n)})
+
+
+def test_label_guess_is_species_not_the_last_column():
+    from dataval_core.columns import guess_label
+
+    guess = guess_label(penguins())
+    assert guess.column == "species" and not guess.unsure
+    assert guess.reason == "'species' is named like a label column and holds 3 distinct values."
+    # a float named like a label is a regression target, not skipped as a measurement
+    assert guess_label(penguins().assign(target=np.linspace(0, 1, 60)).drop(columns="species")).column == "target"
+
+
+@pytest.mark.parametrize("frame, reason", [
+    (penguins().assign(label=lambda f: f["species"]),
+     "'species' and 'label' are each named like a label column."),
+    (penguins().drop(columns="species"),
+     "'island', 'sex' and 'year' could each be the label (few distinct values, none named like a label)."),
+    (pd.DataFrame({"a": [0.5, 1.5, 2.5, 3.5], "b": [1.25, 2.5, 3.75, 5.0]}),
+     "No column looks like a label (named like one, or with few distinct values)."),
+])
+def test_label_guess_is_unsure_on_a_tie_or_nothing(frame, reason):
+    from dataval_core.columns import guess_label
+
+    guess = guess_label(frame)
+    assert guess.unsure and guess.column is None and guess.reason == reason
+
+
+def test_only_candidate_by_content_is_guessed_with_its_reason():
+    from dataval_core.columns import guess_label
+
+    frame = penguins()[["bill_length_mm", "flipper_length_mm", "species"]].rename(columns={"species": "kind"})
+    guess = guess_label(frame)
+    assert guess.column == "kind"
+    assert guess.reason == "'kind' is the only column with few distinct values (3) that is not a measurement."
+
+
+@pytest.mark.parametrize("position", ["last", "middle", "first"])
+@pytest.mark.parametrize("truth, values", [
+    ("is_mislabeled", [True, False]), ("is_noisy", [0, 1]), ("noisy", ["yes", "no"]),
+    ("true_label", ["Adelie", "Gentoo"]), ("clean_label", ["Adelie", "Gentoo"]), ("ground_truth", ["a", "b"])])
+def test_truth_like_columns_are_left_out_wherever_they_sit(position, truth, values):
+    frame = penguins()
+    col = pd.Series(np.resize(values, len(frame)), name=truth)
+    at = {"first": 0, "middle": 3, "last": frame.shape[1]}[position]
+    frame.insert(at, truth, col)
+    for label in ("species", None):  # given, or guessed (never the truth column, even when it is last)
+        ds = load_frame(frame, label)
+        assert ds.label_column == "species"
+        assert truth not in ds.feature_columns and ds.meta["left_out"] == {
+            truth: "it looks like the truth about the labels and would give the answer away"}
+
+
+def test_ids_and_free_text_are_left_out_but_a_measurement_named_error_is_not():
+    frame = penguins().assign(
+        PassengerId=np.arange(100, 160), uuid=[f"u-{i:04d}" for i in range(60)],
+        notes=[f"seen near the colony on day {i}, looked healthy" for i in range(60)],
+        **{"mean radius error": np.linspace(0.1, 0.9, 60), "Unnamed: 0": np.arange(60)})
+    ds = load_frame(frame, "species")
+    assert list(ds.meta["left_out"]) == ["PassengerId", "uuid", "notes", "Unnamed: 0"]
+    assert "mean radius error" in ds.feature_columns and "year" in ds.feature_columns
+    from dataval_core.columns import describe_left_out
+
+    assert describe_left_out({"id": "it is a row id, unique per row"}) == \
+        "Left out of the features: 'id' (it is a row id, unique per row)."
+
+
+def test_a_table_of_only_left_out_columns_says_which():
+    frame = pd.DataFrame({"id": range(6), "species": ["a", "b"] * 3})
+    with pytest.raises(DataError) as err:
+        load_frame(frame, "species")
+    assert str(err.value) == ("dataset has no feature columns besides the label. Left out of the features: 'id' "
+                              "(it is a row id, unique per row).")
+
+
+def test_infinite_and_empty_cells_are_named_in_the_notes():
+    frame = penguins()
+    frame.loc[:2, "bill_length_mm"] = np.inf
+    frame.loc[3, "flipper_length_mm"] = -np.inf
+    frame.loc[4, "flipper_length_mm"] = np.nan
+    frame.loc[5, "island"] = None
+    notes = load_frame(frame, "species").notes
+    assert "Column 'bill_length_mm' has 3 infinite values (±inf); they are replaced by the column median." in notes
+    assert ("Column 'flipper_length_mm' has 1 infinite value (±inf) and 1 empty cell; they are replaced by the "
+            "column median.") in notes
+    assert "Column 'island' has 1 empty cell; it is read as a '<missing>' category." in notes
+
+
+def test_pca_dimensions_must_be_a_positive_whole_number():
+    from dataval_core.embeddings.core import DEFAULT_PCA_DIM, pca_dimensions
+
+    assert pca_dimensions("pca") == DEFAULT_PCA_DIM and pca_dimensions("pca:8") == 8
+    for bad, arg in (("pca:-3", "-3"), ("pca:abc", "abc"), ("pca:0", "0"), ("pca:1.5", "1.5"), ("pca:", "")):
+        with pytest.raises(ValueError) as err:
+            pca_dimensions(bad)
+        assert str(err.value) == (f"The embedding {bad!r} needs a positive whole number of dimensions after "
+                                  f"'pca:' (e.g. pca:16), got {arg!r}.")
