@@ -73,6 +73,7 @@ def embed(dataset: Dataset, name: str = "raw", *, seed: int = 0, cache_dir: str 
     if kind not in _KINDS or (kind == "pretrained" and name != pretrained.NAME):
         raise ValueError(f"Unknown embedding {name!r}; choose one of: raw, pca, pca:<k>, target_trained, "
                          f"cross_fitted, {pretrained.NAME}, torchvision:<arch>, columns:<prefix>.")
+    pca_dim = pca_dimensions(name) if kind == "pca" else 0
     if kind == "raw":
         fm = raw_features(dataset)
         return fm.x, fm.image_shape
@@ -87,7 +88,7 @@ def embed(dataset: Dataset, name: str = "raw", *, seed: int = 0, cache_dir: str 
             reporter.update(f"embedding ({name})", 1, 1, "cached")
             return np.load(cache_file, allow_pickle=False), None
     if kind == "pca":
-        x = _pca(dataset, int(arg) if arg else DEFAULT_PCA_DIM, seed)
+        x = _pca(dataset, pca_dim, seed)
     elif kind in ("target_trained", "cross_fitted"):
         x = _learned(dataset, kind, seed, reporter)
     elif kind == "pretrained":
@@ -120,6 +121,22 @@ def build_problem(dataset: Dataset, embedding: str | None = None, *, seed: int =
     v, t = dataset.valued_index, dataset.target_index
     return Problem(ids=dataset.ids[v], x=x[v], y=dataset.labels[v], x_target=x[t], y_target=dataset.labels[t],
                    classes=dataset.classes, task=dataset.task, embedding=name, image_shape=image_shape)
+
+
+def pca_dimensions(name: str) -> int:
+    """The k of ``pca`` (:data:`DEFAULT_PCA_DIM`) or ``pca:<k>``.
+
+    Raises:
+        ValueError: ``k`` is not a positive whole number (one line naming the embedding).
+    """
+    _, sep, arg = name.partition(":")
+    if not sep:
+        return DEFAULT_PCA_DIM
+    text = arg.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise ValueError(f"The embedding {name!r} needs a positive whole number of dimensions after 'pca:' "
+                         f"(e.g. pca:16), got {arg!r}.")
+    return int(text)
 
 
 def _pca(dataset: Dataset, k: int, seed: int) -> np.ndarray:
