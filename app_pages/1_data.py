@@ -35,9 +35,16 @@ try:
             label = id_column = None
             if actions.is_table(path):
                 columns = actions.table_columns(path)
-                guess = columns.index("label") if "label" in columns else len(columns) - 1
+                guessed, reason = data.label_guess(str(path))
                 c1, c2 = st.columns(2)
-                label = c1.selectbox("Label column", columns, index=guess, key="data_label")
+                label = c1.selectbox("Label column", columns, key="data_label",
+                                     index=columns.index(guessed) if guessed in columns else None,
+                                     placeholder="Choose the label column",
+                                     help="Guessed from the column names and contents; the reason is shown below.")
+                if guessed is None:
+                    c1.caption(f"Which column is the label? No guess: {reason}")
+                elif label == guessed:
+                    c1.caption(f"Guessed: {reason}")
                 id_choice = c2.selectbox("Id column", ["(row number)"] + [c for c in columns if c != label],
                                          key="data_id",
                                          help="A column of unique sample ids; default: 0-based row number.")
@@ -47,8 +54,11 @@ try:
                 help="Auto: text labels and integers with at most 50 distinct values are classes, other numbers a "
                      "regression target. The choice and its reason are shown once loaded.")
             task = None if task_choice == "Auto" else task_choice.lower()
-            with st.spinner("Reading and checking the upload…"):
-                base = actions.load_upload(path, label, id_column, task)
+            if actions.is_table(path) and label is None:
+                st.info("Choose the label column to load the table.", icon=":material/label:")
+            else:
+                with st.spinner("Reading and checking the upload…"):
+                    base = actions.load_upload(path, label, id_column, task)
     else:
         records = state.workspace().list_datasets(state.session_id())
         if not records:
@@ -76,14 +86,20 @@ if base is not None:
                + (f" {base.meta['imputation']}" if base.meta.get("imputation") else ""))
     for note in base.notes:
         st.caption(note)
-    if base.table is not None and base.feature_columns:
+    choices, proposed = data.leave_out_choices(base)
+    if choices:
         left_out = st.multiselect(
-            "Leave out of the features", list(base.feature_columns), default=data.truth_like(base),
+            "Leave out of the features", choices, default=proposed,
             key="data_left_out", placeholder="none: every column is a feature",
             help="Columns the methods must not see: ids, notes, or a column that marks known-bad rows (score "
                  "the runs against it on Compare & check). A known-bad column left in gives the answer away.")
-        if left_out and len(left_out) < len(base.feature_columns):
-            base = base.replace(feature_columns=tuple(c for c in base.feature_columns if c not in left_out))
+        for col in proposed:
+            st.caption(f"Proposed to leave out: `{col}` — {base.meta['left_out'][str(col)]}.")
+        features = tuple(c for c in choices if c not in left_out)
+        if not features:
+            st.error("Keep at least one feature column; until then the proposed columns are left out.")
+        elif features != base.feature_columns:
+            base = base.replace(feature_columns=features)
     if base.table is not None:
         encoding = data.encoding_summary(base)
         st.info(encoding.line, icon=":material/transform:")

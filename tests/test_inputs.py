@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -373,3 +374,254 @@ def test_export_rereads_a_latin1_semicolon_manifest_like_the_loader(tmp_path):
     with zipfile.ZipFile(out) as zf:
         manifest = zf.read("manifest.csv").decode("utf-8")
     assert manifest.splitlines()[0].split(",") == ["path", "espèce"] and "é" in manifest
+
+
+# -- no silent wrong guesses, and one clear line for each unclear error (issue 18) ---------------------
+def _penguins_csv(tmp_path: Path, **extra) -> Path:
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pd.DataFrame({"species": rng.choice(["Adelie", "Gentoo", "Chinstrap"], n),
+                          "island": rng.choice(["Biscoe", "Dream", "Torgersen"], n),
+                          "bill_length_mm": rng.normal(44, 5, n), "sex": rng.choice(["male", "female"], n),
+                          **extra, "year": rng.choice([2007, 2008, 2009], n)})
+    path = tmp_path / "penguins.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _notes(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("dataval: ") and "error" not in line]
+
+
+def test_cli_guesses_the_label_says_why_and_leaves_out_the_truth_column(tmp_path, capsys):
+    data = _penguins_csv(tmp_path, is_mislabeled=np.resize([True, False, False], 60))
+    code, _, err = cli(["value", data, "--method", "random", "--out", tmp_path / "v.csv", "--quiet"], capsys)
+    assert code == 0 and "Traceback" not in err, err
+    notes = _notes(err)
+    assert notes[:2] == [
+        "dataval: Label column guessed (no --label given): 'species' is named like a label column and holds 3 "
+        "distinct values. Pass --label to choose another.",
+        "dataval: Left out of the features: 'is_mislabeled' (it looks like the truth about the labels and would "
+        "give the answer away)."]
+    assert set(pd.read_csv(tmp_path / "v.csv")["label"]) == {"Adelie", "Gentoo", "Chinstrap"}
+
+
+@pytest.mark.parametrize("drop, rename, fragment", [
+    ("species", {}, "'island', 'sex' and 'year' could each be the label"),
+    (None, {"island": "class"}, "'species' and 'class' are each named like a label column"),
+])
+def test_cli_unsure_label_guess_is_one_line_asking_for_label(tmp_path, capsys, drop, rename, fragment):
+    data = _penguins_csv(tmp_path)
+    frame = pd.read_csv(data).rename(columns=rename)
+    frame.drop(columns=[drop] if drop else []).to_csv(data, index=False)
+    code, _, err = cli(["value", data, "--method", "random", "--out", tmp_path / "v.csv", "--quiet"], capsys)
+    one_line(code, err, fragment)
+    line = err.strip()
+    assert line.startswith("dataval: error: No label column given, and none stands out: ")
+    assert "choose one (--label) from: " in line and not (tmp_path / "v.csv").exists()
+
+
+def test_cli_one_class_label_quotes_the_class(tmp_path, capsys):
+    path = tmp_path / "one.csv"
+    pd.DataFrame({"x": [1.0, 2.0, 3.0], "label": [0, 0, 0]}).to_csv(path, index=False)
+    code, _, err = cli(["value", path, "--label", "label", "--out", tmp_path / "v.csv", "--quiet"], capsys)
+    one_line(code, err, "only one class")
+    assert err.strip() == ("dataval: error: The label column has only one class ('0'); valuation needs at least "
+                           "two.")
+
+
+def test_cli_says_infinite_values_are_replaced(tmp_path, capsys):
+    data = _penguins_csv(tmp_path, depth=[np.inf, -np.inf, np.inf] + [1.0] * 57)
+    code, _, err = cli(["value", data, "--label", "species", "--method", "random", "--out", tmp_path / "v.csv",
+                        "--quiet"], capsys)
+    assert code == 0, err
+    assert "dataval: Column 'depth' has 3 infinite values (±inf); they are replaced by the column median." in \
+        err.splitlines()
+    assert "empty cell" not in err
+
+
+@pytest.mark.parametrize("name, arg", [("pca:-3", "-3"), ("pca:abc", "abc"), ("pca:0", "0")])
+def test_cli_pca_dimensions_must_be_positive_integers(table, tmp_path, capsys, name, arg):
+    code, _, err = cli(["value", table, "--label", "label", "--method", "knn_shapley", "--embedding", name,
+                        "--out", tmp_path / "v.csv", "--quiet"], capsys)
+    one_line(code, err, name)
+    assert err.strip() == (f"dataval: error: The embedding {name!r} needs a positive whole number of dimensions "
+                           f"after 'pca:' (e.g. pca:16), got {arg!r}.")
+
+
+def test_workspace_budget_is_said_in_units_that_read(tmp_path, monkeypatch, capsys):
+    from dataval_core.workspace import Workspace, WorkspaceError, human_size
+
+    assert [human_size(b) for b in (512, 64_000, 1e6, 3.4e6, 1.25e9)] == \
+        ["512 bytes", "64 KB", "1.0 MB", "3.4 MB", "1.25 GB"]
+    monkeypatch.setenv("DATAVAL_MAX_WORKSPACE_GB", "0.001")
+    ws = Workspace(tmp_path / "ws")
+    (ws.root / "big").write_bytes(b"\0" * 1_500_000)
+    with pytest.raises(WorkspaceError) as err:
+        ws.check_budget()
+    assert re.search(r"size budget \(1\.\d MB of 1\.0 MB, DATAVAL_MAX_WORKSPACE_GB\)", str(err.value)), err.value
+    assert main(["health", "--workspace", str(ws.root)]) == 1
+    assert re.search(r"over its size budget: 1\.\d MB of 1\.0 MB used", capsys.readouterr().err)
+
+
+def _listener(reply: bytes | None):
+    """A loopback server that accepts connections and sends ``reply`` (None: stays silent)."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    conns = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conns.append(conn)
+            if reply is not None:
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, conns
+
+
+@pytest.mark.parametrize("reply", [None, b"HTTP/1.1 400 Bad Request\r\n\r\n"], ids=["silent", "http"])
+def test_a_port_that_is_not_ray_is_one_line_without_rays_logs(reply):
+    from dataval_core.backend import BackendError, _check_reachable
+
+    server, conns = _listener(reply)
+    address = f"127.0.0.1:{server.getsockname()[1]}"
+    try:
+        with pytest.raises(BackendError) as err:
+            _check_reachable(address, timeout_s=1.0)
+    finally:
+        server.close()
+        for c in conns:
+            c.close()
+    assert str(err.value) == (f"no Ray cluster answers at {address} (something listens there, but it does not "
+                              "speak Ray's gRPC protocol); start one with `ray start --head` or check the Ray "
+                              "address (--ray-address).")
+
+
+def test_cli_unreachable_ray_address_is_one_line_without_rays_logs(table, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "dataval_core.cli", "value", str(table), "--label", "label",
+                           "--method", "knn_shapley", "--backend", "ray", "--ray-address", "127.0.0.1:1",
+                           "--out", str(tmp_path / "v.csv"), "--quiet"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("dataval: error: no Ray cluster answers at 127.0.0.1:1 (Connection refused); ")
+    assert "rpc_client" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_data_page_shows_the_label_guess_or_asks_and_proposes_what_to_leave_out(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DATAVAL_WORKSPACE", str(tmp_path / "ws"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("app_pages/1_data.py").run()
+    at.segmented_control(key="data_source").set_value("Upload a file").run()
+    data = _penguins_csv(tmp_path, is_mislabeled=np.resize([True, False, False], 60))
+    frame = pd.read_csv(data)
+    at.file_uploader(key="data_upload").upload("p.csv", data.read_bytes(), "text/csv").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="data_label").value == "species"
+    assert "Guessed: 'species' is named like a label column and holds 3 distinct values." in \
+        [c.value for c in at.caption]
+    assert at.multiselect(key="data_left_out").value == ["is_mislabeled"]
+    assert any(c.value.startswith("Proposed to leave out: `is_mislabeled` — it looks like the truth")
+               for c in at.caption)
+
+    unsure = frame.drop(columns="species").to_csv(index=False).encode()
+    at.file_uploader(key="data_upload").upload("q.csv", unsure, "text/csv").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="data_label").value is None  # no preselected guess
+    assert any(c.value.startswith("Which column is the label? No guess: 'island', 'sex' and 'year' could each")
+               for c in at.caption)
+    assert any("Choose the label column to load the table." in i.value for i in at.info)
+    assert not at.success  # nothing loaded until the user chooses
+    at.selectbox(key="data_label").set_value("island").run()
+    assert any("3 classes" in s.value for s in at.success)
+
+
+def test_encoding_line_names_infinite_values_apart_from_empty_cells(tmp_path):
+    from dataval_core.io import load_frame
+    from ui.data import encoding_summary
+
+    frame = pd.DataFrame({"x": [np.inf, 1.0, np.nan, 2.0], "z": [1.0, 2.0, 3.0, 4.0], "label": ["a", "b"] * 2})
+    line = encoding_summary(load_frame(frame, "label")).line
+    assert "1 empty cell(s) imputed in `x`" in line
+    assert "1 infinite value(s) (±inf) replaced by the column median in `x`" in line
+
+
+def test_disk_full_while_valuate_is_open_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from dataval_core.workspace import Workspace
+
+    from test_reliability import _mount, fill, small_table
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if _mount("-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)).returncode:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        root = disk / "ws"
+        ws = Workspace(root)
+        sid = ws.mint_session()
+        record = ws.add_dataset(sid, small_table())
+        ws.set_current_dataset(sid, record.key)
+        ws.create_run(record.key, "random", embedding=None, params={}, seed=0)  # a run in progress
+        monkeypatch.setenv("DATAVAL_WORKSPACE", str(root))
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.query_params["sid"] = sid
+        at.run().switch_page("app_pages/2_valuate.py").run()
+        assert not at.exception and at.button(key="val_run")
+        fill(disk, leave=0)  # the disk fills up while the page polls
+        for _ in range(2):
+            at.run()
+            assert not at.exception, at.exception[0].value
+            errors = [e.value for e in at.error]
+            assert len(errors) == 1 and "disk is full" in errors[0] and str(root) not in errors[0], errors
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_workspace_fault_in_the_polling_progress_is_one_line_and_the_page_goes_on(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from dataval_core.io import load_frame
+    from dataval_core.targets import split_target
+    from dataval_core.workspace import Workspace, WorkspaceError
+
+    monkeypatch.setenv("DATAVAL_WORKSPACE", str(tmp_path / "ws"))
+    ws = Workspace(tmp_path / "ws")
+    sid = ws.mint_session()
+    frame = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 7, "label": ["p", "q"] * 20})
+    record = ws.add_dataset(sid, split_target(load_frame(frame, "label"), 0.25))
+    ws.set_current_dataset(sid, record.key)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["sid"] = sid
+    at.run().switch_page("app_pages/2_valuate.py").run()
+    assert not at.exception
+
+    def full(_record):
+        raise WorkspaceError("The workspace disk is full, so nothing more can be saved.", "full")
+
+    monkeypatch.setattr("ui.progress._active", full)
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Progress cannot be read from the workspace right now. The workspace disk "
+                                           "is full, so nothing more can be saved."]
+    assert any(c.value == "No runs yet." for c in at.caption)  # the rest of the page is still drawn
+
+
+def test_a_full_disk_in_a_run_names_no_server_path():
+    import errno
+
+    from dataval_core.jobs import one_line_error
+
+    exc = OSError(errno.ENOSPC, "No space left on device", "/srv/dataval/ws/cache/emb-1.tmp.npy")
+    assert one_line_error(exc) == ("The disk is full, so the run could not write its files. Free some space (or run "
+                                   "`dataval gc`) and try again.")
