@@ -328,18 +328,44 @@ class RayBackend(Backend):
                 ray.cancel(ref, force=True)
 
 
+#: an HTTP/2 client connection preface and an empty SETTINGS frame: what a gRPC client sends first
+_H2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_H2_SETTINGS = 0x04
+
+
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Fail fast on a cluster address nobody answers at (``ray.init`` retries for minutes)."""
+    """Fail fast, in one line, on a cluster address where no Ray answers.
+
+    ``ray.init`` retries such an address for minutes and prints its C++ client's log lines.
+    Ray's GCS (and Ray Client) speak gRPC, so a server that does not answer an HTTP/2
+    greeting with a SETTINGS frame (a web server, a database, a closed or silent port) is
+    not a Ray cluster.
+    """
     import socket
 
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if address == "auto" or not sep or not port.isdigit():
         return
+    hint = "start one with `ray start --head` or check the Ray address (--ray-address)"
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+        sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s)
     except OSError as exc:
         raise BackendError(f"no Ray cluster answers at {address} ({exc.strerror or type(exc).__name__}); "
-                           "start one with `ray start --head` or check --ray-address.") from None
+                           f"{hint}.") from None
+    reply = b""
+    with sock:
+        try:
+            sock.sendall(_H2_HELLO)
+            while len(reply) < 4:
+                chunk = sock.recv(4 - len(reply))
+                if not chunk:
+                    break
+                reply += chunk
+        except OSError:
+            pass  # a silent or closed connection: judged by what arrived
+    if len(reply) < 4 or reply[3] != _H2_SETTINGS:
+        raise BackendError(f"no Ray cluster answers at {address} (something listens there, but it does not speak "
+                           f"Ray's gRPC protocol); {hint}.")
 
 
 def _ray_task(fn, shared, *args):
