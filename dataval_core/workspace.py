@@ -245,6 +245,17 @@ def budget_bytes() -> float | None:
     return gb * 1e9
 
 
+def human_size(nbytes: float) -> str:
+    """A byte count in the unit that reads best: ``"512 bytes"``, ``"640 KB"``, ``"3.4 MB"``, ``"1.25 GB"``."""
+    if nbytes < 1e3:
+        return f"{nbytes:.0f} bytes"
+    if nbytes < 1e6:
+        return f"{nbytes / 1e3:.0f} KB"
+    if nbytes < 1e9:
+        return f"{nbytes / 1e6:.1f} MB"
+    return f"{nbytes / 1e9:.2f} GB"
+
+
 def folder_bytes(path: Path) -> int:
     """Bytes of the files under ``path`` (0 when it does not exist)."""
     total = 0
@@ -498,7 +509,7 @@ class Workspace:
         used = self.usage_bytes()
         if used + adding > self.max_bytes:
             raise WorkspaceError(
-                f"The workspace has reached its size budget ({used / 1e9:.2f} of {self.max_bytes / 1e9:g} GB, "
+                f"The workspace has reached its size budget ({human_size(used)} of {human_size(self.max_bytes)}, "
                 f"{BUDGET_ENV_VAR}), so new uploads and runs are refused. Ask the admin to run `dataval gc`.",
                 "over_budget")
 
@@ -1181,9 +1192,9 @@ def check_workspace(root: str | Path | None = None, probe_bytes: int = 1 << 16) 
             con.execute("BEGIN IMMEDIATE")
             con.execute("ROLLBACK")
         if budget is not None and used > budget:
-            return Health(False, f"over its size budget: {used / 1e9:.2f} of {budget / 1e9:g} GB used "
+            return Health(False, f"over its size budget: {human_size(used)} of {human_size(budget)} used "
                                  f"({BUDGET_ENV_VAR}); run `dataval gc`", str(path), used, budget, free)
     except (WorkspaceError, ValueError) as exc:
         return Health(False, f"unwritable: {exc}", str(path), used, budget, free)
-    size = f"{used / 1e9:.2f} GB used" + (f" of {budget / 1e9:g} GB budget" if budget is not None else "")
-    return Health(True, f"ok ({size}, {free / 1e9:.1f} GB free on disk)", str(path), used, budget, free)
+    size = f"{human_size(used)} used" + (f" of {human_size(budget)} budget" if budget is not None else "")
+    return Health(True, f"ok ({size}, {human_size(free)} free on disk)", str(path), used, budget, free)
