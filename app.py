@@ -7,11 +7,12 @@ nothing: the session's state lives in the workspace.
 """
 import streamlit as st
 
-from ui import layout
+from ui import auth, layout
 
 # Streamlit runs this file as ``__main__``; a worker process started with ``spawn`` (sava's solver
 # pool) re-imports it as ``__mp_main__`` outside any Streamlit session, and must not build the app.
 if __name__ == "__main__":
     page = st.navigation(layout.navigation(), position=layout.menu_position())
-    layout.setup(page.title)
-    page.run()
+    with auth.page_guard():  # a workspace fault anywhere (a disk that fills up mid-run): one line, no traceback
+        layout.setup(page.title)
+        page.run()

@@ -9,6 +9,7 @@ or a second browser tab sees them and nothing is lost when the run ends.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -28,12 +29,17 @@ MAX_FINISHED_JOBS = 64
 _MAX_ERROR_CHARS = 300
 #: exceptions whose message is written for the user (shown without the class name)
 _USER_ERRORS = (ValueError, ImportError, MemoryError, FileNotFoundError, WorkspaceError)
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 Task = Callable[[ProgressCallback, CancelFlag], Any]
 
 
 def one_line_error(exc: BaseException) -> str:
     """A single readable line for ``exc`` (the first line of its message)."""
+    if isinstance(exc, OSError) and not isinstance(exc, WorkspaceError) and exc.errno in _DISK_FULL:
+        # e.g. an embedding cache write: the reason, never the server path in the message
+        return "The disk is full, so the run could not write its files. Free some space (or run `dataval gc`) " \
+               "and try again."
     lines = str(exc).strip().splitlines()
     text = lines[0].strip() if lines else ""
     if not isinstance(exc, _USER_ERRORS) or not text:

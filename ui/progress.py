@@ -2,17 +2,29 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dataval_core.progress import ACTIVE_STATES, RunState
-from dataval_core.workspace import DatasetRecord, RunRecord
+from dataval_core.workspace import DatasetRecord, RunRecord, WorkspaceError
 
 from . import actions, state
 
 POLL_S = 1.0
+
+
+@contextmanager
+def _workspace_fault_as_one_line() -> Iterator[None]:
+    """A polling fragment reruns on its own, outside the page's guard: a workspace fault there (a disk that
+    filled up mid-run) is one line in place of the bars, and the next poll tries again."""
+    try:
+        yield
+    except WorkspaceError as exc:
+        st.error(f"Progress cannot be read from the workspace right now. {exc}", icon=":material/error:")
 
 
 def _seconds(s: float | None) -> str:
@@ -87,19 +99,23 @@ def runs_monitor(record: DatasetRecord, on_finish_page: str | None = None) -> No
     reruns (to show the results), or with ``on_finish_page`` and a demo run pending,
     it switches to that page.
     """
-    _demo_done(on_finish_page)
-    watching = bool(_active(record)) or bool(st.session_state.get("demo_run"))
+    try:
+        _demo_done(on_finish_page)
+        watching = bool(_active(record)) or bool(st.session_state.get("demo_run"))
+    except WorkspaceError:
+        watching = True  # the fragment says what is wrong in one line, and its next polls try again
 
     @st.fragment(run_every=POLL_S if watching else None)
     def monitor() -> None:
-        now = _active(record)
-        for run in now:
-            _bar(run)
-        if not now:
-            st.caption("Nothing running.")
-        _demo_done(on_finish_page)
-        if watching and not now:
-            st.rerun(scope="app")
+        with _workspace_fault_as_one_line():
+            now = _active(record)
+            for run in now:
+                _bar(run)
+            if not now:
+                st.caption("Nothing running.")
+            _demo_done(on_finish_page)
+            if watching and not now:
+                st.rerun(scope="app")
 
     monitor()
 
