@@ -416,7 +416,8 @@ def _clear_ticks() -> None:
 def apply_bulk(record: DatasetRecord, rows: list[dict[str, Any]], event: str) -> None:
     """Callback of a bulk button: one write of ``rows`` (those already in that state are skipped) as event
     ``event``, then clear the ticks (kept when the write failed)."""
-    st.session_state.pop(PENDING, None)
+    if (st.session_state.get(PENDING) or {}).get("event") == event:  # not a newer question asked meanwhile
+        st.session_state.pop(PENDING, None)
     _save(record, rows, event, skip_unchanged=True)
     if not st.session_state.get(ERROR_KEY):
         _clear_ticks()
