@@ -233,7 +233,7 @@ def main() -> None:
                 for _ in range(args.repeat):
                     before = page.evaluate(f"() => {first}")
                     t = time.perf_counter()
-                    page.locator(".st-key-card_0").get_by_role("radio", name="Drop").click()
+                    page.locator(".st-key-card_0").get_by_role("button", name="Drop", exact=True).click()
                     page.wait_for_function(f"() => {first} !== {before!r} && {PAGES[3][2]}", timeout=WAIT_MS,
                                            polling=20)
                     clicks_card.append(time.perf_counter() - t)

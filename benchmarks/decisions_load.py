@@ -62,6 +62,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     rng = random.Random(args.seed)
@@ -72,6 +73,7 @@ def main() -> None:
         tmp = Path(d)
         root = tmp / "ws"
         clickers = seed_sessions(root, tmp, args.sessions)
+        (tmp / "b").mkdir()
         bulkers = seed_sessions(root, tmp / "b", args.sessions)
         loader_sid, loader_key = seed_loader(root)
         proc, url = start_server(root, tmp / "streamlit.log")
@@ -98,8 +100,11 @@ def main() -> None:
                         sample, action = list(plan.items())[n]
                         page.locator(f".st-key-rv_{action}_{css_key(sample)} button").click()
                     clicks[0].wait_for_timeout(rng.uniform(200, 500))
-                for page in clicks:
-                    page.wait_for_load_state()
+                for page in clicks:  # each session's count reaches 24 decided, or stops short (a lost click)
+                    try:
+                        page.get_by_text("· 24 of 27 decided").wait_for(timeout=60_000)
+                    except PlaywrightTimeout:
+                        pass
                     settle(page)
                     page.reload()
                     wait_cards(page)

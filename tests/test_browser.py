@@ -153,7 +153,7 @@ def test_upload_run_drop_two_export(server, browser):
     dropped = []
     for _ in range(2):
         sample = card_id(page, 0)
-        page.locator(".st-key-card_0").get_by_role("radio", name="Drop").click()
+        page.locator(".st-key-card_0").get_by_role("button", name="Drop", exact=True).click()
         page.wait_for_function(f"() => !document.querySelector('.st-key-card_0 code')"
                                f" || document.querySelector('.st-key-card_0 code').innerText !== {sample!r}")
         settle(page)

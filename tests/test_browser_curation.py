@@ -133,7 +133,7 @@ def test_demo_right_after_server_start_then_review_tools(fresh_server, page):
 
     # three cards decided in quick succession, without waiting for the page to redraw: none is lost
     for i in range(3):
-        page.locator(f".st-key-card_{i}").get_by_role("radio", name="Keep").click()
+        page.locator(f".st-key-card_{i}").get_by_role("button", name="Keep", exact=True).click()
     page.get_by_text(re.compile(r"· 3 of [\d,]+ decided")).wait_for()  # the last click's run has saved it
     settle(page)
     assert len(decisions(tmp)) == 3 and set(decisions(tmp).values()) == {"keep"}
