@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .targets import DEFAULT_FOLDS, REFERENCE_TRUST
+
 EXIT_USAGE, EXIT_ERROR, EXIT_CANCELLED = 2, 1, 130
 #: seeds numpy accepts
 MAX_SEED = 2**32 - 1
@@ -67,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("methods", help="list the valuation methods and their parameters")
     m.set_defaults(func=cmd_methods)
 
-    v = sub.add_parser("value", help="value every non-target sample of DATA and write VALUES.csv")
+    v = sub.add_parser("value", help="value the samples of DATA (every row when no reference is given) and write "
+                                     "VALUES.csv")
     _add_data_options(v)
     v.add_argument("--method", default="consensus", help="valuation method (see `dataval methods`; default: "
                    "consensus, the recommended portfolio)")
@@ -213,6 +216,7 @@ def write_atomically(frame: pd.DataFrame, out: Path) -> None:
 
 
 def cmd_value(args) -> int:
+    from .crossfit import describe_mode
     from .params import build
     from .progress import stderr_bar
     from .registry import get_spec
@@ -232,11 +236,13 @@ def cmd_value(args) -> int:
     write_atomically(frame, out)
     for note in ds.notes:
         print(f"dataval: {note}", file=sys.stderr)
+    print(f"dataval: {describe_mode(ds)}", file=sys.stderr)
     noisy = frame["injected_noise"].sum() if "injected_noise" in frame else None
     extra = f", {int(noisy)} with injected noise" if noisy is not None else ""
-    print(f"wrote {args.out} ({int((frame['role'] == 'valued').sum())} valued and "
-          f"{int((frame['role'] == 'target').sum())} target rows{extra}) in {result.timings['total']:.1f} s",
-          file=sys.stderr)
+    n_ref = int((frame["role"] == "target").sum())
+    unvalued = f"; {n_ref} rows not valued (the reference)" if n_ref else ""
+    print(f"wrote {args.out} ({int((frame['role'] == 'valued').sum())} of {len(frame)} rows valued{unvalued}{extra}) "
+          f"in {result.timings['total']:.1f} s", file=sys.stderr)
     return 0
 
 
@@ -335,7 +341,13 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     tg = p.add_mutually_exclusive_group()
     tg.add_argument("--target", help="a separate file of the same kind and schema: the reference set")
     tg.add_argument("--target-col", help="boolean column marking trusted (target) rows")
-    tg.add_argument("--target-frac", type=float, help="stratified random fraction held out as target (default 0.2)")
+    tg.add_argument("--target-frac", type=float, help="a fixed stratified random fraction held out as the reference; "
+                    "its rows are not valued (default: no reference, every row valued by cross-fitting)")
+    p.add_argument("--reference", choices=REFERENCE_TRUST, default="trusted",
+                   help="with --target, --target-col or --target-frac: trusted (default) uses the reference as is; "
+                        "noisy cleans it first of the rows a first pass suspects")
+    p.add_argument("--folds", type=int, default=DEFAULT_FOLDS,
+                   help=f"without a reference: rotating folds every row is valued in (default {DEFAULT_FOLDS})")
     p.add_argument("--inject-noise", type=float, metavar="RATE",
                    help="corrupt this fraction of valued rows first (the truth goes to the output's injected_noise)")
     p.add_argument("--noise-kind", choices=("uniform", "pair", "feature"), default="uniform",
@@ -353,11 +365,14 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 def _dataset_from_args(args, work: str):
     """DATA with its target rows and injected noise from the data options (`value`, `map` and `curve` share them)."""
     from .noise import inject_feature_noise, inject_label_noise
-    from .targets import load_target_file, split_target, target_from_column
+    from .targets import load_target_file, mark_reference, no_reference, split_target, target_from_column
 
-    frac = 0.2 if args.target_frac is None else args.target_frac
-    if not 0 < frac < 1:
-        raise ValueError(f"--target-frac must be between 0 and 1 (exclusive), got {frac}.")
+    if args.target_frac is not None and not 0 < args.target_frac < 1:
+        raise ValueError(f"--target-frac must be between 0 and 1 (exclusive), got {args.target_frac}.")
+    given = args.target or args.target_col or args.target_frac is not None
+    if args.reference == "noisy" and not given:
+        raise ValueError("--reference noisy needs a reference (--target, --target-col or --target-frac); without "
+                         "one every row is valued by cross-fitting, which cleans its references already.")
     if args.inject_noise is not None and not 0 <= args.inject_noise < 1:
         raise ValueError(f"--inject-noise must be at least 0 and below 1, got {args.inject_noise}.")
     ds = load_for_cli(args.data, label=args.label, id_column=args.id_column,
@@ -368,8 +383,12 @@ def _dataset_from_args(args, work: str):
         ds = load_target_file(ds, args.target, workdir=str(Path(work) / "target"))
     elif args.target_col:
         ds = target_from_column(ds, args.target_col)
+    elif args.target_frac is not None:
+        ds = split_target(ds, args.target_frac, seed=args.seed)
     else:
-        ds = split_target(ds, frac, seed=args.seed)
+        ds = no_reference(ds, args.folds)
+    if given:
+        ds = mark_reference(ds, args.reference)
     if args.inject_noise is not None and args.noise_kind == "feature":
         ds = inject_feature_noise(ds, args.inject_noise, scale=args.noise_scale, seed=args.seed)
     elif args.inject_noise is not None:

@@ -76,6 +76,10 @@ def detection_curve(values: np.ndarray, is_noisy: np.ndarray, points: int = 101)
                          "fraction_found": found[counts] / max(1, int(is_noisy.sum()))})
 
 
+#: folds of the point-removal curve when there is no reference to score on
+CURVE_FOLDS = 5
+
+
 def point_removal_curve(problem: Problem, values: np.ndarray, fractions: Sequence[float] = (0, .05, .1, .2, .3, .4),
                         *, seed: int = 0, repeats: int = 3, progress: ProgressCallback | Reporter | None = None,
                         cancel: CancelFlag | None = None) -> pd.DataFrame:
@@ -83,8 +87,11 @@ def point_removal_curve(problem: Problem, values: np.ndarray, fractions: Sequenc
 
     The model (logistic regression, or ridge for regression) is trained on the
     valued rows that remain and scored on the target rows (clean by assumption):
-    accuracy for classification, R² for regression. The random strategy is
-    averaged over ``repeats`` seeded draws. Progress (and cancellation) once per fraction.
+    accuracy for classification, R² for regression. Without target rows (every row
+    valued) it is scored in :data:`CURVE_FOLDS` folds: trained on the remaining rows
+    outside a fold, scored on all of that fold's rows (their noise lowers both curves
+    alike). The random strategy is averaged over ``repeats`` seeded draws. Progress
+    (and cancellation) once per fraction.
 
     Returns:
         DataFrame with columns fraction, strategy ("lowest" | "random"), score.
@@ -98,14 +105,23 @@ def point_removal_curve(problem: Problem, values: np.ndarray, fractions: Sequenc
     rng = np.random.default_rng(seed)
     order = np.argsort(values, kind="stable")
 
-    def score(keep: np.ndarray) -> float:
+    y = np.asarray(problem.y)
+    fold = np.random.default_rng([seed, 5]).permutation(problem.n) % CURVE_FOLDS
+
+    def fit_score(train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float:
         if problem.is_classification:
-            if len(np.unique(problem.y[keep])) < 2:
+            if len(np.unique(y[train])) < 2:
                 return float("nan")
-            model = LogisticRegression(max_iter=500).fit(x[keep], problem.y[keep])
+            model = LogisticRegression(max_iter=500).fit(x[train], y[train])
         else:
-            model = Ridge().fit(x[keep], problem.y[keep])
-        return float(model.score(xt, problem.y_target))
+            model = Ridge().fit(x[train], y[train])
+        return float(model.score(x_test, y_test))
+
+    def score(keep: np.ndarray) -> float:
+        if len(xt):
+            return fit_score(keep, xt, np.asarray(problem.y_target))
+        return float(np.nanmean([fit_score(keep[fold[keep] != f], x[fold == f], y[fold == f])
+                                 for f in range(CURVE_FOLDS)]))
 
     reporter = as_reporter(progress, cancel)
     rows = []

@@ -22,7 +22,8 @@ class Problem:
         x: valued features, float32, shape (n, d); may be a read-only ``np.memmap`` so
             that methods which stream batches (``sava``) never hold all rows in RAM.
         y: valued labels (int codes or floats), shape (n,).
-        x_target: target features, float32, shape (m, d).
+        x_target: target (reference) features, float32, shape (m, d); m = 0 when a method that needs
+            no reference (``data_oob``, ``random``) values every row.
         y_target: target labels, shape (m,).
         classes: class names (``()`` for regression).
         task: ``"classification"`` or ``"regression"``.
@@ -51,8 +52,6 @@ class Problem:
             raise ValueError("Valued and target features have different widths.")
         if len(self.x) < 2:
             raise DataError("At least two valued samples are needed.")
-        if len(self.x_target) < 1:
-            raise DataError("The target (validation) set is empty; choose a target fraction, column or file.")
         if not (_all_finite(self.x) and _all_finite(self.x_target)):
             raise DataError("Features contain NaN or infinite values after preprocessing.")
 

@@ -6,17 +6,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import crossfit
 from .dataset import Dataset
 from .embeddings import build_problem
 from .progress import CancelFlag, ProgressCallback, as_reporter
 from .registry import get_spec
 from .result import ValuationResult
+from .targets import DEFAULT_FOLDS
 
 
 def run_valuation(dataset: Dataset, method: str, *, embedding: str | None = None, params: Any = None,
                   seed: int = 0, progress: ProgressCallback | None = None, cancel: CancelFlag | None = None,
                   cache_dir: str | Path | None = None, backend: Any = None) -> ValuationResult:
     """Value the non-target rows of ``dataset`` with ``method`` (registry name).
+
+    Without target rows every row is valued by cross-fitting, and a reference marked noisy is
+    cleaned first (:mod:`dataval_core.crossfit`).
 
     The result's timings hold ``embedding`` (building the feature matrix, reading the
     images included), ``method`` (the valuation itself, with the method's own stages)
@@ -35,6 +40,12 @@ def run_valuation(dataset: Dataset, method: str, *, embedding: str | None = None
     valuator = cls(params, seed=seed, backend=backend)
     valuator.resolved_params()  # reject bad parameters before any expensive embedding work
     reporter = as_reporter(progress, cancel)
+    mode = crossfit.reference_mode(dataset)
+    if mode != "trusted":
+        run = crossfit.value_every_row if mode == "none" else crossfit.value_with_noisy_reference
+        return run(dataset, cls, params=params, embedding=embedding or cls.default_embedding, seed=seed,
+                   reporter=reporter, cache_dir=cache_dir, backend=backend,
+                   folds=int(dataset.meta.get("folds", DEFAULT_FOLDS)))
     start = time.perf_counter()
     problem = build_problem(dataset, embedding or cls.default_embedding, seed=seed, cache_dir=cache_dir,
                             progress=reporter, backend=backend)

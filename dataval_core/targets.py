@@ -1,10 +1,12 @@
-"""Choosing the target (validation) set: the trusted rows methods value against.
+"""Choosing the target (reference) set: the rows methods value against.
 
-Three ways, each returning a new :class:`Dataset` (the input is never changed):
-a stratified random fraction (:func:`split_target`), a boolean column marking
-trusted rows (:func:`target_from_column`), or a separately loaded file of the
-same schema appended as target rows (:func:`with_target_file`). Choose the
-target before injecting noise, so the target stays clean.
+Four ways, each returning a new :class:`Dataset` (the input is never changed): no
+reference at all, so every row is valued by cross-fitting (:func:`no_reference`, the
+default of the CLI and the app), a stratified random fraction (:func:`split_target`), a
+boolean column marking trusted rows (:func:`target_from_column`), or a separately loaded
+file of the same schema appended as target rows (:func:`with_target_file`). A given
+reference is trusted unless :func:`mark_reference` says it is noisy (then it is cleaned
+before use, see :mod:`dataval_core.crossfit`). Choose the target before injecting noise.
 """
 from __future__ import annotations
 
@@ -16,6 +18,10 @@ import pandas as pd
 
 from .dataset import CLASSIFICATION, IMAGE, REGRESSION, TABLE, DataError, Dataset
 
+#: folds of the cross-fitting that values every row when no reference is given
+DEFAULT_FOLDS = 5
+#: how far a given reference is trusted: ``noisy`` is cleaned by a first pass before use
+REFERENCE_TRUST = ("trusted", "noisy")
 #: ids of rows appended from a target file start with this
 TARGET_PREFIX = "target:"
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
@@ -61,6 +67,37 @@ def _class_quotas(counts: np.ndarray, frac: float, total: int) -> np.ndarray:
         quota[i] -= 1
         remainder[i] += 1
     return quota
+
+
+def no_reference(ds: Dataset, folds: int = DEFAULT_FOLDS) -> Dataset:
+    """No reference set: every row is valued, in ``folds`` rotating folds (:mod:`dataval_core.crossfit`).
+
+    Raises:
+        DataError: ``folds`` out of range, or noise already injected.
+    """
+    if not 2 <= folds <= 20:
+        raise DataError(f"The number of cross-fitting folds must be from 2 to 20, got {folds}.")
+    _check_fresh(ds)
+    if ds.task == CLASSIFICATION and np.all(np.bincount(np.asarray(ds.labels, dtype=int)) <= 1):
+        rows = "images" if ds.modality == IMAGE else "rows"
+        raise DataError(f"Every class has a single {rows[:-1]} ({len(ds)} {rows}, {ds.n_classes} classes), so no "
+                        f"{rows[:-1]} can be checked against others of its class; each class needs at least 2 {rows}.")
+    meta = {**_without(_without(ds.meta, "target_column"), "reference"), "folds": folds,
+            "target": f"none: every row is valued in {folds} rotating folds"}
+    return ds.replace(is_target=np.zeros(len(ds), dtype=bool), feature_columns=_restore_marker_column(ds), meta=meta)
+
+
+def mark_reference(ds: Dataset, trust: str) -> Dataset:
+    """Say how far the given reference is trusted: ``"trusted"`` (used as is) or ``"noisy"`` (cleaned first).
+
+    Raises:
+        DataError: an unknown ``trust``, or no reference rows to mark.
+    """
+    if trust not in REFERENCE_TRUST:
+        raise DataError(f"The reference must be 'trusted' or 'noisy', got {trust!r}.")
+    if not ds.is_target.any():
+        raise DataError("There is no reference to mark as trusted or noisy; give a target file, column or fraction.")
+    return ds.replace(meta={**ds.meta, "reference": trust})
 
 
 def split_target(ds: Dataset, frac: float = 0.2, seed: int = 0) -> Dataset:

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import params as _params
 from .backend import Backend, get_backend
+from .dataset import DataError
 from .problem import Problem
 from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
 from .result import ValuationResult
@@ -51,6 +52,8 @@ class BaseValuator(ABC):
     name: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
     supports_regression: ClassVar[bool] = False
+    #: False for methods that never read the target (reference) rows; they value every row directly
+    needs_reference: ClassVar[bool] = True
     #: embedding used when the caller does not choose one (see ``dataval_core.embeddings``)
     default_embedding: ClassVar[str] = "raw"
     #: torch intra-op threads while the method runs (None: the caller's; see ``torch_models.torch_threads``)
@@ -77,6 +80,8 @@ class BaseValuator(ABC):
         if not problem.is_classification and not self.supports_regression:
             raise ValueError(f"{self.name} supports classification only; this dataset has a numeric "
                              f"(regression) label. Try lossval, dvgs or data_oob.")
+        if self.needs_reference and len(problem.x_target) == 0:
+            raise DataError(f"{self.name} values rows against a reference (target) set, and this one is empty.")
         reporter = as_reporter(progress, cancel)
         reporter.check()
         start = time.perf_counter()

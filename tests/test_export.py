@@ -301,7 +301,9 @@ def test_random_decisions_round_trip(tmp_path, data):
         if r["action"] == "relabel":
             expect.loc[int(r["id"]), "label"] = type(labels[0])(r["new_label"])
     expect = expect.drop(index=[int(r["id"]) for r in rows if r["action"] == "drop"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out), expect)
+    back_frame = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
+    # every row dropped: a header-only CSV has no dtypes to read back, only the columns
+    pd.testing.assert_frame_equal(back_frame, expect, check_dtype=not (expect.empty and fmt == "csv"))
     if expect["label"].nunique() > 1:
         back = load_dataset(out, label="label")
         assert back.label_names().tolist() == [str(v) for v in expect["label"]]

@@ -35,6 +35,8 @@ from . import learned, pretrained
 from .extract import extract_features, network
 from .raw import raw_features
 
+#: embeddings whose network is trained on the target rows' labels
+LEARNED_EMBEDDINGS = ("target_trained", "cross_fitted")
 OFFLINE_EMBEDDINGS = ("raw", "pca", "target_trained", "cross_fitted", "columns:<prefix>")
 _KINDS = ("raw", "pca", "target_trained", "cross_fitted", "pretrained", "torchvision", "columns")
 DEFAULT_PCA_DIM = 32
@@ -110,10 +112,15 @@ def embed(dataset: Dataset, name: str = "raw", *, seed: int = 0, cache_dir: str 
 def build_problem(dataset: Dataset, embedding: str | None = None, *, seed: int = 0,
                   cache_dir: str | Path | None = None, progress: ProgressCallback | Reporter | None = None,
                   cancel: CancelFlag | None = None, backend: Any = None) -> Problem:
-    """Embed ``dataset`` (pretrained extractors on ``backend``) and split it into valued and target arrays."""
+    """Embed ``dataset`` (pretrained extractors on ``backend``) and split it into valued and target arrays.
+
+    A dataset without target rows gives every row as valued and an empty target; the
+    embeddings learned from the target rows (:data:`LEARNED_EMBEDDINGS`) then have nothing to learn from.
+    """
     name = embedding or "raw"
-    if not dataset.is_target.any():
-        raise DataError("No target (validation) rows: choose a target fraction, a boolean column or a file.")
+    if not dataset.is_target.any() and name.partition(":")[0] in LEARNED_EMBEDDINGS:
+        raise DataError(f"The {name} embedding is learned from the reference (target) rows, and this dataset has "
+                        "none; value it with cross-fitting (dataval_core.crossfit) or choose a reference.")
     if dataset.is_target.all():
         raise DataError("Every row is in the target set; nothing is left to value.")
     x, image_shape = embed(dataset, name, seed=seed, cache_dir=cache_dir, progress=progress, cancel=cancel,

@@ -31,6 +31,7 @@ class RandomValuator(BaseValuator):
     name = "random"
     Params = NoParams
     supports_regression = True
+    needs_reference = False
 
     def _compute(self, problem: Problem, params: NoParams, rng: np.random.Generator, reporter: Reporter) -> Output:
         values = rng.random(problem.n)
@@ -57,6 +58,7 @@ class DataOOBValuator(BaseValuator):
     name = "data_oob"
     Params = DataOOBParams
     supports_regression = True
+    needs_reference = False
 
     def _compute(self, problem: Problem, params: DataOOBParams, rng: np.random.Generator,
                  reporter: Reporter) -> Output:

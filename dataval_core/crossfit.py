@@ -1,0 +1,317 @@
+"""Every row valued without a trusted reference, and a reference marked noisy cleaned first.
+
+Most curators have one noisy dataset and no clean subset. Holding a fraction out as the
+reference would leave those rows unvalued and still treat their flips as truth, so when no
+reference is given (:func:`~dataval_core.targets.no_reference`) every row is valued by **cross-fitting**:
+
+1. The rows are split into ``folds`` stratified folds (seeded).
+2. **First pass:** each fold is valued against all other rows as its reference.
+3. **Cleaning:** the :data:`CLEAN_SHARE` of rows the first pass values lowest are left out of
+   every reference (at most half of a class, so no class disappears from a reference).
+4. **Second pass:** each fold is valued against the other folds less those suspects.
+5. **Merging:** a fold's values are rank-normalised within the fold to [0, 1] (0 = lowest),
+   so folds valued against different references rank on one scale. The folds are stratified
+   random draws of the same data, so a within-fold percentile means the same in every fold.
+
+Methods that need no reference (``data_oob``, ``random``) value every row in one run. With a
+reference marked ``noisy`` (:func:`~dataval_core.targets.mark_reference`), the first pass runs
+over all rows, the reference rows it suspects most are dropped from the reference, and the
+valued rows are valued once against what remains.
+
+Embeddings learned from the reference (``target_trained``, ``cross_fitted``) are learned again
+for each reference; every other embedding is computed once for all rows. The measurements behind
+:data:`CLEAN_SHARE` and the merge are in ``benchmarks/results/crossfit.md``.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import rankdata
+
+from .dataset import CLASSIFICATION, DataError, Dataset
+from .embeddings import build_problem, learned
+from .embeddings.core import LEARNED_EMBEDDINGS
+from .problem import Problem
+from .progress import Reporter
+from .result import ValuationResult
+from .targets import DEFAULT_FOLDS
+from .valuator import BaseValuator
+
+#: share of rows the first pass values lowest that never serve in a reference (benchmarks/results/crossfit.md)
+CLEAN_SHARE = 0.2
+#: the first pass's method: ``None`` = the run's own method, else a registry name (regression: ``data_oob``)
+FIRST_PASS: str | None = None
+#: clean only low rows whose first-pass suggestion differs from their label (when the method suggests)
+CLEAN_DISAGREEING_ONLY = True
+#: a class never loses more than this share of its rows to cleaning
+MAX_CLASS_CLEANED = 0.5
+
+
+@dataclass(frozen=True)
+class Features:
+    """The valued-row features of all rows, and how to get a reference's learned features."""
+
+    problem: Problem  # every row valued; x in the run's embedding, or raw for a learned one
+    learned_kind: str | None  # "target_trained" / "cross_fitted" when features are learned per reference
+    seed: int
+
+    def pair(self, valued: np.ndarray, reference: np.ndarray, reporter: Reporter) -> Problem:
+        """The problem valuing rows ``valued`` against rows ``reference``."""
+        p = self.problem
+        y = np.asarray(p.y)
+        if self.learned_kind is None:
+            return Problem(ids=p.ids[valued], x=np.asarray(p.x[valued]), y=y[valued],
+                           x_target=np.asarray(p.x[reference]), y_target=y[reference], classes=p.classes,
+                           task=p.task, embedding=p.embedding, image_shape=p.image_shape)
+        rows = np.concatenate([valued, reference])
+        build = learned.target_trained_features if self.learned_kind == "target_trained" \
+            else learned.cross_fitted_features
+        feats = build(np.asarray(p.x[rows]), y[rows], np.arange(len(valued), len(rows)), image_shape=p.image_shape,
+                      task=p.task, n_classes=p.n_classes, seed=self.seed, reporter=reporter)
+        return Problem(ids=p.ids[valued], x=feats[:len(valued)], y=y[valued], x_target=feats[len(valued):],
+                       y_target=y[reference], classes=p.classes, task=p.task, embedding=self.learned_kind)
+
+
+def reference_mode(dataset: Dataset) -> str:
+    """``"none"`` (no reference: cross-fitting), ``"trusted"`` or ``"noisy"`` (a given reference)."""
+    if not dataset.is_target.any():
+        return "none"
+    return str(dataset.meta.get("reference", "trusted"))
+
+
+def describe_mode(dataset: Dataset) -> str:
+    """One sentence for the UI and the CLI: which reference mode is in use and how many rows are valued."""
+    folds = int(dataset.meta.get("folds", DEFAULT_FOLDS))
+    n, n_ref = len(dataset), int(dataset.is_target.sum())
+    rows = "images" if dataset.modality == "image" else "rows"
+    mode = reference_mode(dataset)
+    if mode == "none":
+        return f"No trusted reference: all {n:,} {rows} are valued in {folds} rotating folds."
+    source = dataset.meta.get("target", "given")
+    cleaned = ", cleaned first of what a first pass suspects" if mode == "noisy" else ""
+    return (f"{'Noisy' if mode == 'noisy' else 'Trusted'} reference ({source}{cleaned}): {n - n_ref:,} {rows} "
+            f"are valued; {n_ref:,} {rows} are not valued because they are the reference.")
+
+
+def stratified_folds(y: np.ndarray, task: str, folds: int, seed: int) -> np.ndarray:
+    """Fold number per row: each class (regression: each value quantile) dealt round the folds in a seeded order."""
+    rng = np.random.default_rng([seed, 41])
+    n = len(y)
+    if task == CLASSIFICATION:
+        groups = np.asarray(y, dtype=np.int64)
+    else:
+        groups = np.minimum(rankdata(y, method="ordinal") * folds // (n + 1), folds - 1)
+    fold = np.empty(n, dtype=np.int64)
+    offset = 0
+    for g in np.unique(groups):
+        rows = rng.permutation(np.flatnonzero(groups == g))
+        fold[rows] = (np.arange(len(rows)) + offset) % folds
+        offset += len(rows)  # the next class starts where this one stopped, so fold sizes stay even
+    return fold
+
+
+def within_fold_ranks(values: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Values rank-normalised to [0, 1] within each fold (average ranks; 0 = lowest)."""
+    out = np.zeros(len(values))
+    for f in np.unique(fold):
+        rows = np.flatnonzero(fold == f)
+        r = rankdata(values[rows], method="average")
+        out[rows] = (r - 1) / max(len(r) - 1, 1)
+    return out
+
+
+def suspects(scores: np.ndarray, y: np.ndarray, task: str, share: float,
+             suggested: np.ndarray | None = None) -> np.ndarray:
+    """Rows among the ``share`` with the lowest ``scores`` (and, where the first pass suggests labels,
+    whose ``suggested`` class code differs from the label), at most :data:`MAX_CLASS_CLEANED` of any class."""
+    n = len(scores)
+    order = np.argsort(scores, kind="stable")[:int(round(share * n))]
+    if suggested is not None and CLEAN_DISAGREEING_ONLY:
+        order = order[(suggested[order] >= 0) & (suggested[order] != np.asarray(y)[order])]
+    out = np.zeros(n, dtype=bool)
+    if task != CLASSIFICATION:
+        out[order] = True
+        return out
+    y = np.asarray(y, dtype=np.int64)
+    cap = np.floor(MAX_CLASS_CLEANED * np.bincount(y)).astype(int)
+    taken = np.zeros_like(cap)
+    for i in order:
+        if taken[y[i]] < cap[y[i]]:
+            taken[y[i]] += 1
+            out[i] = True
+    return out
+
+
+class CrossFit:
+    """Runs one method over folds (see module docstring); ``make`` builds a fresh valuator per fit."""
+
+    def __init__(self, make: Callable[[int], BaseValuator], features: Features, *, folds: int, seed: int,
+                 reporter: Reporter, total_fits: int):
+        self.make, self.features, self.folds, self.seed = make, features, folds, seed
+        self.reporter, self.total_fits = reporter, total_fits
+        self.fits = 0
+
+    def fit_pair(self, valued: np.ndarray, reference: np.ndarray, seed: int, label: str) -> ValuationResult:
+        part = self.reporter.scaled(f"{label}: ")
+        problem = self.features.pair(valued, reference, part)
+        result = self.make(seed).fit(problem, progress=part)
+        self.fits += 1
+        self.reporter.update("cross-fitting", self.fits, self.total_fits, label)
+        return result
+
+    def rotate(self, pool: np.ndarray, excluded: np.ndarray, seeds: np.ndarray, label: str
+               ) -> tuple[np.ndarray, list[ValuationResult]]:
+        """Fold of each ``pool`` row and one result per fold, each fold valued against the rest of
+        ``pool`` less ``excluded`` (a mask over all rows)."""
+        y = np.asarray(self.features.problem.y)[pool]
+        fold = stratified_folds(y, self.features.problem.task, self.folds, self.seed)
+        results = []
+        for f in range(self.folds):
+            valued = pool[fold == f]
+            reference = pool[(fold != f) & ~excluded[pool]]
+            results.append(self.fit_pair(valued, reference, int(seeds[f]), f"{label}, fold {f + 1}/{self.folds}"))
+        return fold, results
+
+
+def _merge(problem: Problem, rows: np.ndarray, fold: np.ndarray, results: list[ValuationResult],
+           method: str, seed: int, timings: dict[str, float]) -> ValuationResult:
+    """One result over ``rows`` from per-fold results: values rank-normalised within fold, the rest joined."""
+    n = len(rows)
+    raw = np.zeros(n)
+    suggested = None if results[0].suggested_labels is None else np.full(n, None, dtype=object)
+    shared_extras = set.intersection(*(set(r.extras) for r in results))
+    extras: dict[str, np.ndarray] = {}
+    for f, res in enumerate(results):
+        at = np.flatnonzero(fold == f)
+        raw[at] = res.values
+        if suggested is not None and res.suggested_labels is not None:
+            suggested[at] = res.suggested_labels
+        for key in shared_extras:
+            arr = np.asarray(res.extras[key])
+            extras.setdefault(key, np.zeros((n, *arr.shape[1:]), dtype=arr.dtype))[at] = arr
+    extras["fold"] = fold.astype(np.int64)
+    extras["value_in_fold"] = raw
+    status = next((r.status for r in results if r.status != "ok"), "ok")
+    for r in results:
+        for stage, seconds in r.timings.items():
+            if stage != "total":
+                timings[stage] = timings.get(stage, 0.0) + seconds
+    return ValuationResult(ids=problem.ids[rows], values=within_fold_ranks(raw, fold), method=method,
+                           params=results[0].params, seed=seed, embedding=results[0].embedding, timings=timings,
+                           suggested_labels=suggested, extras=extras, status=status)
+
+
+def value_every_row(dataset: Dataset, cls: type[BaseValuator], *, params: Any, embedding: str, seed: int,
+                    reporter: Reporter, cache_dir: str | Path | None, backend: Any,
+                    folds: int = DEFAULT_FOLDS) -> ValuationResult:
+    """Value every row of ``dataset`` (no target rows) with ``cls``: cross-fitted, or directly when it needs no
+    reference. ``timings`` holds ``embedding``, ``first_pass`` and ``second_pass`` (seconds)."""
+    features, embedding_s = _features(dataset, embedding, seed, reporter, cache_dir, backend)
+    n = len(dataset)
+    start = time.perf_counter()
+    if not cls.needs_reference:
+        result = cls(params, seed=seed, backend=backend).fit(features.problem, progress=reporter)
+        return replace(result, timings={**result.timings, "embedding": embedding_s,
+                                        "total": embedding_s + time.perf_counter() - start})
+    folds = _fold_count(features.problem, folds)
+    seeds = np.random.default_rng([seed, 43]).integers(0, 2**31 - 1, size=(2, folds))
+    fitter = CrossFit(_first_pass_maker(cls, params, features.problem, backend), features, folds=folds, seed=seed,
+                      reporter=reporter, total_fits=2 * folds)
+    everyone, nobody = np.arange(n), np.zeros(n, dtype=bool)
+    fold, first = fitter.rotate(everyone, nobody, seeds[0], "first pass")
+    fitter.make = lambda s: cls(params, seed=s, backend=backend)
+    first_s = time.perf_counter() - start
+    suspected = suspects(within_fold_ranks(_values(first, fold), fold), features.problem.y,
+                         features.problem.task, CLEAN_SHARE, _suggested(first, fold, features.problem.classes))
+    fold, second = fitter.rotate(everyone, suspected, seeds[1], "second pass")
+    total = time.perf_counter() - start
+    timings = {"embedding": embedding_s, "first_pass": first_s, "second_pass": total - first_s,
+               "method": total, "total": embedding_s + total}
+    return _merge(features.problem, everyone, fold, second, cls.name, seed, timings)
+
+
+def value_with_noisy_reference(dataset: Dataset, cls: type[BaseValuator], *, params: Any, embedding: str,
+                               seed: int, reporter: Reporter, cache_dir: str | Path | None, backend: Any,
+                               folds: int = DEFAULT_FOLDS) -> ValuationResult:
+    """Value the valued rows against the given reference less the reference rows a cross-fitted first pass
+    over all rows suspects most (:data:`CLEAN_SHARE` of the reference)."""
+    features, embedding_s = _features(dataset.replace(is_target=np.zeros(len(dataset), dtype=bool)), embedding,
+                                      seed, reporter, cache_dir, backend)
+    folds = _fold_count(features.problem, folds)
+    start = time.perf_counter()
+    seeds = np.random.default_rng([seed, 44]).integers(0, 2**31 - 1, size=folds + 1)
+    fitter = CrossFit(_first_pass_maker(cls, params, features.problem, backend), features, folds=folds, seed=seed,
+                      reporter=reporter, total_fits=folds + 1)
+    n = len(dataset)
+    fold, first = fitter.rotate(np.arange(n), np.zeros(n, dtype=bool), seeds[:folds], "cleaning the reference")
+    fitter.make = lambda s: cls(params, seed=s, backend=backend)
+    first_s = time.perf_counter() - start
+    ref = dataset.target_index
+    scores = within_fold_ranks(_values(first, fold), fold)[ref]
+    suggested = _suggested(first, fold, features.problem.classes)
+    dropped = suspects(scores, np.asarray(features.problem.y)[ref], features.problem.task, CLEAN_SHARE,
+                       None if suggested is None else suggested[ref])
+    result = fitter.fit_pair(dataset.valued_index, ref[~dropped], int(seeds[folds]),
+                             "valuing against the cleaned reference")
+    total = time.perf_counter() - start
+    timings = {**{k: v for k, v in result.timings.items() if k != "total"}, "embedding": embedding_s,
+               "first_pass": first_s, "second_pass": total - first_s, "method": total, "total": embedding_s + total}
+    extras = {**result.extras, "reference_rows_dropped": np.full(result.values.shape, int(dropped.sum()))}
+    return replace(result, timings=timings, extras=extras)
+
+
+def _first_pass_maker(cls: type[BaseValuator], params: Any, problem: Problem, backend: Any
+                      ) -> Callable[[int], BaseValuator]:
+    """A valuator factory for the first pass (see :data:`FIRST_PASS`)."""
+    if FIRST_PASS is None:
+        return lambda s: cls(params, seed=s, backend=backend)
+    from .registry import get_spec
+
+    first = get_spec(FIRST_PASS if problem.is_classification else "data_oob").load()
+    return lambda s: first(None, seed=s, backend=backend)
+
+
+def _suggested(results: list[ValuationResult], fold: np.ndarray, classes: tuple[str, ...]) -> np.ndarray | None:
+    """Suggested class codes per row (-1: none), or None when the method suggests nothing."""
+    if not classes:
+        return None
+    lookup = {c: i for i, c in enumerate(classes)}
+    out = np.full(len(fold), -1, dtype=np.int64)
+    for f, res in enumerate(results):
+        if res.suggested_labels is None:
+            return None
+        out[fold == f] = [lookup.get(s, -1) for s in res.suggested_labels]
+    return out
+
+
+def _values(results: list[ValuationResult], fold: np.ndarray) -> np.ndarray:
+    raw = np.zeros(len(fold))
+    for f, res in enumerate(results):
+        raw[fold == f] = res.values
+    return raw
+
+
+def _features(dataset: Dataset, embedding: str, seed: int, reporter: Reporter, cache_dir, backend
+              ) -> tuple[Features, float]:
+    start = time.perf_counter()
+    kind = embedding.partition(":")[0]
+    learned_kind = kind if kind in LEARNED_EMBEDDINGS else None
+    problem = build_problem(dataset, "raw" if learned_kind else embedding, seed=seed, cache_dir=cache_dir,
+                            progress=reporter, backend=backend)
+    return Features(problem, learned_kind, seed), time.perf_counter() - start
+
+
+def _fold_count(problem: Problem, folds: int) -> int:
+    """``folds``, fewer for a tiny dataset (each fold keeps 2 rows); an error below 4 rows."""
+    if folds < 2:
+        raise DataError(f"Cross-fitting needs at least 2 folds, got {folds}.")
+    if problem.n < 4:
+        rows = "images" if problem.image_shape is not None else "rows"
+        raise DataError(f"Valuing every row without a reference needs at least 4 {rows} (2 folds of 2); this "
+                        f"dataset has {problem.n}. Give a reference set instead.")
+    return min(folds, problem.n // 2)
