@@ -54,6 +54,8 @@ class BaseValuator(ABC):
     supports_regression: ClassVar[bool] = False
     #: False for methods that never read the target (reference) rows; they value every row directly
     needs_reference: ClassVar[bool] = True
+    #: True for methods that hand tasks to their ``backend``; the others compute in this process whatever it is
+    uses_backend: ClassVar[bool] = False
     #: embedding used when the caller does not choose one (see ``dataval_core.embeddings``)
     default_embedding: ClassVar[str] = "raw"
     #: torch intra-op threads while the method runs (None: the caller's; see ``torch_models.torch_threads``)

@@ -160,17 +160,82 @@ def test_regression_uses_the_members_that_support_it():
     assert roc_auc_score(bad, -res.values) > 0.8
 
 
-def test_cli_value_defaults_to_consensus(tmp_path, capsys):
+def test_cli_value_defaults_to_consensus(tmp_path, monkeypatch):
     from pathlib import Path
 
     import pandas as pd
 
+    from dataval_core import runner
     from dataval_core.cli import main
 
+    methods = []
+    real_run = runner.run_valuation
+
+    def recording_run(ds, method, **kwargs):
+        methods.append(method)
+        return real_run(ds, method, **kwargs)
+
+    monkeypatch.setattr(runner, "run_valuation", recording_run)  # the real run, with the method it got noted
     data = Path(__file__).resolve().parent.parent / "sample_data" / "breast_cancer.csv"
     out = tmp_path / "v.csv"
     assert main(["value", str(data), "--label", "diagnosis", "--inject-noise", "0.2", "--out", str(out)]) == 0
-    assert "consensus" in capsys.readouterr().err  # its progress stages
+    assert methods == ["consensus"]
     frame = pd.read_csv(out)
     valued = frame[frame.role == "valued"]
     assert roc_auc_score(valued["injected_noise"].astype(bool), -valued["value"]) > 0.95
+
+
+def test_members_status_and_seconds_roll_up_into_the_result(monkeypatch):
+    """A sava member that stops before optimality (one network-simplex iteration) makes the consensus
+    ``not_converged``; each member's seconds on the data and on the probe are in the timings."""
+    from dataval_core.methods import _ot
+
+    problem = make_blobs_problem(n_valued=150, n_target=60, seed=4)[0]
+    members = {"members": "knn_shapley@raw,sava@raw"}
+    ok = get_valuator("consensus", members, seed=1).fit(problem)
+    assert ok.status == "ok"
+    learned = get_valuator("consensus", FAST, seed=1).fit(problem)
+    assert learned.timings["learned_space"] > 0  # the target-trained net that the learned members share
+    monkeypatch.setattr(_ot, "EMD_MAX_ITER", 1)
+    with pytest.warns(UserWarning):  # POT's own warning from the OT solves
+        stopped = get_valuator("consensus", members, seed=1).fit(problem)
+        assert get_valuator("sava", seed=0).fit(problem).status == "not_converged"  # the member's own status
+    assert stopped.status == "not_converged"
+    fits = [f"{part}:{m}" for part in ("member", "probe") for m in ("knn_shapley@raw", "sava@raw")]
+    for res in (ok, stopped):
+        assert set(res.timings) == {*fits, "total"}
+        assert all(res.timings[k] > 0 for k in fits)
+        assert sum(res.timings[k] for k in fits) <= res.timings["total"]
+
+
+def test_rolled_up_status_and_seconds_are_stored_and_shown(tmp_path, monkeypatch):
+    """Saved in the workspace, a not-converged consensus reads 'done · not converged' in the runs table and
+    its members' seconds come back for the 'Why consensus ranked this way' table."""
+    import pandas as pd
+
+    from dataval_core.io import load_frame
+    from dataval_core.methods import _ot
+    from dataval_core.runner import run_valuation
+    from dataval_core.targets import split_target
+    from dataval_core.workspace import Workspace
+    from ui.consensus_view import probe_frame
+
+    problem = make_blobs_problem(n_valued=150, n_target=60, seed=4)[0]
+    frame = pd.DataFrame(np.asarray(problem.x), columns=[f"f{i}" for i in range(problem.x.shape[1])])
+    frame["label"] = [f"c{c}" for c in np.asarray(problem.y)]
+    ds = split_target(load_frame(frame, "label"), 0.3, seed=0)
+    monkeypatch.setattr(_ot, "EMD_MAX_ITER", 1)
+    with pytest.warns(UserWarning):
+        result = run_valuation(ds, "consensus", params={"members": "knn_shapley@raw,sava@raw"}, seed=1)
+    ws = Workspace(tmp_path / "ws")
+    rec = ws.add_dataset("s", ds)
+    run_id = ws.create_run(rec.key, "consensus", embedding=None, params=dict(result.params), seed=1)
+    ws.save_result(run_id, result)
+    again = Workspace(ws.root)
+    assert again.run_record(run_id).status_text == "done · not converged"
+    loaded = again.load_result(run_id)
+    assert loaded.status == "not_converged" and dict(loaded.timings) == pytest.approx(dict(result.timings))
+    seconds = probe_frame(loaded).set_index("member")["seconds"]
+    assert seconds.to_dict() == pytest.approx({
+        f"{m} (on the features as given)": result.timings[f"member:{m}@raw"] + result.timings[f"probe:{m}@raw"]
+        for m in ("knn_shapley", "sava")})

@@ -56,6 +56,7 @@ class DataOOBValuator(BaseValuator):
     """Out-of-bag correctness over bagged models (needs no target set)."""
 
     name = "data_oob"
+    uses_backend = True  # bags are backend tasks
     Params = DataOOBParams
     supports_regression = True
     needs_reference = False

@@ -38,12 +38,19 @@ blind average of them loses to knn_shapley on images. So the weights come from t
 5. **Suggested label.** The members' suggestions, voted with weights max(AUROC − 0.5, 0);
    ``suggestion_confidence`` is the winning label's share of the vote (members' agreement).
 
+Members are built through the registry on consensus's own backend, so with ``ray`` the members
+that fan out (knn_shapley, data_oob, sava) run their tasks there. The result's status is the first
+member fit's that is not ``ok`` (a sava member that did not converge makes it ``not_converged``);
+its timings hold each fit's seconds (``member:<member>``, ``probe:<member>``) and
+``learned_space`` (the target-trained net) beside ``total``.
+
 Extras (one row per id): ``value:<member>`` (each member's own values), ``probe_auroc:<member>``
 and ``weight:<member>`` (constant columns), ``suggestion_confidence``. Regression: the members
 that support it (data_oob, dvgs), probe rows given a random other row's label, no suggestions.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,18 +62,12 @@ from ..embeddings import learned
 from ..params import param
 from ..problem import Problem
 from ..progress import Reporter
+from ..registry import get_spec
+from ..result import ValuationResult
 from ..valuator import BaseValuator, Output
-from .baselines import DataOOBValuator
-from .dvemb import DVEmbValuator
-from .dvgs import DVGSValuator
-from .knn_shapley import KNNShapleyValuator
-from .lava import LavaValuator
-from .lossval import LossValValuator
-from .sava import SavaValuator
 
-#: methods a portfolio may hold (imported directly: the registry imports this module)
-MEMBER_CLASSES = {cls.name: cls for cls in (KNNShapleyValuator, DataOOBValuator, DVGSValuator, SavaValuator,
-                                            LavaValuator, LossValValuator, DVEmbValuator)}
+#: methods a portfolio may hold (registry names; each is loaded through the registry when used)
+MEMBERS = ("knn_shapley", "data_oob", "dvgs", "sava", "lava", "lossval", "dvemb")
 
 #: members by modality, chosen by measurement (benchmarks/results/detection.md); "name@space"
 DEFAULT_MEMBERS = {
@@ -101,10 +102,10 @@ def parse_members(text: str, is_image: bool, regression: bool = False) -> tuple[
     for item in items:
         method, _, space = item.partition("@")
         space = space or "raw"
-        if method not in MEMBER_CLASSES or space not in SPACES:
+        if method not in MEMBERS or space not in SPACES:
             raise ValueError(f"consensus member {item!r}: use method@space with a method among "
-                             f"{', '.join(MEMBER_CLASSES)} and space raw or learned.")
-        if regression and not MEMBER_CLASSES[method].supports_regression:
+                             f"{', '.join(MEMBERS)} and space raw or learned.")
+        if regression and not get_spec(method).load().supports_regression:
             raise ValueError(f"consensus member {method} supports classification only; this dataset has a "
                              "numeric label.")
         out.append((method, space))
@@ -147,24 +148,28 @@ class ConsensusValuator(BaseValuator):
     Params = ConsensusParams
     default_embedding = "raw"
     supports_regression = True
+    uses_backend = True  # its members that fan out (knn_shapley, data_oob, sava) run on this valuator's backend
 
     def _compute(self, problem: Problem, params: ConsensusParams, rng: np.random.Generator,
                  reporter: Reporter) -> Output:
         members = parse_members(params.members, problem.image_shape is not None, not problem.is_classification)
         s_embed, s_probe, *s_members = [int(s) for s in rng.integers(0, 2**31 - 1, size=2 + len(members))]
         n, n_classes = problem.n, problem.n_classes
+        start = time.perf_counter()
         spaces, model = self._spaces(problem, members, s_embed, reporter)
+        spaces_s = {"learned_space": time.perf_counter() - start} if model is not None else {}
         pair_to = None
         if problem.is_classification:
             pair_to = _confusable(model, problem) if model is not None else _nearest_class(problem)
         names = [f"{m}@{s}" for m, s in members]
         steps = 2 * len(members)
-        values, suggestions = [], []
+        values, suggestions, fits = [], [], []
         for i, ((method, space), seed) in enumerate(zip(members, s_members)):
             x, xt = spaces[space]
-            res = MEMBER_CLASSES[method](None, seed=seed).fit(
+            res = self._member(method, seed).fit(
                 _with(problem, x, xt, problem.y, np.arange(n), space),
                 progress=reporter.scaled(f"consensus {i + 1}/{len(members)} {names[i]}: "))
+            fits.append((f"member:{names[i]}", res))
             values.append(res.values)
             suggestions.append(_codes(res.suggested_labels, problem.classes, n))
             reporter.update("consensus: members, then the probe", i + 1, steps, names[i])
@@ -177,9 +182,10 @@ class ConsensusValuator(BaseValuator):
         probe_ranks = []
         for i, ((method, space), seed) in enumerate(zip(members, s_members)):
             x, xt = spaces[space]
-            pres = MEMBER_CLASSES[method](None, seed=seed).fit(
+            pres = self._member(method, seed).fit(
                 _with(problem, x, xt, probe_y, probe_idx, space),
                 progress=reporter.scaled(f"consensus probe {i + 1}/{len(members)} {names[i]}: "))
+            fits.append((f"probe:{names[i]}", pres))
             probe_ranks.append(rank_normalise(pres.values)[scored])
             reporter.update("consensus: members, then the probe", len(members) + i + 1, steps, f"probe {names[i]}")
         injected = injected[scored]
@@ -196,7 +202,13 @@ class ConsensusValuator(BaseValuator):
             extras[f"value:{name}"] = np.asarray(v, dtype=np.float64)
             extras[f"probe_auroc:{name}"] = np.full(n, a)
             extras[f"weight:{name}"] = np.full(n, w)
-        return Output(values=combined, suggested=suggested, extras=extras)
+        status, timings = roll_up(fits)
+        return Output(values=combined, suggested=suggested, extras=extras, status=status,
+                      timings={**spaces_s, **timings})
+
+    def _member(self, method: str, seed: int) -> BaseValuator:
+        """A member valuator (built through the registry) on this valuator's backend."""
+        return get_spec(method).load()(None, seed=seed, backend=self.backend)
 
     def _spaces(self, problem: Problem, members, seed: int, reporter: Reporter):
         """{space: (valued x, target x)} and the target-trained net (None when no member needs it)."""
@@ -212,6 +224,17 @@ class ConsensusValuator(BaseValuator):
         feats = torch_models.penultimate(model, x_all)
         spaces["learned"] = (feats[:problem.n], feats[problem.n:])
         return spaces, model
+
+
+def roll_up(fits: list[tuple[str, ValuationResult]]) -> tuple[str, dict[str, float]]:
+    """The portfolio's status and its members' seconds, from ``(key, result)`` per member fit.
+
+    The status is the first fit's that is not ``"ok"`` (e.g. a sava member that did not converge
+    makes the consensus ``"not_converged"``), else ``"ok"``; the timings map each ``key``
+    (``member:<name>``, ``probe:<name>``) to that fit's own total seconds.
+    """
+    status = next((r.status for _, r in fits if r.status != "ok"), "ok")
+    return status, {key: float(r.timings.get("total", 0.0)) for key, r in fits}
 
 
 def _with(problem: Problem, x: np.ndarray, xt: np.ndarray, y: np.ndarray, idx: np.ndarray, space: str) -> Problem:

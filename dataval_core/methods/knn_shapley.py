@@ -39,6 +39,7 @@ class KNNShapleyValuator(BaseValuator):
     """Exact KNN-Shapley against the target set; suggested label = majority of the K nearest target points."""
 
     name = "knn_shapley"
+    uses_backend = True  # target chunks are backend tasks
     Params = KNNShapleyParams
 
     def _compute(self, problem: Problem, params: KNNShapleyParams, rng: np.random.Generator,

@@ -185,6 +185,7 @@ class SavaValuator(BaseValuator):
     """Batched (hierarchical) LAVA; memory independent of the number of valued rows."""
 
     name = "sava"
+    uses_backend = True  # label costs and batch pairs are backend tasks
     Params = SavaParams
     default_embedding = "target_trained"
 
