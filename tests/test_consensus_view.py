@@ -40,7 +40,8 @@ def test_probe_scores_shown_beside_consensus(consensus_session, page):
     text = " ".join(c.value for c in explained[0].caption)
     assert "planted extra label errors" in text and "Probe score" in text
     frame = explained[0].dataframe[0].value
-    assert list(frame.columns) == ["member", "checks", "probe score", "share of consensus"]
+    assert list(frame.columns) == ["member", "checks", "probe score", "share of consensus", "seconds"]
+    assert (frame["seconds"] > 0).all()  # each member's run on the data plus its run on the probe
     assert abs(frame["share of consensus"].sum() - 1) < 1e-6
 
 

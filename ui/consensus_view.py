@@ -27,16 +27,19 @@ _SPACE = {"raw": "on the features as given", "learned": "on features learned fro
 
 def probe_frame(result: ValuationResult) -> pd.DataFrame:
     """One row per member: what it checks, its probe score (share of planted errors it ranks below a clean
-    sample) and its share of the consensus, best probe score first."""
+    sample), its share of the consensus and its seconds (its run on the data plus its run on the probe;
+    None for runs saved before consensus kept them), best probe score first."""
     rows = []
     for key in result.extras:
         if not key.startswith("value:"):
             continue
         member = key[len("value:"):]
         method, _, space = member.partition("@")
+        fits = [result.timings.get(f"{part}:{member}") for part in ("member", "probe")]
         rows.append({"member": f"{method} ({_SPACE.get(space, space)})", "checks": _IDEA.get(method, ""),
                      "probe score": float(result.extras[f"probe_auroc:{member}"][0]),
-                     "share of consensus": float(result.extras[f"weight:{member}"][0])})
+                     "share of consensus": float(result.extras[f"weight:{member}"][0]),
+                     "seconds": None if None in fits else float(sum(fits))})
     return pd.DataFrame(rows).sort_values("probe score", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -59,4 +62,7 @@ def explain_runs(runs: Sequence[RunRecord]) -> None:
                 "probe score": st.column_config.ProgressColumn("probe score", min_value=0.5, max_value=1,
                                                                format="%.3f"),
                 "share of consensus": st.column_config.ProgressColumn("share of consensus", min_value=0,
-                                                                      max_value=1, format="%.2f")})
+                                                                      max_value=1, format="%.2f"),
+                "seconds": st.column_config.NumberColumn("seconds", format="%.1f",
+                                                         help="The member's run on your data plus its run on "
+                                                              "the probe copy.")})
