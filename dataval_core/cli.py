@@ -247,14 +247,18 @@ def cmd_value(args) -> int:
 
 
 def _backend(args):
-    """The compute backend of ``--backend``/``--ray-address``; says on stderr where a Ray run computes."""
-    from .backend import get_backend
+    """The compute backend of ``--backend``/``--ray-address``; says on stderr where a Ray run computes
+    (and, in one line, when the method computes on this machine whatever the backend)."""
+    from .backend import get_backend, local_only_note
 
     if args.ray_address and args.backend != "ray":
         raise ValueError("--ray-address needs --backend ray.")
     backend = get_backend(args.backend, args.ray_address)
     if args.backend == "ray":
         print(f"computing on {backend.describe()}", file=sys.stderr)
+        note = local_only_note(args.method)
+        if note:
+            print(f"dataval: {note}", file=sys.stderr)
     return backend
 
 

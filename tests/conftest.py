@@ -38,3 +38,17 @@ def make_blobs_problem(n_valued: int = 90, n_target: int = 45, n_classes: int = 
 @pytest.fixture(scope="session")
 def blobs():
     return make_blobs_problem()
+
+
+@pytest.fixture(scope="module")
+def local_ray(request):
+    """One local Ray (``num_cpus=2``) for the requesting test module, shut down at its end."""
+    ray = pytest.importorskip("ray")
+    from dataval_core.backend import RayBackend
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.cloudpickle.register_pickle_by_value(request.module)  # workers cannot import the test module
+    yield RayBackend()
+    ray.shutdown()

@@ -1,11 +1,10 @@
 """The compute backends: Ray gives the local values; progress, cancel and task errors behave the same.
 
-One local Ray (``num_cpus=2``) serves the whole module; it is shut down at the end.
+One local Ray (``num_cpus=2``, conftest's ``local_ray``) serves the whole module; it is shut down at the end.
 """
 from __future__ import annotations
 
 import dataclasses
-import sys
 import threading
 import time
 
@@ -35,16 +34,6 @@ def test_an_unreachable_cluster_fails_fast_with_one_line():
     with pytest.raises(BackendError, match="no Ray cluster answers at 127.0.0.1:1"):
         RayBackend("127.0.0.1:1").connect()
     assert time.monotonic() - start < 10
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import the test module
-    yield RayBackend()
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
