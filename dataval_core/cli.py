@@ -80,8 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--out", required=True, help="output VALUES.csv (never one of the input files; written "
                                                  "atomically, so a failed run leaves no partial file)")
     v.add_argument("--backend", choices=("local", "ray"), default="local",
-                   help="where sava, knn_shapley, data_oob and the pretrained image embeddings run their tasks: this "
-                        "machine (default) or a Ray cluster; same values either way")
+                   help="where sava, knn_shapley, data_oob (consensus's members too) and the pretrained image "
+                        "embeddings run their tasks: this machine (default) or a Ray cluster; same values either way")
     v.add_argument("--ray-address", metavar="ADDR",
                    help="Ray cluster to join (e.g. 10.0.0.5:6379); default $DATAVAL_RAY_ADDRESS, else a running "
                         "cluster, else a local Ray on this machine's cores")
