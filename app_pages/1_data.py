@@ -3,6 +3,7 @@ import streamlit as st
 
 from dataval_core.dataset import DataError
 from dataval_core.samples import SAMPLES
+from dataval_core.targets import DEFAULT_FOLDS
 from dataval_core.workspace import WorkspaceError
 from ui import actions, data, grid, layout, state
 
@@ -106,33 +107,46 @@ if base is not None:
         with st.expander("How each column is encoded"):
             st.dataframe(encoding.table, hide_index=True, key="data_encoding")
 
-    st.subheader("Target set", help="The trusted reference the methods value every other sample against. "
-                                    "Methods are only as good as this set is clean.")
-    options = ["Hold out a random fraction"]
+    st.subheader("Reference set", help="What the methods value each sample against. Most datasets have no "
+                                       "trusted clean subset: then every row is valued against the other rows.")
+    options = ["None: value every row"]
+    options += ["Hold out a random fraction"]
     if base.table is not None:
         options += ["A true/false column marks trusted rows"]
     options += ["A separate file with the same schema"]
-    target_kind = st.radio("How to choose the target set", options, key="data_target_kind", horizontal=True,
+    target_kind = st.radio("How to choose the reference set", options, key="data_target_kind", horizontal=True,
                            label_visibility="collapsed")
     target = None
     if target_kind == options[0]:
-        frac = st.slider("Fraction held out as target", 0.05, 0.5, 0.2, 0.05, key="data_target_frac",
-                         help="Stratified by class for classification.")
+        target = {"kind": "none"}
+        st.caption(f"No trusted reference: all {len(base):,} {kind} are valued in {DEFAULT_FOLDS} rotating folds. "
+                   "Each fold in turn is the reference for all other rows, cleaned first of the rows a first pass "
+                   "suspects most.")
+    elif target_kind == options[1]:
+        frac = st.slider("Fraction held out as the reference", 0.05, 0.5, 0.2, 0.05, key="data_target_frac",
+                         help="Stratified by class for classification. These rows are not valued.")
         target = {"kind": "fraction", "frac": frac, "seed": 0}
+        st.caption(f"About {round(frac * len(base)):,} of the {len(base):,} {kind} are not valued: they are the "
+                   "reference.")
     elif target_kind.startswith("A true/false"):
         candidates = [c for c in base.feature_columns]
         target = {"kind": "column", "column": st.selectbox("Trusted-row column", candidates, key="data_target_col")}
     else:
-        tfile = st.file_uploader("Target file", type=["csv", "parquet", "pq", "zip"], key="data_target_file")
+        tfile = st.file_uploader("Reference file", type=["csv", "parquet", "pq", "zip"], key="data_target_file")
         if tfile is not None:
             target = {"kind": "file", "path": str(actions.save_upload(tfile.name, tfile.getvalue()))}
+    if target is not None and target["kind"] != "none":
+        noisy_ref = st.toggle("The reference may hold wrong labels too: clean it first", key="data_reference_noisy",
+                              help="A first pass over all rows finds the reference rows it suspects most; they "
+                                   "are left out of the reference before the samples are valued.")
+        target["reference"] = "noisy" if noisy_ref else "trusted"
 
     noise = None
     if base.task == "classification":
         st.subheader("Label noise (optional, for demos)")
         if st.toggle("Inject label noise", key="data_noise_on",
                      help="Flips labels of a known set of valued rows so you can check that the methods find "
-                          "them. The target set stays clean; the truth is kept."):
+                          "them. A held-out reference stays clean; the truth is kept."):
             c1, c2 = st.columns(2)
             rate = c1.slider("Noise rate", 0.05, 0.5, 0.1, 0.05, key="data_noise_rate")
             kind_label = c2.radio("Kind", ["Confusable pairs", "Uniform"], key="data_noise_kind", horizontal=True,

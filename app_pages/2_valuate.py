@@ -4,6 +4,7 @@ import streamlit as st
 from dataval_core.backend import ADDRESS_ENV, describe_target, get_backend
 from dataval_core.embeddings import list_embeddings
 from dataval_core.registry import get_spec, list_valuators
+from dataval_core.targets import describe_mode
 from dataval_core.workspace import AccessError, WorkspaceError
 from ui import actions, consensus_view, forms, layout, progress, review
 
@@ -11,6 +12,7 @@ layout.page("Valuate",
             "Every valued sample gets a value: **higher = more useful**, the lowest are the ones to inspect. "
             "Runs happen in the background, so you can switch pages meanwhile; every run is kept.")
 record, ds = layout.require_dataset()
+st.info(describe_mode(ds), icon=":material/fact_check:")
 
 summaries = {s.name: s.summary for s in list_valuators()}
 with st.expander("What each method does"):

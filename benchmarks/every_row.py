@@ -21,6 +21,7 @@ pass's method (tuning only). Writes a markdown table (``--out``) and its CSV bes
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -100,7 +101,7 @@ def cleanlab_best(ds, seed: int) -> tuple[str, float, float]:
 
 def per_fold_auroc(result, noisy: np.ndarray) -> float:
     """Mean AUROC inside each fold (the values before the merge); NaN for a direct (fold-free) run."""
-    if "fold" not in result.extras:
+    if "fold" not in result.extras or crossfit.SCHEME != "valued_fold":
         return float("nan")
     fold = np.asarray(result.extras["fold"])
     return float(np.mean([roc_auc_score(noisy[fold == f], -result.values[fold == f])
@@ -117,12 +118,12 @@ def run(args) -> pd.DataFrame:
                 noisy = ds.noisy
                 common = {"dataset": name, "kind": kind, "seed": seed, "n": len(ds)}
                 for method in args.methods:
-                    for share in args.clean_shares:
-                        crossfit.CLEAN_SHARE = share
+                    for share, scheme in itertools.product(args.clean_shares, args.schemes):
+                        crossfit.CLEAN_SHARE, crossfit.SCHEME = share, scheme
                         crossfit.FIRST_PASS = args.first_pass
                         start = time.perf_counter()
                         res = run_valuation(ds, method, seed=seed)
-                        rows.append({**common, "method": method, "mode": f"every row (clean {share:g})",
+                        rows.append({**common, "method": method, "mode": f"every row ({scheme}, clean {share:g})",
                                      "coverage": 1.0, "auroc": roc_auc_score(noisy, -res.values),
                                      "per_fold": per_fold_auroc(res, noisy), "seconds": time.perf_counter() - start})
                         print(rows[-1], flush=True)
@@ -166,6 +167,7 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=0.2)
     p.add_argument("--methods", nargs="+", default=["knn_shapley", "consensus"])
     p.add_argument("--clean-shares", nargs="+", type=float, default=[crossfit.CLEAN_SHARE])
+    p.add_argument("--schemes", nargs="+", default=[crossfit.SCHEME], choices=("valued_fold", "reference_fold"))
     p.add_argument("--first-pass", default=None, help="registry name of the first pass's method (tuning)")
     p.add_argument("--no-carve", action="store_true")
     p.add_argument("--no-cleanlab", action="store_true")

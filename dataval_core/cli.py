@@ -216,11 +216,11 @@ def write_atomically(frame: pd.DataFrame, out: Path) -> None:
 
 
 def cmd_value(args) -> int:
-    from .crossfit import describe_mode
     from .params import build
     from .progress import stderr_bar
     from .registry import get_spec
     from .runner import run_valuation
+    from .targets import describe_mode
 
     spec = get_spec(args.method)  # unknown method or bad parameters: fail before loading anything
     params = _parse_params(args.param)

@@ -2,16 +2,23 @@
 
 Most curators have one noisy dataset and no clean subset. Holding a fraction out as the
 reference would leave those rows unvalued and still treat their flips as truth, so when no
-reference is given (:func:`~dataval_core.targets.no_reference`) every row is valued by **cross-fitting**:
+reference is given (:func:`~dataval_core.targets.no_reference`) every row is valued by
+**cross-fitting**:
 
 1. The rows are split into ``folds`` stratified folds (seeded).
-2. **First pass:** each fold is valued against all other rows as its reference.
-3. **Cleaning:** the :data:`CLEAN_SHARE` of rows the first pass values lowest are left out of
-   every reference (at most half of a class, so no class disappears from a reference).
-4. **Second pass:** each fold is valued against the other folds less those suspects.
-5. **Merging:** a fold's values are rank-normalised within the fold to [0, 1] (0 = lowest),
-   so folds valued against different references rank on one scale. The folds are stratified
-   random draws of the same data, so a within-fold percentile means the same in every fold.
+2. **First pass:** each fold in turn is the reference, and every other row is valued against it,
+   so each row is valued ``folds − 1`` times, never against itself.
+3. **Cleaning:** of the :data:`CLEAN_SHARE` of rows the first pass values lowest, those whose
+   suggested label differs from their own are left out of every reference (at most half of a
+   class, so no class disappears from a reference).
+4. **Second pass:** as the first, against the cleaned folds.
+5. **Merging:** each run's values are rank-normalised to [0, 1] (0 = lowest), so runs against
+   different references share one scale, and a row's value is the mean over its runs.
+
+Each fold as the *reference* (:data:`SCHEME`), not each fold as the valued rows: the methods
+see their valued rows as the training set (KNN-Shapley's neighbours, OT's source measure), and
+a fifth of the data is too sparse for that. On the tuning runs this scored higher everywhere
+(``benchmarks/results/every_row.md``).
 
 Methods that need no reference (``data_oob``, ``random``) value every row in one run. With a
 reference marked ``noisy`` (:func:`~dataval_core.targets.mark_reference`), the first pass runs
@@ -19,8 +26,7 @@ over all rows, the reference rows it suspects most are dropped from the referenc
 valued rows are valued once against what remains.
 
 Embeddings learned from the reference (``target_trained``, ``cross_fitted``) are learned again
-for each reference; every other embedding is computed once for all rows. The measurements behind
-:data:`CLEAN_SHARE` and the merge are in ``benchmarks/results/crossfit.md``.
+for each reference; every other embedding is computed once for all rows.
 """
 from __future__ import annotations
 
@@ -42,10 +48,14 @@ from .result import ValuationResult
 from .targets import DEFAULT_FOLDS
 from .valuator import BaseValuator
 
+#: ``"valued_fold"``: each fold is valued against the other folds; ``"reference_fold"``: each fold is the
+#: reference for all other rows, so every row is valued K − 1 times against K − 1 references
+SCHEME = "reference_fold"
 #: share of rows the first pass values lowest that never serve in a reference (benchmarks/results/crossfit.md)
 CLEAN_SHARE = 0.2
-#: the first pass's method: ``None`` = the run's own method, else a registry name (regression: ``data_oob``)
-FIRST_PASS: str | None = None
+#: the first pass's method: ``None`` = the run's own method, else a registry name (regression: ``data_oob``).
+#: knn_shapley: as good a cleaner for consensus as consensus itself on the tuning runs, at a fraction of its cost
+FIRST_PASS: str | None = "knn_shapley"
 #: clean only low rows whose first-pass suggestion differs from their label (when the method suggests)
 CLEAN_DISAGREEING_ONLY = True
 #: a class never loses more than this share of its rows to cleaning
@@ -77,27 +87,6 @@ class Features:
                        y_target=y[reference], classes=p.classes, task=p.task, embedding=self.learned_kind)
 
 
-def reference_mode(dataset: Dataset) -> str:
-    """``"none"`` (no reference: cross-fitting), ``"trusted"`` or ``"noisy"`` (a given reference)."""
-    if not dataset.is_target.any():
-        return "none"
-    return str(dataset.meta.get("reference", "trusted"))
-
-
-def describe_mode(dataset: Dataset) -> str:
-    """One sentence for the UI and the CLI: which reference mode is in use and how many rows are valued."""
-    folds = int(dataset.meta.get("folds", DEFAULT_FOLDS))
-    n, n_ref = len(dataset), int(dataset.is_target.sum())
-    rows = "images" if dataset.modality == "image" else "rows"
-    mode = reference_mode(dataset)
-    if mode == "none":
-        return f"No trusted reference: all {n:,} {rows} are valued in {folds} rotating folds."
-    source = dataset.meta.get("target", "given")
-    cleaned = ", cleaned first of what a first pass suspects" if mode == "noisy" else ""
-    return (f"{'Noisy' if mode == 'noisy' else 'Trusted'} reference ({source}{cleaned}): {n - n_ref:,} {rows} "
-            f"are valued; {n_ref:,} {rows} are not valued because they are the reference.")
-
-
 def stratified_folds(y: np.ndarray, task: str, folds: int, seed: int) -> np.ndarray:
     """Fold number per row: each class (regression: each value quantile) dealt round the folds in a seeded order."""
     rng = np.random.default_rng([seed, 41])
@@ -113,16 +102,6 @@ def stratified_folds(y: np.ndarray, task: str, folds: int, seed: int) -> np.ndar
         fold[rows] = (np.arange(len(rows)) + offset) % folds
         offset += len(rows)  # the next class starts where this one stopped, so fold sizes stay even
     return fold
-
-
-def within_fold_ranks(values: np.ndarray, fold: np.ndarray) -> np.ndarray:
-    """Values rank-normalised to [0, 1] within each fold (average ranks; 0 = lowest)."""
-    out = np.zeros(len(values))
-    for f in np.unique(fold):
-        rows = np.flatnonzero(fold == f)
-        r = rankdata(values[rows], method="average")
-        out[rows] = (r - 1) / max(len(r) - 1, 1)
-    return out
 
 
 def suspects(scores: np.ndarray, y: np.ndarray, task: str, share: float,
@@ -164,45 +143,87 @@ class CrossFit:
         self.reporter.update("cross-fitting", self.fits, self.total_fits, label)
         return result
 
-    def rotate(self, pool: np.ndarray, excluded: np.ndarray, seeds: np.ndarray, label: str
-               ) -> tuple[np.ndarray, list[ValuationResult]]:
-        """Fold of each ``pool`` row and one result per fold, each fold valued against the rest of
-        ``pool`` less ``excluded`` (a mask over all rows)."""
+    def rotate(self, pool: np.ndarray, excluded: np.ndarray, seeds: np.ndarray, label: str) -> Merged:
+        """Value ``pool`` in rotating folds (see :data:`SCHEME`); references never hold ``excluded`` rows (a mask
+        over all rows) and never the rows they value."""
         y = np.asarray(self.features.problem.y)[pool]
-        fold = stratified_folds(y, self.features.problem.task, self.folds, self.seed)
-        results = []
+        task = self.features.problem.task
+        fold = stratified_folds(y, task, self.folds, self.seed)
+        runs = []
         for f in range(self.folds):
-            valued = pool[fold == f]
-            reference = pool[(fold != f) & ~excluded[pool]]
-            results.append(self.fit_pair(valued, reference, int(seeds[f]), f"{label}, fold {f + 1}/{self.folds}"))
-        return fold, results
+            in_fold = fold == f
+            valued, reference = (in_fold, ~in_fold) if SCHEME == "valued_fold" else (~in_fold, in_fold)
+            kept = reference & ~excluded[pool]
+            if task == CLASSIFICATION:  # a class the cleaning emptied from this reference keeps its rows
+                kept |= reference & np.isin(y, np.setdiff1d(y[reference], y[kept]))
+            rows = pool[valued]
+            result = self.fit_pair(rows, pool[kept], int(seeds[f]), f"{label}, fold {f + 1}/{self.folds}")
+            runs.append((rows, result))
+        return merge_runs(self.features.problem, pool, fold, runs)
 
 
-def _merge(problem: Problem, rows: np.ndarray, fold: np.ndarray, results: list[ValuationResult],
-           method: str, seed: int, timings: dict[str, float]) -> ValuationResult:
-    """One result over ``rows`` from per-fold results: values rank-normalised within fold, the rest joined."""
-    n = len(rows)
-    raw = np.zeros(n)
-    suggested = None if results[0].suggested_labels is None else np.full(n, None, dtype=object)
-    shared_extras = set.intersection(*(set(r.extras) for r in results))
+@dataclass(frozen=True)
+class Merged:
+    """Per-row results of a rotation over ``rows``: mean within-run percentile, voted suggestion, joined extras."""
+
+    rows: np.ndarray
+    fold: np.ndarray
+    values: np.ndarray  # in [0, 1], 0 = lowest
+    suggested: np.ndarray | None  # class codes, -1 = none
+    extras: dict[str, np.ndarray]
+    runs: list[ValuationResult]
+
+
+def merge_runs(problem: Problem, pool: np.ndarray, fold: np.ndarray,
+               runs: list[tuple[np.ndarray, ValuationResult]]) -> Merged:
+    """Join runs that each valued some rows of ``pool``: a row's value is the mean of its percentiles
+    (rank-normalised within each run, so runs against different references share one scale);
+    its suggestion is the most frequent one; float extras are averaged, others kept from its last run."""
+    n = len(problem.ids)
+    where = np.full(n, -1)
+    where[pool] = np.arange(len(pool))
+    total, count = np.zeros(len(pool)), np.zeros(len(pool))
+    classes = problem.classes
+    votes = np.zeros((len(pool), len(classes)), dtype=np.int64) if classes else None
+    shared = set.intersection(*(set(r.extras) for _, r in runs))
     extras: dict[str, np.ndarray] = {}
-    for f, res in enumerate(results):
-        at = np.flatnonzero(fold == f)
-        raw[at] = res.values
-        if suggested is not None and res.suggested_labels is not None:
-            suggested[at] = res.suggested_labels
-        for key in shared_extras:
+    lookup = {c: i for i, c in enumerate(classes)}
+    for rows, res in runs:
+        at = where[rows]
+        total[at] += (rankdata(res.values, method="average") - 1) / max(len(rows) - 1, 1)
+        count[at] += 1
+        if votes is not None and res.suggested_labels is not None:
+            codes = np.array([lookup.get(s, -1) for s in res.suggested_labels])
+            ok = codes >= 0
+            np.add.at(votes, (at[ok], codes[ok]), 1)
+        for key in shared:
             arr = np.asarray(res.extras[key])
-            extras.setdefault(key, np.zeros((n, *arr.shape[1:]), dtype=arr.dtype))[at] = arr
-    extras["fold"] = fold.astype(np.int64)
-    extras["value_in_fold"] = raw
-    status = next((r.status for r in results if r.status != "ok"), "ok")
-    for r in results:
+            out = extras.setdefault(key, np.zeros((len(pool), *arr.shape[1:]),
+                                                  dtype=np.float64 if arr.dtype.kind == "f" else arr.dtype))
+            out[at] = out[at] + arr if arr.dtype.kind == "f" else arr
+    for key, arr in extras.items():
+        if arr.dtype.kind == "f":
+            extras[key] = arr / count.reshape(-1, *([1] * (arr.ndim - 1)))
+    suggested = None
+    if votes is not None and all(r.suggested_labels is not None for _, r in runs):
+        suggested = np.where(votes.sum(1) > 0, votes.argmax(1), -1)
+    return Merged(pool, fold, total / np.maximum(count, 1), suggested, extras, [r for _, r in runs])
+
+
+def _result(problem: Problem, merged: Merged, method: str, seed: int, timings: dict[str, float]) -> ValuationResult:
+    """The run's result from the second rotation: its merged values, suggestions and extras."""
+    runs = merged.runs
+    for r in runs:
         for stage, seconds in r.timings.items():
             if stage != "total":
                 timings[stage] = timings.get(stage, 0.0) + seconds
-    return ValuationResult(ids=problem.ids[rows], values=within_fold_ranks(raw, fold), method=method,
-                           params=results[0].params, seed=seed, embedding=results[0].embedding, timings=timings,
+    suggested = None
+    if merged.suggested is not None:
+        suggested = np.asarray((*problem.classes, None), dtype=object)[merged.suggested]
+    extras = {**merged.extras, "fold": merged.fold.astype(np.int64)}
+    status = next((r.status for r in runs if r.status != "ok"), "ok")
+    return ValuationResult(ids=problem.ids[merged.rows], values=merged.values, method=method,
+                           params=runs[0].params, seed=seed, embedding=runs[0].embedding, timings=timings,
                            suggested_labels=suggested, extras=extras, status=status)
 
 
@@ -222,17 +243,16 @@ def value_every_row(dataset: Dataset, cls: type[BaseValuator], *, params: Any, e
     seeds = np.random.default_rng([seed, 43]).integers(0, 2**31 - 1, size=(2, folds))
     fitter = CrossFit(_first_pass_maker(cls, params, features.problem, backend), features, folds=folds, seed=seed,
                       reporter=reporter, total_fits=2 * folds)
-    everyone, nobody = np.arange(n), np.zeros(n, dtype=bool)
-    fold, first = fitter.rotate(everyone, nobody, seeds[0], "first pass")
+    everyone = np.arange(n)
+    first = fitter.rotate(everyone, np.zeros(n, dtype=bool), seeds[0], "first pass")
     fitter.make = lambda s: cls(params, seed=s, backend=backend)
     first_s = time.perf_counter() - start
-    suspected = suspects(within_fold_ranks(_values(first, fold), fold), features.problem.y,
-                         features.problem.task, CLEAN_SHARE, _suggested(first, fold, features.problem.classes))
-    fold, second = fitter.rotate(everyone, suspected, seeds[1], "second pass")
+    suspected = suspects(first.values, features.problem.y, features.problem.task, CLEAN_SHARE, first.suggested)
+    second = fitter.rotate(everyone, suspected, seeds[1], "second pass")
     total = time.perf_counter() - start
     timings = {"embedding": embedding_s, "first_pass": first_s, "second_pass": total - first_s,
                "method": total, "total": embedding_s + total}
-    return _merge(features.problem, everyone, fold, second, cls.name, seed, timings)
+    return _result(features.problem, second, cls.name, seed, timings)
 
 
 def value_with_noisy_reference(dataset: Dataset, cls: type[BaseValuator], *, params: Any, embedding: str,
@@ -248,14 +268,12 @@ def value_with_noisy_reference(dataset: Dataset, cls: type[BaseValuator], *, par
     fitter = CrossFit(_first_pass_maker(cls, params, features.problem, backend), features, folds=folds, seed=seed,
                       reporter=reporter, total_fits=folds + 1)
     n = len(dataset)
-    fold, first = fitter.rotate(np.arange(n), np.zeros(n, dtype=bool), seeds[:folds], "cleaning the reference")
+    first = fitter.rotate(np.arange(n), np.zeros(n, dtype=bool), seeds[:folds], "cleaning the reference")
     fitter.make = lambda s: cls(params, seed=s, backend=backend)
     first_s = time.perf_counter() - start
     ref = dataset.target_index
-    scores = within_fold_ranks(_values(first, fold), fold)[ref]
-    suggested = _suggested(first, fold, features.problem.classes)
-    dropped = suspects(scores, np.asarray(features.problem.y)[ref], features.problem.task, CLEAN_SHARE,
-                       None if suggested is None else suggested[ref])
+    dropped = suspects(first.values[ref], np.asarray(features.problem.y)[ref], features.problem.task, CLEAN_SHARE,
+                       None if first.suggested is None else first.suggested[ref])
     result = fitter.fit_pair(dataset.valued_index, ref[~dropped], int(seeds[folds]),
                              "valuing against the cleaned reference")
     total = time.perf_counter() - start
@@ -276,26 +294,6 @@ def _first_pass_maker(cls: type[BaseValuator], params: Any, problem: Problem, ba
     return lambda s: first(None, seed=s, backend=backend)
 
 
-def _suggested(results: list[ValuationResult], fold: np.ndarray, classes: tuple[str, ...]) -> np.ndarray | None:
-    """Suggested class codes per row (-1: none), or None when the method suggests nothing."""
-    if not classes:
-        return None
-    lookup = {c: i for i, c in enumerate(classes)}
-    out = np.full(len(fold), -1, dtype=np.int64)
-    for f, res in enumerate(results):
-        if res.suggested_labels is None:
-            return None
-        out[fold == f] = [lookup.get(s, -1) for s in res.suggested_labels]
-    return out
-
-
-def _values(results: list[ValuationResult], fold: np.ndarray) -> np.ndarray:
-    raw = np.zeros(len(fold))
-    for f, res in enumerate(results):
-        raw[fold == f] = res.values
-    return raw
-
-
 def _features(dataset: Dataset, embedding: str, seed: int, reporter: Reporter, cache_dir, backend
               ) -> tuple[Features, float]:
     start = time.perf_counter()
@@ -307,11 +305,15 @@ def _features(dataset: Dataset, embedding: str, seed: int, reporter: Reporter, c
 
 
 def _fold_count(problem: Problem, folds: int) -> int:
-    """``folds``, fewer for a tiny dataset (each fold keeps 2 rows); an error below 4 rows."""
+    """``folds``, fewer for a tiny dataset (each fold keeps 2 rows, and a class's rows reach every fold
+    when it has at least 2); an error below 4 rows."""
     if folds < 2:
         raise DataError(f"Cross-fitting needs at least 2 folds, got {folds}.")
     if problem.n < 4:
         rows = "images" if problem.image_shape is not None else "rows"
         raise DataError(f"Valuing every row without a reference needs at least 4 {rows} (2 folds of 2); this "
                         f"dataset has {problem.n}. Give a reference set instead.")
+    if problem.is_classification:  # every class in every fold where its rows allow
+        counts = np.bincount(np.asarray(problem.y, dtype=np.int64))
+        folds = min(folds, max(2, int(counts[counts > 0].min())))
     return min(folds, problem.n // 2)

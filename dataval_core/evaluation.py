@@ -77,7 +77,7 @@ def detection_curve(values: np.ndarray, is_noisy: np.ndarray, points: int = 101)
 
 
 #: folds of the point-removal curve when there is no reference to score on
-CURVE_FOLDS = 5
+CURVE_FOLDS = 3
 
 
 def point_removal_curve(problem: Problem, values: np.ndarray, fractions: Sequence[float] = (0, .05, .1, .2, .3, .4),

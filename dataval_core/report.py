@@ -27,6 +27,7 @@ from .export import export_counts
 from .images import thumbnail_png
 from .plots import detection_curve_figure, point_removal_figure, value_histogram
 from .result import Results, run_names
+from .targets import describe_mode
 
 #: lowest-valued samples listed per run
 LOWEST_K = 20
@@ -104,9 +105,7 @@ def _table(frame: pd.DataFrame, *, raw_html: tuple[str, ...] = ()) -> str:
 
 def _summary(dataset: Dataset) -> str:
     n, n_target = len(dataset), int(dataset.is_target.sum())
-    facts = [("rows", f"{n:,}"), ("valued rows", f"{n - n_target:,}"),
-             ("target (validation) rows", f"{n_target:,}" + (f" — {dataset.meta['target']}"
-                                                            if dataset.meta.get("target") else "")),
+    facts = [("rows", f"{n:,}"), ("valued rows", f"{n - n_target:,}"), ("reference", describe_mode(dataset)),
              ("task", dataset.task), ("modality", dataset.modality), ("source format", dataset.source_format)]
     if dataset.classes:
         shown = ", ".join(dataset.classes[:20]) + (" …" if len(dataset.classes) > 20 else "")

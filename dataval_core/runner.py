@@ -12,7 +12,7 @@ from .embeddings import build_problem
 from .progress import CancelFlag, ProgressCallback, as_reporter
 from .registry import get_spec
 from .result import ValuationResult
-from .targets import DEFAULT_FOLDS
+from .targets import DEFAULT_FOLDS, reference_mode
 
 
 def run_valuation(dataset: Dataset, method: str, *, embedding: str | None = None, params: Any = None,
@@ -40,7 +40,7 @@ def run_valuation(dataset: Dataset, method: str, *, embedding: str | None = None
     valuator = cls(params, seed=seed, backend=backend)
     valuator.resolved_params()  # reject bad parameters before any expensive embedding work
     reporter = as_reporter(progress, cancel)
-    mode = crossfit.reference_mode(dataset)
+    mode = reference_mode(dataset)
     if mode != "trusted":
         run = crossfit.value_every_row if mode == "none" else crossfit.value_with_noisy_reference
         return run(dataset, cls, params=params, embedding=embedding or cls.default_embedding, seed=seed,

@@ -69,6 +69,29 @@ def _class_quotas(counts: np.ndarray, frac: float, total: int) -> np.ndarray:
     return quota
 
 
+def reference_mode(dataset: Dataset) -> str:
+    """``"none"`` (no reference: cross-fitting), ``"trusted"`` or ``"noisy"`` (a given reference)."""
+    if not dataset.is_target.any():
+        return "none"
+    return str(dataset.meta.get("reference", "trusted"))
+
+
+def describe_mode(dataset: Dataset) -> str:
+    """One sentence for the UI and the CLI: which reference mode is in use and how many rows are valued."""
+    folds = int(dataset.meta.get("folds", DEFAULT_FOLDS))
+    n, n_ref = len(dataset), int(dataset.is_target.sum())
+    rows = "images" if dataset.modality == "image" else "rows"
+    mode = reference_mode(dataset)
+    if mode == "none":
+        return f"No trusted reference: all {n:,} {rows} are valued in {folds} rotating folds."
+    source = dataset.meta.get("target", "given")
+    trust = "Noisy reference, cleaned first of what a first pass suspects" if mode == "noisy" else "Trusted reference"
+    if dataset.meta.get("target_file_rows"):
+        return f"{trust}: all {n - n_ref:,} {rows} are valued against {n_ref:,} {rows} of a separate file."
+    return (f"{trust} ({source}): {n - n_ref:,} {rows} are valued; {n_ref:,} {rows} are not valued because "
+            "they are the reference.")
+
+
 def no_reference(ds: Dataset, folds: int = DEFAULT_FOLDS) -> Dataset:
     """No reference set: every row is valued, in ``folds`` rotating folds (:mod:`dataval_core.crossfit`).
 

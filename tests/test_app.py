@@ -101,12 +101,15 @@ def test_main_flow_upload_run_review_export(workspace_dir):
     at.segmented_control(key="data_source").set_value("Upload a file").run()
     at.file_uploader(key="data_upload").upload("tiny.zip", image_zip(), "application/zip").run()
     assert not errors(at)
+    assert at.radio(key="data_target_kind").value == "None: value every row"  # the default: no reference
     at.button(key="data_use").click().run()
     assert not errors(at)
     key = at.session_state["dataset_key"]
     assert key and any("tiny is now the current dataset" in s.value for s in at.success)
 
     at.switch_page("app_pages/2_valuate.py").run()
+    mode = "No trusted reference: all 24 images are valued in 5 rotating folds."
+    assert any(mode in i.value for i in at.info) and any(mode in c.value for c in at.sidebar.caption)
     at.multiselect(key="val_methods").set_value(["knn_shapley", "random"]).run()
     at.button(key="val_run").click().run()
     assert not errors(at)
@@ -118,10 +121,14 @@ def test_main_flow_upload_run_review_export(workspace_dir):
     assert len(runs) == 2
     for r in runs:
         assert jobs.wait(r.run_id, timeout=60).status == "done"
+    ds = ws.load_dataset(key)
+    carved = set(split_target(ds, 0.2, seed=0).ids[split_target(ds, 0.2, seed=0).is_target])  # the old default
 
     at.switch_page("app_pages/3_review.py").run()
     assert not errors(at)
-    drop = next(b for b in at.button if b.key.startswith("rv_drop_"))
+    on_cards = [b.key.removeprefix("rv_drop_") for b in at.button if b.key.startswith("rv_drop_")]
+    assert len(on_cards) == 24 and carved <= set(on_cards)  # every row is reviewable, the old 20 % included
+    drop = next(b for b in at.button if b.key.startswith("rv_drop_") and b.key.removeprefix("rv_drop_") in carved)
     first_id = drop.key.removeprefix("rv_drop_")
     drop.click().run()
     assert not errors(at)

@@ -17,7 +17,7 @@ from dataval_core.dataset import DataError, Dataset
 from dataval_core.noise import inject_label_noise
 from dataval_core.progress import ACTIVE_STATES, RunState
 from dataval_core.samples import load_sample
-from dataval_core.targets import load_target_file, split_target, target_from_column
+from dataval_core.targets import load_target_file, mark_reference, no_reference, split_target, target_from_column
 from dataval_core.workspace import AccessError, DatasetRecord, RunRecord
 
 from . import state
@@ -84,18 +84,23 @@ def prepare(base: Dataset, *, target: Mapping[str, Any], noise: Mapping[str, Any
 
     Args:
         base: the dataset as loaded.
-        target: ``{"kind": "fraction", "frac": f, "seed": s}``, ``{"kind": "column", "column": c}``
-            or ``{"kind": "file", "path": p}`` (same schema; loaded with the base's label column).
+        target: ``{"kind": "none"}`` (every row valued by cross-fitting), ``{"kind": "fraction", "frac": f,
+            "seed": s}``, ``{"kind": "column", "column": c}`` or ``{"kind": "file", "path": p}`` (same schema;
+            loaded with the base's label column); a given reference may add ``"reference": "noisy"``.
         noise: ``{"rate": r, "kind": "uniform"|"pair", "seed": s}`` (optionally ``"mapping"``
             of class pairs) or None.
     """
-    if target["kind"] == "fraction":
+    if target["kind"] == "none":
+        ds = no_reference(base)
+    elif target["kind"] == "fraction":
         ds = split_target(base, target["frac"], seed=target.get("seed", 0))
     elif target["kind"] == "column":
         ds = target_from_column(base, target["column"])
     else:
         path = Path(target["path"])
         ds = _discarding_rejects(path, lambda workdir: load_target_file(base, path, workdir=workdir))
+    if target["kind"] != "none":
+        ds = mark_reference(ds, target.get("reference", "trusted"))
     if noise and noise["rate"] > 0:
         ds = inject_label_noise(ds, noise["rate"], noise["kind"], seed=noise.get("seed", 0),
                                 mapping=noise.get("mapping"))

@@ -5,6 +5,7 @@ import streamlit as st
 
 from dataval_core import projection
 from dataval_core.progress import ACTIVE_STATES, RunState
+from dataval_core.targets import describe_mode
 
 from . import auth, state
 
@@ -77,9 +78,9 @@ def sidebar() -> None:
         record, ds = cur
         kind = "images" if ds.modality == "image" else "rows"
         classes = f"{ds.n_classes} classes" if ds.n_classes else "regression target"
-        st.markdown(f"**{record.name}** · {len(ds):,} {kind} · {classes}")
-        st.caption(f"**Target set:** {ds.meta.get('target', 'none')} — {int(ds.is_target.sum()):,} rows, "
-                   "the clean reference the methods value against.")
+        own = len(ds) - int(ds.meta.get("target_file_rows", 0))  # a separate reference file is not the user's data
+        st.markdown(f"**{record.name}** · {own:,} {kind} · {classes}")
+        st.caption(f"**Reference:** {describe_mode(ds)}")
         noise = ds.meta.get("label_noise")
         if noise:
             st.caption(f"**Injected noise:** {noise['rate']:.0%} {noise['kind']} label flips "
