@@ -9,7 +9,8 @@ LossVal) build on these pieces instead of copying them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -23,6 +24,8 @@ M = TypeVar("M", bound=nn.Module)
 #: torch intra-op threads for the training methods' small models (MLPs, the small CNN): measured in
 #: ``benchmarks/results/threads.md``, a second thread does not pay for its hand-offs on these sizes
 SMALL_MODEL_THREADS = 1
+#: seconds between progress events inside an epoch; cancel is checked at every step (the contract: within 2 s)
+PROGRESS_EVERY_S = 0.5
 
 
 @contextmanager
@@ -165,35 +168,72 @@ def _fit_model(model, x, y, *, task, epochs, batch_size, lr, weight_decay, seed,
     criterion = loss_fn(task)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     gen = torch_generator(seed)
+    tick = EpochTicker(reporter, stage, epochs)
     for epoch in range(epochs):
-        for idx in batch_order(len(xt), batch_size, gen):
+        batches = batch_order(len(xt), batch_size, gen)
+        for s, idx in enumerate(batches):
+            tick.step(epoch, s, len(batches))
             idx = idx.to(device)
             optimizer.zero_grad(set_to_none=True)
             criterion(model(xt[idx]), yt[idx]).backward()
             optimizer.step()
-        if reporter is not None:
-            reporter.update(stage, epoch + 1, epochs)
+        tick.epoch_done(epoch)
     return model.eval()
 
 
+class EpochTicker:
+    """Progress and cancellation for an epoch loop: :meth:`step` checks the cancel flag at every
+    step and reports at most every :data:`PROGRESS_EVERY_S` inside an epoch (``done`` stays at the
+    epochs finished, the message names the step); :meth:`epoch_done` reports each finished epoch.
+    ``done``/``total`` offset and size the bar so restarts can share it. No-op without a reporter.
+    """
+
+    def __init__(self, reporter: Reporter | None, stage: str, epochs: int, *, done: int = 0,
+                 total: int | None = None):
+        self.reporter, self.stage, self.epochs = reporter, stage, epochs
+        self.done, self.total = done, epochs if total is None else total
+        self.last = time.monotonic()
+
+    def step(self, epoch: int, s: int, steps: int) -> None:
+        if self.reporter is None:
+            return
+        if time.monotonic() - self.last < PROGRESS_EVERY_S:
+            self.reporter.check()
+            return
+        self.reporter.update(self.stage, self.done + epoch, self.total,
+                             f"epoch {epoch + 1} of {self.epochs}, step {s + 1} of {steps}")
+        self.last = time.monotonic()
+
+    def epoch_done(self, epoch: int, message: str = "") -> None:
+        if self.reporter is not None:
+            self.reporter.update(self.stage, self.done + epoch + 1, self.total, message)
+            self.last = time.monotonic()
+
+
 @torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Model outputs (logits or regression values) as a numpy array."""
+def predict(model: nn.Module, x: np.ndarray, batch_size: int = 4096,
+            check: Callable[[], None] | None = None) -> np.ndarray:
+    """Model outputs (logits or regression values) as a numpy array; ``check`` (e.g. ``reporter.check``)
+    is called before every batch, so a cancel stops a pass over many images between batches."""
     device = next(model.parameters()).device
     model.eval()
-    outs = [model(torch.as_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32), device=device)).cpu()
-            for i in range(0, len(x), batch_size)]
-    return torch.cat(outs).numpy()
+    return torch.cat(list(_batched(model, x, batch_size, device, check))).numpy()
 
 
 @torch.no_grad()
-def penultimate(model: nn.Sequential, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Activations before the last linear layer (the learned embedding), float32 (n, k)."""
-    body = model[:-1]
+def penultimate(model: nn.Sequential, x: np.ndarray, batch_size: int = 4096,
+                check: Callable[[], None] | None = None) -> np.ndarray:
+    """Activations before the last linear layer (the learned embedding), float32 (n, k); ``check`` as in
+    :func:`predict`."""
     device = next(model.parameters()).device
-    outs = [body(torch.as_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32), device=device)).cpu()
-            for i in range(0, len(x), batch_size)]
-    return torch.cat(outs).numpy().astype(np.float32)
+    return torch.cat(list(_batched(model[:-1], x, batch_size, device, check))).numpy().astype(np.float32)
+
+
+def _batched(fn, x: np.ndarray, batch_size: int, device: torch.device, check: Callable[[], None] | None):
+    for i in range(0, len(x), batch_size):
+        if check is not None:
+            check()
+        yield fn(torch.as_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32), device=device)).cpu()
 
 
 # --- Shared pieces of the training-based methods (lossval, dvgs, dvemb) --------------------------------------
@@ -344,16 +384,18 @@ def run_epochs(n: int, step, *, epochs: int, batch_size: int, generator: torch.G
                total: int | None = None) -> int:
     """Drive seeded mini-batch epochs over ``range(n)``: ``step(epoch, t, idx)`` per batch.
 
-    ``t`` counts steps from 0. Progress (and cancellation) once per epoch, as
-    ``done + epoch + 1`` of ``total`` (``epochs`` by default) so restarts can share a bar.
-    Returns the number of steps taken.
+    ``t`` counts steps from 0. Cancellation is checked before every step; progress comes at
+    least every :data:`PROGRESS_EVERY_S` inside an epoch and after each epoch, as
+    ``done + epoch + 1`` of ``total`` (``epochs`` by default) so restarts can share a bar
+    (see :class:`EpochTicker`). Returns the number of steps taken.
     """
-    total = epochs if total is None else total
+    tick = EpochTicker(reporter, stage, epochs, done=done, total=total)
     t = 0
     for epoch in range(epochs):
-        for idx in batch_order(n, batch_size, generator):
+        batches = batch_order(n, batch_size, generator)
+        for s, idx in enumerate(batches):
+            tick.step(epoch, s, len(batches))
             step(epoch, t, idx)
             t += 1
-        if reporter is not None:
-            reporter.update(stage, done + epoch + 1, total)
+        tick.epoch_done(epoch)
     return t

@@ -82,17 +82,19 @@ def train_embedder(x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, stop_idx
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
     gen = torch_models.torch_generator(seed)
     best, best_state, waited = np.inf, None, 0
+    tick = torch_models.EpochTicker(reporter, stage, epochs)
     for epoch in range(epochs):
         model.train()
-        for idx in torch_models.batch_order(len(xt), batch, gen):
+        batches = torch_models.batch_order(len(xt), batch, gen)
+        for s, idx in enumerate(batches):
+            tick.step(epoch, s, len(batches))  # an epoch of a CNN over many images takes seconds
             xb = xt[idx.to(device)]
             if image_shape is not None:
                 xb = _shift(xb.cpu(), image_shape, gen).to(device)
             optimizer.zero_grad(set_to_none=True)
             criterion(model(xb), yt[idx.to(device)]).backward()
             optimizer.step()
-        if reporter is not None:
-            reporter.update(stage, epoch + 1, epochs)
+        tick.epoch_done(epoch)
         if len(xs):
             model.eval()
             with torch.no_grad():
@@ -151,7 +153,7 @@ def target_trained_features(x: np.ndarray, labels: np.ndarray, target_idx: np.nd
     """Penultimate-layer features (n_rows, 128 images / 32 tables) of a net trained on the target rows only."""
     model = target_trained_model(x, labels, target_idx, image_shape=image_shape, task=task, n_classes=n_classes,
                                  seed=seed, reporter=reporter)
-    return torch_models.penultimate(model, x)
+    return torch_models.penultimate(model, x, check=reporter.check if reporter is not None else None)
 
 
 def cross_fitted_features(x: np.ndarray, labels: np.ndarray, target_idx: np.ndarray, *,
@@ -180,6 +182,6 @@ def cross_fitted_features(x: np.ndarray, labels: np.ndarray, target_idx: np.ndar
         model = train_embedder(x, y, train, stop, image_shape=image_shape, task=task, out_dim=out_dim,
                                seed=seed + 1000 * (f + 1), reporter=part,
                                stage="embedding: cross-fitting", max_steps=MAX_STEPS // 2)
-        out = torch_models.predict(model, x[held])
+        out = torch_models.predict(model, x[held], check=reporter.check if reporter is not None else None)
         feats[held] = torch.softmax(torch.as_tensor(out), 1).numpy() if task == "classification" else out
     return feats

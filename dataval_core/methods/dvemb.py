@@ -66,8 +66,8 @@ from ._training import out_dim, parse_hidden, seeds, tensors
 
 #: the recursion keeps a P×P matrix when gradients are not projected: refuse beyond this
 MAX_UNPROJECTED = 4096
-#: seconds between progress events inside an epoch (cancel is honoured at each)
-REPORT_EVERY_S = 0.5
+#: rows of stored embeddings read per cancel check when they are dotted with the target gradient
+CONTRIBUTION_ROWS = 65536
 
 
 @dataclass(frozen=True)
@@ -125,16 +125,24 @@ def dvemb_recursion(store: np.ndarray, bounds: Sequence[int], etas: Sequence[flo
     k = store.shape[1]
     m = torch.zeros(k, k, dtype=torch.float64)
     marks = {t: i for i, t in enumerate(sorted(report_at, reverse=True))}
+    passed, last = 0, time.monotonic()
     for t in range(len(bounds) - 2, -1, -1):
         if reporter is not None:
-            reporter.check()  # cancel within a step, not only at epoch marks
+            if time.monotonic() - last >= torch_models.PROGRESS_EVERY_S:  # an epoch's recursion can take seconds
+                reporter.update("embed", passed, len(marks), f"step {t + 1}")
+                last = time.monotonic()
+            else:
+                reporter.check()  # cancel within a step, not only at epoch marks
         rows = slice(bounds[t], bounds[t + 1])
         g = torch.from_numpy(np.asarray(store[rows], dtype=np.float64))
         e = etas[t] * (g - g @ m.T)
         m += e.T @ g
         store[rows] = e.numpy().astype(store.dtype)
-        if reporter is not None and t in marks:
-            reporter.update("embed", marks[t] + 1, len(marks))
+        if t in marks:
+            passed = marks[t] + 1
+            if reporter is not None:
+                reporter.update("embed", passed, len(marks))
+                last = time.monotonic()
 
 
 def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, x_target: torch.Tensor,
@@ -178,15 +186,14 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
         store = np.memmap(Path(tmp) / "grads.f", dtype=np.dtype(str(dtype).replace("torch.", "")),
                           mode="w+", shape=(epochs * n, k))
 
-        last_report = [time.monotonic()]
+        check = reporter.check if reporter is not None else None
+        if check is not None:
+            check()
 
         def step(epoch: int, t: int, idx: torch.Tensor) -> None:
+            # run_epochs checks cancel before every step and reports within an epoch (seconds on images)
             if bounds[-1] == epoch * n:
                 epoch_starts.append(t)
-            if reporter is not None and time.monotonic() - last_report[0] > REPORT_EVERY_S:
-                # an epoch of per-sample gradients takes seconds on images: report (and honour cancel) within it
-                reporter.update("train", epoch, epochs, f"step {t + 1}")
-                last_report[0] = time.monotonic()
             idx = idx.to(device)
             xb, tb = x[idx], target[idx]
             for start, g in torch_models.per_sample_grads(model, xb, tb, task, names=names, chunk_size=chunk_size):
@@ -204,7 +211,7 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
             torch_models.per_sample_loss(model(xb), tb, task).mean().backward()
             optimizer.step()
             if t + 1 in target_at:
-                g = _mean_target_grad(model, x_target, target_target, task, names, chunk_size)
+                g = _mean_target_grad(model, x_target, target_target, task, names, chunk_size, check)
                 target_sum[0] = g if target_sum[0] is None else target_sum[0] + g
 
         steps_per_epoch = -(-n // batch_size)
@@ -221,16 +228,22 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
             g_target = g_target @ proj
         dvemb_recursion(store, bounds, etas, reporter, report_at=epoch_starts)
         g_np = g_target.detach().cpu().numpy().astype(np.float64)
-        contribution = np.concatenate([np.asarray(store[i:i + 65536], dtype=np.float64) @ g_np
-                                       for i in range(0, len(store), 65536)])
+        contribution = np.empty(len(store))
+        for i in range(0, len(store), CONTRIBUTION_ROWS):
+            if check is not None:
+                check()
+            contribution[i:i + CONTRIBUTION_ROWS] = np.asarray(store[i:i + CONTRIBUTION_ROWS], dtype=np.float64) @ g_np
         del store
     return Trajectory(sample, step_of, epoch_of, contribution, n_steps, model)
 
 
-def _mean_target_grad(model, x_target, target_target, task, names, chunk_size):
-    """Gradient of the mean target loss at the final model, accumulated over chunks, shape (P,)."""
+def _mean_target_grad(model, x_target, target_target, task, names, chunk_size, check=None):
+    """Gradient of the mean target loss at the final model, accumulated over chunks, shape (P,);
+    ``check`` (the cancel check) runs before every chunk."""
     total = None
     for start in range(0, len(x_target), chunk_size):
+        if check is not None:
+            check()
         sl = slice(start, start + chunk_size)
         loss = torch_models.per_sample_loss(model(x_target[sl]), target_target[sl], task).sum() / len(x_target)
         g = torch_models.flat_grad(model, loss, names)

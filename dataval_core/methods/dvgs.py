@@ -87,7 +87,7 @@ class DVGSValuator(BaseValuator):
                 if t in score_at:  # at the parameters this step starts from
                     by_name = dict(model.named_parameters())
                     g_target = torch.cat([_grad(by_name[nm]).reshape(-1) for nm in names])
-                    total[:] += _cosines(model, x, y, task, names, g_target)
+                    total[:] += _cosines(model, x, y, task, names, g_target, check=reporter.check)
                     count += 1
                 optimizer.step()
 
@@ -97,7 +97,7 @@ class DVGSValuator(BaseValuator):
         values = total / max(count, 1)
         suggested = None
         if task == "classification" and model is not None:
-            suggested = torch_models.predict(model, problem.x).argmax(1)
+            suggested = torch_models.predict(model, problem.x, check=reporter.check).argmax(1)
         return Output(values=values, suggested=suggested, extras={})
 
 
@@ -107,13 +107,16 @@ def _grad(p: torch.Tensor) -> torch.Tensor:
     return p.grad
 
 
-def _cosines(model, x, y, task, names, g_target, chunk_size: int = 1024) -> np.ndarray:
-    """Cosine similarity of every valued sample's gradient with ``g_target``, shape (n,)."""
+def _cosines(model, x, y, task, names, g_target, chunk_size: int = 1024, check=None) -> np.ndarray:
+    """Cosine similarity of every valued sample's gradient with ``g_target``, shape (n,); ``check``
+    (the cancel check) runs after every chunk: a scoring point over many rows takes seconds."""
     out = np.empty(len(x), dtype=np.float64)
     g_unit = g_target / g_target.norm().clamp_min(1e-12)
     # dense layers: dot products and norms without forming the per-sample gradients (exact, ~10× faster)
     for start, dots, sq in torch_models.per_sample_grad_dots(model, x, y, task, g_unit, names=names,
                                                              chunk_size=chunk_size):
+        if check is not None:
+            check()
         cos = dots / sq.sqrt().clamp_min(1e-12)
         out[start:start + len(dots)] = cos.detach().cpu().numpy()
     return out

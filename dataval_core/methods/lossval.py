@@ -253,5 +253,6 @@ class LossValValuator(BaseValuator):
                                         generator=torch_models.torch_generator(s_order))
         tick(steps, "done")
         values = weights.weight.detach().squeeze(1).cpu().numpy().astype(np.float64)
-        suggested = torch_models.predict(model, problem.x).argmax(1) if task == "classification" else None
+        suggested = torch_models.predict(model, problem.x, check=reporter.check).argmax(1) \
+            if task == "classification" else None
         return Output(values=values, suggested=suggested, extras={})
