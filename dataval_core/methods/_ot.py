@@ -28,13 +28,24 @@ from __future__ import annotations
 
 import mmap
 import os
+import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..params import MAX_OT_SIDE, param
+from ..progress import Reporter
+
+T = TypeVar("T")
+#: seconds between the cancel checks made while a solve runs in its helper thread
+POLL_S = 0.1
+#: seconds between progress events while one solve runs (the contract asks for at most 2 s)
+PROGRESS_EVERY_S = 1.0
 
 #: network-simplex iteration cap; POT's default (1e5) stops early on 2000 x 2000 problems
 EMD_MAX_ITER = 10_000_000
@@ -133,6 +144,58 @@ def read_rows(x: np.ndarray, rows: np.ndarray, chunk: int = 128) -> np.ndarray:
         out[start:start + chunk] = x[rows[start:start + chunk]]
         release_pages(x)
     return out
+
+
+def run_checked(fn: Callable[[], T], reporter: Reporter, stage: str, done: int, total: int,
+                message: str = "") -> T:
+    """``fn()`` in a helper thread while this thread checks the cancel flag every :data:`POLL_S`
+    and reports ``stage`` (``done`` of ``total``, elapsed seconds in the message) every
+    :data:`PROGRESS_EVERY_S`.
+
+    One dense OT solve is a single call into POT's C code that can take minutes; POT's network
+    simplex and numpy release the GIL, so the helper runs at full speed while the caller stays
+    responsive. On cancel :class:`~dataval_core.progress.Cancelled` is raised at once; the helper
+    cannot be stopped midway, it finishes its call in the background and its result is dropped.
+    An exception in ``fn`` is raised here.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    helper = threading.Thread(target=target, name=f"dataval: {stage}", daemon=True)
+    start = last = time.monotonic()
+    helper.start()
+    while True:
+        helper.join(POLL_S)
+        if not helper.is_alive():
+            break
+        if time.monotonic() - last >= PROGRESS_EVERY_S:
+            reporter.update(stage, done, total, f"{message} ({time.monotonic() - start:.0f} s)".lstrip())
+            last = time.monotonic()
+        else:
+            reporter.check()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def checked_map(reporter: Reporter, stage: str) -> Callable[..., list]:
+    """A ``map``-like function for :func:`label_cost`: each call runs under :func:`run_checked`
+    (cancel within 0.1 s, progress while one class pair is solved), then ``stage`` reports the
+    pairs done."""
+    def map_fn(fn: Callable, *iterables) -> list:
+        items = list(zip(*iterables))
+        out = []
+        for i, args in enumerate(items):
+            out.append(run_checked(partial(fn, *args), reporter, stage, i, len(items),
+                                   f"class pair {i + 1} of {len(items)}"))
+            reporter.update(stage, i + 1, len(items), f"class pair {i + 1} of {len(items)}")
+        return out
+    return map_fn
 
 
 def stratified_rows(y: np.ndarray, cls: int, cap: int, rng: np.random.Generator) -> np.ndarray:

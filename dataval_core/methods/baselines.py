@@ -69,13 +69,16 @@ class DataOOBValuator(BaseValuator):
         y = np.asarray(problem.y)
         seeds = rng.integers(0, 2**63 - 1, size=params.n_estimators)
         tasks = [(seeds[i:i + BAGS_PER_TASK],) for i in range(0, params.n_estimators, BAGS_PER_TASK)]
+        backend = self.compute_backend()
         shared = {"x": x, "y": y, "classify": classify, "n_classes": problem.n_classes,
-                  "size": max(2, round(params.max_samples * n)), "base_model": params.base_model}
+                  "size": max(2, round(params.max_samples * n)), "base_model": params.base_model,
+                  # local threads share the flag: a cancel stops a task between its models, not after all ten
+                  "check": reporter.check if backend.name == "local" else None}
         score_sum = np.zeros(n)
         oob_count = np.zeros(n)
         votes = np.zeros((n, problem.n_classes), dtype=np.int32) if classify else None
         workers = params.n_jobs or CORES
-        for _, (scores, counts, task_votes) in self.compute_backend().map(
+        for _, (scores, counts, task_votes) in backend.map(
                 fit_bags, tasks, reporter, "bagging", shared=shared, workers=workers,
                 units=[len(t[0]) for t in tasks], ordered=True):
             score_sum += scores
@@ -97,6 +100,8 @@ def fit_bags(shared: dict, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     scores, counts = np.zeros(n), np.zeros(n)
     votes = np.zeros((n, shared["n_classes"]), dtype=np.int32) if classify else None
     for seed in seeds:
+        if shared.get("check") is not None:
+            shared["check"]()
         bag_rng = np.random.default_rng(seed)
         drawn = np.bincount(bag_rng.integers(0, n, shared["size"]), minlength=n)
         oob = drawn == 0

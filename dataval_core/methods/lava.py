@@ -74,13 +74,17 @@ class LavaValuator(BaseValuator):
         reporter.update("label cost", 0, stages, "W between classes")
         t = time.perf_counter()
         w = _ot.label_cost(problem.x, problem.y, problem.x_target, problem.y_target, problem.classes,
-                           per_class=params.label_samples, rng=rng)
+                           per_class=params.label_samples, rng=rng, map_fn=_ot.checked_map(reporter, "label cost"))
         timings["label_cost"] = time.perf_counter() - t
-        reporter.update("OT solve", 1, stages, f"{n:,} x {m:,}, {params.solver} on {device}")
+        what = f"{n:,} x {m:,}, {params.solver} on {device}"
+        reporter.update("OT solve", 1, stages, what)
         t = time.perf_counter()
-        scores = _ot.pair_scores(np.asarray(problem.x), problem.y, problem.x_target, problem.y_target, w,
-                                 label_weight=params.label_weight, relabel_weight=params.relabel_weight,
-                                 solver=params.solver, reg=params.reg, device=device)
+        x = np.asarray(problem.x)
+        # one call that can take minutes: in a helper thread, so a cancel is honoured within 0.1 s
+        scores = _ot.run_checked(lambda: _ot.pair_scores(
+            x, problem.y, problem.x_target, problem.y_target, w, label_weight=params.label_weight,
+            relabel_weight=params.relabel_weight, solver=params.solver, reg=params.reg, device=device),
+            reporter, "OT solve", 1, stages, what)
         timings["ot_solve"] = time.perf_counter() - t
         reporter.update("OT solve", stages, stages, "done")
         return Output(values=-scores.harm, suggested=scores.nearest_class,

@@ -157,6 +157,8 @@ def _solve_group(state: dict, k: int, valued: np.ndarray, yk: np.ndarray, ls: tu
     xk = np.asarray(valued, dtype=np.float64)
     out = []
     for l in ls:
+        if state.get("check") is not None:
+            state["check"]()
         s = _ot.pair_scores(xk, yk, state["target_x"][l], state["target_y"][l], state["w"],
                             label_weight=state["label_weight"], relabel_weight=state["relabel_weight"],
                             solver=state["solver"], reg=state["reg"], device=state["device"])
@@ -232,7 +234,8 @@ class SavaValuator(BaseValuator):
             t = time.perf_counter()
             w = _ot.label_cost(problem.x, y, problem.x_target, problem.y_target, problem.classes,
                                per_class=params.label_samples, rng=rng,
-                               map_fn=label_map if processes or backend.remote_reads else None)
+                               map_fn=label_map if processes or backend.remote_reads
+                               else _ot.checked_map(reporter, "label cost"))
             release_pages(problem.x)
             timings["label_cost"] = time.perf_counter() - t
 
@@ -242,7 +245,9 @@ class SavaValuator(BaseValuator):
                      "target_y": [np.asarray(problem.y_target)[r] for r in target_rows], "w": w,
                      "label_weight": params.label_weight, "relabel_weight": params.relabel_weight,
                      "solver": params.solver, "reg": params.reg, "device": device,
-                     "x": RowSource.of(problem.x) if backend.remote_reads else None}
+                     "x": RowSource.of(problem.x) if backend.remote_reads else None,
+                     # threads of this process share the flag: cancel between a group's pairs (local threads only)
+                     "check": reporter.check if backend.name == "local" and not processes else None}
 
             def task(k: int, ls: tuple[int, ...]) -> tuple:
                 rows = valued_rows(k)
