@@ -166,6 +166,14 @@ def table_columns(path: str | Path) -> list[str]:
         DataError: not a readable table.
     """
     path = Path(path)
+    fmt = _table_format(path)
+    if fmt == "parquet":
+        return [str(c) for c in _parquet_schema(path).names if not str(c).startswith("__index_level_")]
+    return [str(c) for c in _read_csv(path, header_only=True).columns]
+
+
+def _table_format(path: Path) -> str:
+    """``csv`` or ``parquet`` for a non-empty table file; a :class:`DataError` for anything else."""
     fmt = TABLE_SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise DataError(f"{path.name} is not a table (.csv, .parquet or .pq).")
@@ -173,9 +181,7 @@ def table_columns(path: str | Path) -> list[str]:
         raise DataError(f"File not found: {path}.")
     if path.stat().st_size == 0:
         raise DataError(f"{path.name} is empty.")
-    if fmt == "parquet":
-        return [str(c) for c in _parquet_schema(path).names if not str(c).startswith("__index_level_")]
-    return [str(c) for c in _read_csv(path, header_only=True).columns]
+    return fmt
 
 
 def guess_table_label(path: str | Path) -> LabelGuess:
@@ -188,13 +194,7 @@ def guess_table_label(path: str | Path) -> LabelGuess:
         DataError: not a readable table.
     """
     path = Path(path)
-    fmt = TABLE_SUFFIXES.get(path.suffix.lower())
-    if fmt is None:
-        raise DataError(f"{path.name} is not a table (.csv, .parquet or .pq).")
-    if not path.is_file():
-        raise DataError(f"File not found: {path}.")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path.name} is empty.")
+    fmt = _table_format(path)
     return guess_label(_read_csv(path) if fmt == "csv" else _read_parquet(path))
 
 

@@ -161,25 +161,23 @@ def test_point_removal_curve_without_a_reference_scores_out_of_fold(noisy_digits
     assert lowest[0.2] > random[0.2]  # dropping the flips helps more than dropping random rows
 
 
-def test_cli_values_every_row_by_default_and_says_so(tmp_path, capsys):
+def value_digits(tmp_path, capsys, *options) -> tuple[pd.DataFrame, str]:
     out = tmp_path / "values.csv"
-    code = main(["value", "sample:digits", "--method", "knn_shapley", "--inject-noise", "0.2", "--quiet",
-                 "--out", str(out)])
+    code = main(["value", "sample:digits", "--method", "knn_shapley", *options, "--quiet", "--out", str(out)])
     err = capsys.readouterr().err
-    assert code == 0
-    frame = pd.read_csv(out)
+    assert code == 0, err
+    return pd.read_csv(out), err
+
+
+def test_cli_values_every_row_by_default_and_says_so(tmp_path, capsys):
+    frame, err = value_digits(tmp_path, capsys, "--inject-noise", "0.2")
     assert len(frame) == 1797 and (frame["role"] == "valued").all() and frame["value"].notna().all()
     assert "No trusted reference: all 1,797 rows are valued in 5 rotating folds." in err
     assert "(1797 of 1797 rows valued, 359 with injected noise)" in err
 
 
 def test_cli_fixed_hold_out_marks_rows_not_valued(tmp_path, capsys):
-    out = tmp_path / "values.csv"
-    code = main(["value", "sample:digits", "--method", "knn_shapley", "--target-frac", "0.2", "--quiet",
-                 "--out", str(out)])
-    err = capsys.readouterr().err
-    assert code == 0
-    frame = pd.read_csv(out)
+    frame, err = value_digits(tmp_path, capsys, "--target-frac", "0.2")
     assert (frame["role"] == "target").sum() == 359 and frame.loc[frame["role"] == "target", "value"].isna().all()
     assert "(1438 of 1797 rows valued; 359 rows not valued (the reference))" in err
     code = main(["value", "sample:digits", "--reference", "noisy", "--out", str(tmp_path / "v2.csv")])
