@@ -1,13 +1,11 @@
 """One contract over every registered method (in the spirit of sklearn's parametrize_with_checks)."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from dataval_core import Cancelled, get_valuator, list_valuators
+from dataval_core import get_valuator, list_valuators
 from dataval_core.params import specs
 
 #: smaller-than-default settings so the whole contract runs in seconds; defaults are benchmarked separately
@@ -73,18 +71,5 @@ def test_bad_parameters_rejected_readably(name):
             get_valuator(name, {spec.name: bad}).resolved_params()
 
 
-@pytest.mark.parametrize("name", METHODS)
-def test_cancel_mid_run_stops_at_the_next_progress_point(name, blobs):
-    """The flag is set from the progress callback after the first event, i.e. inside the method's own
-    code; the run must raise ``Cancelled`` at its next progress point instead of finishing."""
-    problem, _ = blobs
-    flag = threading.Event()
-    seen = []
-
-    def progress(p):
-        seen.append(p)
-        flag.set()
-
-    with pytest.raises(Cancelled):
-        run(name, problem, progress=progress, cancel=flag)
-    assert len(seen) == 1, f"{name} reported {len(seen)} events after the cancel"
+# Cancellation: tests/test_cancel_latency.py sets the flag inside every stage of every method, on data
+# where each stage lasts longer than the 2 s the contract allows, and measures the time to stop.
