@@ -39,3 +39,12 @@ def test_doc_links_resolve_and_no_file_cites_what_does_not_ship():
     cited = re.compile(r"PRODUCT\.md|ALGORITHMS\.md|STYLE\.md|ENVIRONMENT\.md|\.\./shared")
     offenders = [str(p.relative_to(ROOT)) for p in files if p != Path(__file__) and cited.search(p.read_text())]
     assert not offenders
+
+
+def test_every_path_the_architecture_doc_names_exists():
+    text = (DOCS / "architecture.md").read_text()
+    named = set(re.findall(r"(?<![\w<./-])((?:dataval_core|ui|app_pages|tests|docs|sample_data)/[\w./-]*|app\.py)",
+                           text))
+    assert len(named) > 30
+    missing = sorted(p for p in named if not (ROOT / p.rstrip(".")).exists())
+    assert not missing, f"architecture.md names paths that do not exist: {missing}"
