@@ -395,18 +395,6 @@ def describe_target(backend: Backend) -> str:
     return f"this machine ({local_cores()} cores)"
 
 
-def local_only_note(method: str) -> str | None:
-    """One line for a user who sends ``method`` (registry name) to a cluster: None when the method hands
-    its tasks to the backend, else that it computes in this process and which methods do not."""
-    from .registry import get_spec, list_valuators
-
-    if get_spec(method).load().uses_backend:
-        return None
-    spread = ", ".join(s.name for s in list_valuators() if s.load().uses_backend)
-    return (f"{method} has no tasks to spread and computes on this machine; the cluster runs only the "
-            f"pretrained image embeddings for it (methods that use the cluster: {spread}).")
-
-
 def get_backend(name: str | Backend | None = None, address: str | None = None) -> Backend:
     """The backend called ``name`` (``local`` when None); ``address`` is Ray's cluster address."""
     if isinstance(name, Backend):

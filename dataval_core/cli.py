@@ -249,7 +249,8 @@ def cmd_value(args) -> int:
 def _backend(args):
     """The compute backend of ``--backend``/``--ray-address``; says on stderr where a Ray run computes
     (and, in one line, when the method computes on this machine whatever the backend)."""
-    from .backend import get_backend, local_only_note
+    from .backend import get_backend
+    from .registry import local_only_note
 
     if args.ray_address and args.backend != "ray":
         raise ValueError("--ray-address needs --backend ray.")

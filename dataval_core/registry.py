@@ -54,6 +54,16 @@ def get_valuator(name: str, params: Any = None, *, seed: int = 0, backend: Any =
     return get_spec(name).load()(params, seed=seed, backend=backend)
 
 
+def local_only_note(method: str) -> str | None:
+    """One line for a user who sends ``method`` (registry name) to a cluster: None when the method hands
+    its tasks to the backend, else that it computes in this process and which methods do not."""
+    if get_spec(method).load().uses_backend:
+        return None
+    spread = ", ".join(s.name for s in list_valuators() if s.load().uses_backend)
+    return (f"{method} has no tasks to spread and computes on this machine; the cluster runs only the "
+            f"pretrained image embeddings for it (methods that use the cluster: {spread}).")
+
+
 _M = "dataval_core.methods"
 register("random", f"{_M}.baselines:RandomValuator", "Uniform random values: the floor every method is shown against.")
 register("knn_shapley", f"{_M}.knn_shapley:KNNShapleyValuator",

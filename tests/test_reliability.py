@@ -250,6 +250,7 @@ def _bulk_app():
     """A page with one bulk action (drop the next 25 valued samples) through the app's own layers."""
     import streamlit as st
 
+    from dataval_core.decisions import new_event_key
     from ui import actions, auth, state
 
     auth.start_page()
@@ -258,7 +259,8 @@ def _bulk_app():
         record, ds = cur
         ids = ds.ids[~ds.is_target]
         done = st.session_state.get("done", 0)
-        actions.decide(record, [{"id": ids[(done + j) % len(ids)], "action": "drop"} for j in range(25)])
+        actions.decide(record, [{"id": ids[(done + j) % len(ids)], "action": "drop"} for j in range(25)],
+                       event=new_event_key())
         st.session_state["done"] = done + 25
 
 
