@@ -89,10 +89,10 @@ def prepare_workspace(root: Path) -> tuple[str, str, dict]:
     from dataval_core.projection import map_coordinates
     from dataval_core.samples import load_sample
     from dataval_core.targets import split_target
-    from dataval_core.workspace import Workspace, new_session_id
     from ui.actions import DEMO
+    from ui.sessions import AppWorkspace, new_session_id
 
-    ws = Workspace(root)
+    ws = AppWorkspace(root)
     ds = split_target(load_sample(DEMO["sample"]), DEMO["target_frac"], seed=DEMO["seed"])
     ds = inject_label_noise(ds, DEMO["noise_rate"], DEMO["noise_kind"], seed=DEMO["seed"], mapping=DEMO["pairs"])
     sid = new_session_id()

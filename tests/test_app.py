@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from dataval_core.export import export_dataset
 from dataval_core.io import load_dataset
 from dataval_core.targets import split_target
-from dataval_core.workspace import new_session_id
+from ui.sessions import AppWorkspace, new_session_id
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -57,11 +57,10 @@ def errors(at: AppTest) -> list[str]:
 def seeded_session(workspace_dir: Path, tmp_path: Path) -> tuple[str, str, str]:
     """A session with a small image dataset and one finished knn_shapley run (no UI involved)."""
     from dataval_core.jobs import JobManager
-    from dataval_core.workspace import Workspace
 
     zpath = tmp_path / "tiny.zip"
     zpath.write_bytes(image_zip())
-    ws = Workspace(workspace_dir)
+    ws = AppWorkspace(workspace_dir)
     ds = split_target(load_dataset(zpath, workdir=tmp_path / "tiny"), 0.25)
     sid = new_session_id()
     record = ws.add_dataset(sid, ds)

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dataval_core.workspace import Workspace
+from ui.sessions import AppWorkspace
 
 from test_app import image_zip, seeded_session
 
@@ -114,7 +115,7 @@ def test_a_sid_the_server_did_not_mint_is_refused(workspace_dir):
     assert not at.exception
     assert at.session_state["sid"] != planted and at.query_params["sid"] == at.session_state["sid"]
     assert "not one this server started" in at.warning[0].value
-    assert not Workspace(workspace_dir).session_exists(planted)
+    assert not AppWorkspace(workspace_dir).session_exists(planted)
     again = AppTest.from_file(APP, default_timeout=TIMEOUT)
     again.query_params["sid"] = at.session_state["sid"]  # a minted one is kept (a reload)
     again.run()

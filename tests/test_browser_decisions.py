@@ -37,12 +37,12 @@ def seed_sessions(root: Path, tmp: Path, n: int) -> list[tuple[str, str]]:
     from dataval_core.io import load_dataset
     from dataval_core.jobs import JobManager
     from dataval_core.targets import split_target
-    from dataval_core.workspace import Workspace
+    from ui.sessions import AppWorkspace
 
     zpath = tmp / "cards.zip"
     zpath.write_bytes(image_zip(per_class=12))
     ds = split_target(load_dataset(zpath, workdir=tmp / "cards"), 0.25)
-    ws = Workspace(root)
+    ws = AppWorkspace(root)
     out = []
     for _ in range(n):
         sid = ws.mint_session()
@@ -63,9 +63,9 @@ def seed_loader(root: Path) -> tuple[str, str]:
     """A session whose current dataset is the bundled MNIST sample (20% target): its runs load the server."""
     from dataval_core.samples import load_sample
     from dataval_core.targets import split_target
-    from dataval_core.workspace import Workspace
+    from ui.sessions import AppWorkspace
 
-    ws = Workspace(root)
+    ws = AppWorkspace(root)
     sid = ws.mint_session()
     return sid, ws.add_dataset(sid, split_target(load_sample("mnist"), 0.2, seed=0)).key
 

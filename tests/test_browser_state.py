@@ -9,6 +9,7 @@ import time
 import pytest
 
 from dataval_core.workspace import Workspace
+from ui.sessions import AppWorkspace
 
 from test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, settle, shot, start_server
 
@@ -44,7 +45,7 @@ def test_uninvited_browser_sees_only_the_login_page(tmp_path, monkeypatch, brows
             assert "One-click demo" not in body and "No dataset chosen yet" not in body, path
             assert page.locator("[data-testid=stSidebar] [data-testid=stPageLink]").count() == 0, path
         shot(page, "login_only", tmp_path)
-        assert not Workspace(tmp_path / "ws").session_exists("ab" * 16)
+        assert not AppWorkspace(tmp_path / "ws").session_exists("ab" * 16)
         page.get_by_label("Password", exact=True).fill(PASSWORD)
         page.keyboard.press("Enter")
         settle(page)

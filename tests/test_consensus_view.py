@@ -13,14 +13,14 @@ from test_app import errors, image_zip, new_app
 def consensus_session(tmp_path, monkeypatch):
     """A session with a tiny image dataset and one finished consensus run."""
     from dataval_core.jobs import JobManager
-    from dataval_core.workspace import Workspace, new_session_id
+    from ui.sessions import AppWorkspace, new_session_id
 
     ws_dir = tmp_path / "ws"
     monkeypatch.setenv("DATAVAL_WORKSPACE", str(ws_dir))
     zpath = tmp_path / "tiny.zip"
     zpath.write_bytes(image_zip(per_class=12))
     ds = split_target(load_dataset(zpath, workdir=tmp_path / "tiny"), 0.25)
-    ws = Workspace(ws_dir)
+    ws = AppWorkspace(ws_dir)
     sid = new_session_id()
     record = ws.add_dataset(sid, ds)
     jobs = JobManager(ws, max_workers=1)

@@ -47,8 +47,11 @@ def test_undo_restores_each_step_in_turn_and_the_log_keeps_every_step(ws_key):
 
 def test_undo_is_per_session_and_never_clobbers_a_later_change(ws_key):
     ws, key = ws_key
+    from ui.sessions import AppWorkspace
+
+    app = AppWorkspace(ws.root)
     for editor in ("a", "b"):
-        ws.open_shared(editor, ws.create_share_key("s", key, write=True))
+        app.open_shared(editor, app.create_share_key("s", key, write=True))
     ws.record_decisions(key, "a", [{"id": "0", "action": "drop"}, {"id": "1", "action": "drop"}])
     ws.record_decisions(key, "b", [{"id": "1", "action": "keep"}])
     assert ws.undo_last_step(key, "a") == 1  # only id 0: b changed id 1 since

@@ -558,7 +558,7 @@ def test_encoding_line_names_infinite_values_apart_from_empty_cells(tmp_path):
 def test_disk_full_while_valuate_is_open_is_one_line_not_a_traceback(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from dataval_core.workspace import Workspace
+    from ui.sessions import AppWorkspace
 
     from test_reliability import _mount, fill, small_table
 
@@ -568,7 +568,7 @@ def test_disk_full_while_valuate_is_open_is_one_line_not_a_traceback(tmp_path, m
         pytest.skip("cannot mount a small tmpfs here")
     try:
         root = disk / "ws"
-        ws = Workspace(root)
+        ws = AppWorkspace(root)
         sid = ws.mint_session()
         record = ws.add_dataset(sid, small_table())
         ws.set_current_dataset(sid, record.key)
@@ -593,10 +593,11 @@ def test_a_workspace_fault_in_the_polling_progress_is_one_line_and_the_page_goes
 
     from dataval_core.io import load_frame
     from dataval_core.targets import split_target
-    from dataval_core.workspace import Workspace, WorkspaceError
+    from dataval_core.workspace import WorkspaceError
+    from ui.sessions import AppWorkspace
 
     monkeypatch.setenv("DATAVAL_WORKSPACE", str(tmp_path / "ws"))
-    ws = Workspace(tmp_path / "ws")
+    ws = AppWorkspace(tmp_path / "ws")
     sid = ws.mint_session()
     frame = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 7, "label": ["p", "q"] * 20})
     record = ws.add_dataset(sid, split_target(load_frame(frame, "label"), 0.25))

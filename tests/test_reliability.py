@@ -21,6 +21,7 @@ from dataval_core.io import load_frame
 from dataval_core.jobs import JobManager
 from dataval_core.targets import split_target
 from dataval_core.workspace import Workspace, WorkspaceError, session_tag
+from ui.sessions import AppWorkspace
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -72,7 +73,7 @@ def fill(disk: Path, leave: int) -> Path:
 
 
 def test_full_disk_never_fakes_or_loses_a_decision(small_disk):
-    ws = Workspace(small_disk / "ws")
+    ws = AppWorkspace(small_disk / "ws")
     sid = ws.mint_session()
     record = ws.add_dataset(sid, small_table())
     filler = fill(small_disk, leave=100_000)
@@ -95,7 +96,7 @@ def test_full_disk_never_fakes_or_loses_a_decision(small_disk):
 
 
 def test_full_disk_run_ends_failed_with_the_reason_not_running(small_disk):
-    ws = Workspace(small_disk / "ws")
+    ws = AppWorkspace(small_disk / "ws")
     ds = small_table(20_000)  # values of 15,000 rows: more than the room left, which fits the run's record
     record = ws.add_dataset(ws.mint_session(), ds)
     jobs = JobManager(ws, max_workers=1)
@@ -116,7 +117,7 @@ def test_full_disk_run_ends_failed_with_the_reason_not_running(small_disk):
 
 def test_read_only_workspace_is_one_message_and_health_says_unwritable(small_disk, monkeypatch, capsys):
     root = small_disk / "ws"
-    ws = Workspace(root)
+    ws = AppWorkspace(root)
     sid = ws.mint_session()
     record = ws.add_dataset(sid, small_table())
     assert _mount("-o", "remount,ro", str(small_disk)).returncode == 0
@@ -153,9 +154,9 @@ import numpy as np, pandas as pd
 from dataval_core.io import load_frame
 from dataval_core.jobs import JobManager
 from dataval_core.targets import split_target
-from dataval_core.workspace import Workspace
+from ui.sessions import AppWorkspace
 
-ws = Workspace(sys.argv[1])
+ws = AppWorkspace(sys.argv[1])
 sid = ws.mint_session()
 rng = np.random.default_rng(0)
 frame = pd.DataFrame(rng.normal(size=(2000, 8)), columns=[f"x{i}" for i in range(8)])
@@ -208,7 +209,7 @@ def test_kill_9_mid_run_loses_no_decision_and_shows_the_run_interrupted(tmp_path
 
 
 def test_16_sessions_bulk_deciding_from_threads_lose_nothing(tmp_path):
-    ws = Workspace(tmp_path / "ws")
+    ws = AppWorkspace(tmp_path / "ws")
     owner = ws.mint_session()
     shared = ws.add_dataset(owner, small_table(200))
     sessions = [owner] + [ws.mint_session() for _ in range(15)]
@@ -310,7 +311,7 @@ def test_a_not_converged_run_says_so_in_the_app_runs_table(tmp_path, monkeypatch
     from dataval_core.result import ValuationResult
 
     monkeypatch.setenv("DATAVAL_WORKSPACE", str(tmp_path / "ws"))
-    ws = Workspace(tmp_path / "ws")
+    ws = AppWorkspace(tmp_path / "ws")
     sid = ws.mint_session()
     ds = small_table()
     record = ws.add_dataset(sid, ds)
@@ -327,7 +328,7 @@ def test_a_not_converged_run_says_so_in_the_app_runs_table(tmp_path, monkeypatch
 
 def test_a_full_disk_is_announced_on_every_page_of_a_running_session(small_disk, monkeypatch):
     root = small_disk / "ws"
-    ws = Workspace(root)
+    ws = AppWorkspace(root)
     sid = ws.mint_session()
     ws.add_dataset(sid, small_table())
     fill(small_disk, leave=40_000)  # room to read (SQLite's WAL index), none for the 64 kB health probe

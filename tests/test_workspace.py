@@ -7,7 +7,8 @@ import pytest
 
 from dataval_core.dataset import Dataset
 from dataval_core.result import ValuationResult
-from dataval_core.workspace import Workspace, new_session_id
+from dataval_core.workspace import Workspace
+from ui.sessions import new_session_id
 
 
 def _table_dataset(n: int = 12, noisy: bool = True) -> Dataset:
@@ -39,7 +40,6 @@ def test_dataset_roundtrip_keeps_everything(ws):
     np.testing.assert_array_equal(back.original_labels, ds.original_labels)
     assert back.table.dtypes.to_dict() == ds.table.dtypes.to_dict()
     assert rec.info["target"] == "last 4 rows" and rec.n == 12
-    assert ws.current_dataset(sid) == rec.key
 
 
 def test_same_content_same_session_reuses_record_other_session_gets_its_own(ws):
@@ -51,8 +51,6 @@ def test_same_content_same_session_reuses_record_other_session_gets_its_own(ws):
     assert rec_b.key != rec_a.key and rec_b.content_hash == rec_a.content_hash
     assert [r.key for r in ws.list_datasets(a)] == [rec_a.key]
     assert not ws.can_access(b, rec_a.key)
-    ws.open_shared(b, ws.create_share_key(a, rec_a.key))
-    assert ws.can_access(b, rec_a.key) and ws.current_dataset(b) == rec_a.key
 
 
 def test_run_values_and_extras_roundtrip(ws):
@@ -92,7 +90,7 @@ def test_everything_survives_a_new_workspace_object(tmp_path):
     rec = ws.add_dataset("s", _table_dataset())
     ws.record_decisions(rec.key, "s", [{"id": "3", "action": "drop"}])
     again = Workspace(tmp_path / "ws")
-    assert again.current_dataset("s") == rec.key
+    assert [r.key for r in again.list_datasets("s")] == [rec.key]
     assert again.decisions(rec.key)["id"].tolist() == ["3"]
 
 
@@ -153,6 +151,7 @@ def test_old_workspace_opens_and_upgrades(tmp_path):
     import sqlite3
 
     from dataval_core.workspace import SCHEMA_VERSION, session_tag
+    from ui.sessions import AppWorkspace
 
     root = tmp_path / "old"
     root.mkdir()
@@ -177,7 +176,7 @@ def test_old_workspace_opens_and_upgrades(tmp_path):
     log = ws.decision_log("ds_old")
     assert log["session"].tolist() == [session_tag(owner)]
     assert ws.access_mode(owner, "ds_old") == "owner" and ws.access_mode("friend", "ds_old") == "write"
-    assert ws.session_exists(owner)
+    assert AppWorkspace(root).session_exists(owner)  # the app still knows the sessions
     Workspace(root)  # opening again migrates nothing twice
 
 
@@ -191,75 +190,6 @@ def test_newer_workspace_is_refused_with_one_line(tmp_path):
         con.execute("PRAGMA user_version = 99")
     with pytest.raises(WorkspaceError, match="newer dataval"):
         Workspace(tmp_path / "ws")
-
-
-def test_audit_log_names_the_session_without_its_secret_id(ws):
-    from dataval_core.workspace import session_tag
-
-    owner, friend = ws.mint_session(), ws.mint_session()
-    rec = ws.add_dataset(owner, _table_dataset())
-    ws.open_shared(friend, ws.create_share_key(owner, rec.key, write=True))
-    ws.record_decisions(rec.key, owner, [{"id": "0", "action": "drop"}])
-    ws.record_decisions(rec.key, friend, [{"id": "1", "action": "keep"}])
-    log = ws.decision_log(rec.key)
-    assert log["session"].tolist() == [session_tag(owner), session_tag(friend)]
-    assert owner not in log.to_csv() and friend not in log.to_csv()
-
-
-def test_share_keys_are_long_view_only_by_default_revocable_and_say_nothing_when_wrong(ws):
-    from dataval_core.workspace import SHARE_KEY_INVALID, AccessError
-
-    owner, viewer, other = ws.mint_session(), ws.mint_session(), ws.mint_session()
-    rec = ws.add_dataset(owner, _table_dataset())
-    token = ws.create_share_key(owner, rec.key)
-    assert len(token) >= 3 + 22  # 24 random bytes: 192 bits
-    ws.open_shared(viewer, token)
-    assert ws.access_mode(viewer, rec.key) == "read" and not ws.can_write(viewer, rec.key)
-    with pytest.raises(AccessError, match="view-only"):
-        ws.record_decisions(rec.key, viewer, [{"id": "0", "action": "drop"}])
-    assert ws.decision_log(rec.key).empty
-    with pytest.raises(AccessError):
-        ws.create_share_key(viewer, rec.key)  # only the owner shares
-
-    expired = ws.create_share_key(owner, rec.key, days=-1)
-    messages = set()
-    for bad in (rec.key, token[:-1] + ("A" if token[-1] != "A" else "B"), expired):
-        with pytest.raises(AccessError) as err:
-            ws.open_shared(other, bad)
-        messages.add(str(err.value))
-    (key_id,) = [k.key_id for k in ws.share_keys(rec.key) if k.active]
-    ws.revoke_share_key(owner, rec.key, key_id)
-    with pytest.raises(AccessError) as err:
-        ws.open_shared(other, token)
-    messages.add(str(err.value))
-    assert messages == {SHARE_KEY_INVALID}
-    assert not ws.can_access(viewer, rec.key) and ws.list_datasets(viewer) == []  # revoking cut access
-
-
-def test_decisions_need_a_live_grant_at_each_write(ws):
-    """A session that never opened the dataset, or whose edit key was revoked while its page
-    was open, cannot save or undo; the owner's log is untouched."""
-    from dataval_core.workspace import AccessError
-
-    owner, editor, stranger = ws.mint_session(), ws.mint_session(), ws.mint_session()
-    rec = ws.add_dataset(owner, _table_dataset())
-    with pytest.raises(AccessError, match="no longer open"):
-        ws.record_decisions(rec.key, stranger, [{"id": "0", "action": "drop"}])
-    ws.open_shared(editor, ws.create_share_key(owner, rec.key, write=True))
-    assert ws.record_decisions(rec.key, editor, [{"id": "1", "action": "keep"}]) == 1
-    (key_id,) = [k.key_id for k in ws.share_keys(rec.key) if k.active]
-    ws.revoke_share_key(owner, rec.key, key_id)
-    with pytest.raises(AccessError, match="revoked"):
-        ws.record_decisions(rec.key, editor, [{"id": "2", "action": "drop"}])
-    with pytest.raises(AccessError):
-        ws.undo_last_step(rec.key, editor)
-    assert ws.decision_log(rec.key)["id"].tolist() == ["1"]
-
-
-def test_minted_sessions_only(ws):
-    sid = ws.mint_session()
-    assert len(sid) == 32 and ws.session_exists(sid)
-    assert not ws.session_exists("0" * 32) and not ws.session_exists("")
 
 
 def test_size_budget_refuses_new_uploads_and_runs(tmp_path, monkeypatch):

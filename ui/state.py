@@ -4,9 +4,10 @@ Each browser session has a session id kept in the URL (``?sid=…``), so a reloa
 restores the same session: its datasets, current dataset, runs and decisions all
 live in the workspace, not in server memory. Only ids this server minted are
 accepted: a ``?sid=`` it does not know (e.g. one sent in a link to fix someone's
-session) is replaced by a fresh one. The workspace and job manager are
-shared resources (``st.cache_resource``) addressed by the workspace path; user
-data never sits in module-level state.
+session) is replaced by a fresh one. The workspace (an :class:`~ui.sessions.AppWorkspace`:
+the store plus sessions and share keys) and job manager are shared resources
+(``st.cache_resource``) addressed by the workspace path; user data never sits in
+module-level state.
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ import streamlit as st
 
 from dataval_core.dataset import Dataset
 from dataval_core.jobs import JobManager
-from dataval_core.workspace import DEFAULT_ROOT, ENV_VAR, DatasetRecord, Workspace
+from dataval_core.workspace import DEFAULT_ROOT, ENV_VAR, DatasetRecord
+
+from .sessions import AppWorkspace
 
 SID_PARAM = "sid"
 
@@ -27,8 +30,8 @@ def workspace_root() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def _workspace(root: str) -> Workspace:
-    return Workspace(root)
+def _workspace(root: str) -> AppWorkspace:
+    return AppWorkspace(root)
 
 
 @st.cache_resource(show_spinner=False)
@@ -41,7 +44,7 @@ def _dataset(root: str, key: str) -> Dataset:
     return _workspace(root).load_dataset(key)
 
 
-def workspace() -> Workspace:
+def workspace() -> AppWorkspace:
     """The workspace shared by every session of this server."""
     return _workspace(workspace_root())
 

@@ -13,8 +13,10 @@ Layout under the workspace root (``$DATAVAL_WORKSPACE``, default ``./.dataval/``
 A *dataset record* (``ds_…``) is one curation project: a dataset (stored once per
 content hash) owned by the browser session that created it, with its runs and
 decisions. A session sees only its own records and those it opened with a share key
-its owner made (:meth:`Workspace.create_share_key`, :meth:`Workspace.open_shared`):
-view-only unless the owner allowed edits, until revoked or expired. Everything is plain data (Parquet, JSON, SQLite):
+its owner made: view-only unless the owner allowed edits, until revoked or expired. The
+store keeps those grants and checks them at every write; minting session ids, a session's
+current dataset and making and opening share keys are the serving layer's
+(``ui/sessions.py``, ``AppWorkspace``). Everything is plain data (Parquet, JSON, SQLite):
 no pickle, so reading a workspace never executes code. Safe to use from several
 threads: each call opens its own SQLite connection.
 
@@ -31,11 +33,8 @@ from .faults import AccessError, WorkspaceError
 from .health import Health, check_workspace
 from .runs import RUN_STATES, RunRecord
 from .schema import DEFAULT_ROOT, ENV_VAR, SCHEMA_VERSION, session_tag
-from .sessions import new_session_id
-from .sharing import SHARE_KEY_INVALID, ShareKey
 from .store import Workspace
 
 __all__ = ["ACCESS_MODES", "BUDGET_ENV_VAR", "DEFAULT_ROOT", "ENV_VAR", "RUN_STATES", "SCHEMA_VERSION",
-           "SHARE_KEY_INVALID", "UNDECIDED", "AccessError", "DatasetRecord", "Health", "RunRecord", "ShareKey",
-           "Workspace", "WorkspaceError", "budget_bytes", "check_workspace", "folder_bytes", "human_size",
-           "new_session_id", "session_tag"]
+           "UNDECIDED", "AccessError", "DatasetRecord", "Health", "RunRecord", "Workspace", "WorkspaceError",
+           "budget_bytes", "check_workspace", "folder_bytes", "human_size", "session_tag"]

@@ -1,7 +1,9 @@
 """Who may see and change a dataset record: its owner, and holders of a share key that still holds.
 
 The grants live in ``session_datasets``; a grant made through a share key lapses when that key
-is revoked or expires. Every write to a record checks the grant at that moment.
+is revoked or expires. Every write to a record checks the grant at that moment. Minting session
+ids, each session's current dataset and making share keys belong to the serving layer
+(``ui/sessions.py``); the store only registers the sessions that own or hold a grant.
 """
 from __future__ import annotations
 
@@ -21,6 +23,11 @@ class Access(StoreBase):
     _LIVE_GRANTS = ("SELECT sd.key, sd.mode FROM session_datasets sd LEFT JOIN share_keys k ON k.key_hash = sd.via "
                     "WHERE sd.session_id = ? AND (sd.via IS NULL OR (k.revoked IS NULL AND "
                     "(k.expires IS NULL OR k.expires > ?)))")
+
+    def ensure_session(self, session_id: str) -> None:
+        """Register ``session_id`` in ``sessions`` (idempotent); for callers that bring their own id."""
+        self._execute("INSERT OR IGNORE INTO sessions (session_id, created) VALUES (?, ?)",
+                      (session_id, time.time()))
 
     def access_mode(self, session_id: str, key: str) -> str | None:
         """``owner``, ``write`` or ``read`` (see :data:`ACCESS_MODES`), or None when the session may not see ``key``."""

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from ..dataset import Dataset
+from .access import Access
 from .budget import Budget
 from .faults import WorkspaceError, _faults
-from .sessions import Sessions
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def _safe_name(name: str) -> str:
     return base[:120]
 
 
-class Datasets(Budget, Sessions):
+class Datasets(Budget, Access):
     """Uploaded files and dataset records (one per session and content, files stored once per content)."""
 
     # -- uploads --------------------------------------------------------------------------
@@ -94,7 +94,7 @@ class Datasets(Budget, Sessions):
 
     # -- datasets -------------------------------------------------------------------------
     def add_dataset(self, session_id: str, dataset: Dataset, info: Mapping[str, Any] | None = None) -> DatasetRecord:
-        """Store ``dataset`` for ``session_id`` and make it the session's current dataset.
+        """Store ``dataset`` as a record owned by ``session_id`` (registered if new).
 
         The same content added again by the same session returns the existing record
         (with its runs and decisions); another session always gets its own record.
@@ -117,7 +117,6 @@ class Datasets(Budget, Sessions):
                      json.dumps(dict(info or {}), default=str), time.time()))
                 con.execute("INSERT OR IGNORE INTO session_datasets (session_id, key, mode) VALUES (?, ?, 'owner')",
                             (session_id, key))
-        self.set_current_dataset(session_id, key)
         return self.dataset_record(key)
 
     def _write_dataset_files(self, dataset: Dataset, content_hash: str) -> None:

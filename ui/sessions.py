@@ -1,6 +1,14 @@
-"""Share keys: a dataset record's owner lets other sessions view (or edit) it until the key is revoked or expires.
+"""Browser sessions and share keys: the serving layer's part of the workspace.
 
-Only a key's hash is stored; a wrong, expired or revoked key gets one message that never says which.
+:class:`AppWorkspace` is the engine's :class:`~dataval_core.workspace.Workspace` plus what only
+the app needs: session ids this server minted (the app accepts no other), the dataset record
+each session last worked on, and share keys, with which a record's owner lets other sessions
+view (or edit) it until the key is revoked or expires. The store keeps the tables and the
+grants they give (``sessions``, ``session_datasets``, ``share_keys``; see
+:mod:`dataval_core.workspace.access`), so a workspace written before opens the same.
+
+Only a share key's hash is stored; a wrong, expired or revoked key gets one message that
+never says which. No streamlit here: tests, benchmarks and scripts use it as they use the store.
 """
 from __future__ import annotations
 
@@ -8,13 +16,20 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from .datasets import DatasetRecord, Datasets
-from .faults import AccessError
+from dataval_core.dataset import Dataset
+from dataval_core.workspace import AccessError, DatasetRecord, Workspace
 
 #: the one message for a share key that is wrong, expired or revoked (it never says which)
 SHARE_KEY_INVALID = "This share key is not valid: it is wrong, has expired or was revoked."
+
+
+def new_session_id() -> str:
+    """A fresh, unguessable session id (128 bits); register it with :meth:`AppWorkspace.mint_session`."""
+    return secrets.token_hex(16)
 
 
 def _key_hash(token: str) -> str:
@@ -46,9 +61,42 @@ class ShareKey:
         return self.revoked is None and (self.expires is None or self.expires > time.time())
 
 
-class Sharing(Datasets):
-    """The ``share_keys`` table: make, list, revoke and open share keys."""
+class AppWorkspace(Workspace):
+    """The workspace as the app uses it: minted sessions, each one's current dataset, and share keys.
 
+    Args:
+        root: the folder; defaults to ``$DATAVAL_WORKSPACE`` or ``./.dataval``.
+    """
+
+    # -- sessions -------------------------------------------------------------------------
+    def mint_session(self) -> str:
+        """A new session id, registered as minted by this server; the app accepts no other."""
+        session_id = new_session_id()
+        self._execute("INSERT INTO sessions (session_id, created) VALUES (?, ?)", (session_id, time.time()))
+        return session_id
+
+    def session_exists(self, session_id: str) -> bool:
+        """Whether ``session_id`` was minted here (a sid made up elsewhere is not)."""
+        return bool(session_id) and bool(self._query("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)))
+
+    def current_dataset(self, session_id: str) -> str | None:
+        """The dataset record the session last worked on, if it may still see it."""
+        rows = self._query("SELECT current_dataset FROM sessions WHERE session_id = ?", (session_id,))
+        key = rows[0]["current_dataset"] if rows else None
+        return key if key and self.can_access(session_id, key) else None
+
+    def set_current_dataset(self, session_id: str, key: str | None) -> None:
+        """Remember the session's current dataset record (restored after a reload)."""
+        self.ensure_session(session_id)
+        self._execute("UPDATE sessions SET current_dataset = ? WHERE session_id = ?", (key, session_id))
+
+    def add_dataset(self, session_id: str, dataset: Dataset, info: Mapping[str, Any] | None = None) -> DatasetRecord:
+        """:meth:`Workspace.add_dataset`, then make the record the session's current dataset."""
+        record = super().add_dataset(session_id, dataset, info)
+        self.set_current_dataset(session_id, record.key)
+        return record
+
+    # -- share keys -----------------------------------------------------------------------
     def create_share_key(self, session_id: str, key: str, *, write: bool = False,
                          days: float | None = 7.0) -> str:
         """A new share key (192 random bits) that opens record ``key``; only its owner may make one.
