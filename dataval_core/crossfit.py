@@ -45,7 +45,7 @@ from .embeddings.core import LEARNED_EMBEDDINGS
 from .problem import Problem
 from .progress import Reporter
 from .result import ValuationResult
-from .targets import DEFAULT_FOLDS
+from .targets import DEFAULT_FOLDS, stratified_folds
 from .valuator import BaseValuator
 
 #: ``"valued_fold"``: each fold is valued against the other folds; ``"reference_fold"``: each fold is the
@@ -86,23 +86,6 @@ class Features:
                       task=p.task, n_classes=p.n_classes, seed=self.seed, reporter=reporter)
         return Problem(ids=p.ids[valued], x=feats[:len(valued)], y=y[valued], x_target=feats[len(valued):],
                        y_target=y[reference], classes=p.classes, task=p.task, embedding=self.learned_kind)
-
-
-def stratified_folds(y: np.ndarray, task: str, folds: int, seed: int) -> np.ndarray:
-    """Fold number per row: each class (regression: each value quantile) dealt round the folds in a seeded order."""
-    rng = np.random.default_rng([seed, 41])
-    n = len(y)
-    if task == CLASSIFICATION:
-        groups = np.asarray(y, dtype=np.int64)
-    else:
-        groups = np.minimum(rankdata(y, method="ordinal") * folds // (n + 1), folds - 1)
-    fold = np.empty(n, dtype=np.int64)
-    offset = 0
-    for g in np.unique(groups):
-        rows = rng.permutation(np.flatnonzero(groups == g))
-        fold[rows] = (np.arange(len(rows)) + offset) % folds
-        offset += len(rows)  # the next class starts where this one stopped, so fold sizes stay even
-    return fold
 
 
 def suspects(scores: np.ndarray, y: np.ndarray, task: str, share: float,

@@ -74,7 +74,7 @@ class Problem:
         y = np.asarray(y)
         y_target = np.asarray(y_target)
         if classes is None and task == CLASSIFICATION:
-            classes = tuple(str(c) for c in range(int(max(y.max(), y_target.max())) + 1))
+            classes = tuple(str(c) for c in range(int(np.concatenate([y, y_target]).max()) + 1))
         if ids is None:  # "0".."n-1" in the narrowest str dtype (astype(str) would take 21 characters a row)
             ids = np.arange(len(x)).astype(f"<U{len(str(max(len(x) - 1, 0)))}")
         ids = np.asarray(ids).astype(str, copy=False)

@@ -81,5 +81,7 @@ register("lava", f"{_M}.lava:LavaValuator",
          "LAVA (Just et al. 2023): calibrated gradient of the OT distance to the target set; dense, exact.")
 register("sava", f"{_M}.sava:SavaValuator",
          "SAVA (Kessler et al. 2025): LAVA by hierarchical OT over batch pairs; memory flat in N, streams from disk.")
+register("self_confidence", f"{_M}.self_confidence:SelfConfidenceValuator",
+         "Cross-validated model's probability of each row's own label (the cleanlab idea); needs no target.")
 register("consensus", f"{_M}.consensus:ConsensusValuator",
          "Recommended: a portfolio (knn_shapley, data_oob, dvgs, sava) weighted by a self-probe with injected flips.")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from .dataset import CLASSIFICATION, IMAGE, REGRESSION, TABLE, DataError, Dataset
 
@@ -90,6 +91,24 @@ def describe_mode(dataset: Dataset) -> str:
         return f"{trust}: all {n - n_ref:,} {rows} are valued against {n_ref:,} {rows} of a separate file."
     return (f"{trust} ({source}): {n - n_ref:,} {rows} are valued; {n_ref:,} {rows} are not valued because "
             "they are the reference.")
+
+
+def stratified_folds(y: np.ndarray, task: str, folds: int, seed: int) -> np.ndarray:
+    """Fold number per row: each class (regression: each value quantile) dealt round the folds in a seeded order."""
+    rng = np.random.default_rng([seed, 41])
+    n = len(y)
+    if task == CLASSIFICATION:
+        groups = np.asarray(y, dtype=np.int64)
+    else:
+        groups = np.minimum(rankdata(y, method="ordinal") * folds // (n + 1), folds - 1)
+    fold = np.empty(n, dtype=np.int64)
+    offset = 0
+    for g in np.unique(groups):
+        rows = rng.permutation(np.flatnonzero(groups == g))
+        fold[rows] = (np.arange(len(rows)) + offset) % folds
+        offset += len(rows)  # the next class starts where this one stopped, so fold sizes stay even
+    return fold
+
 
 
 def no_reference(ds: Dataset, folds: int = DEFAULT_FOLDS) -> Dataset:

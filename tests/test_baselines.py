@@ -109,3 +109,28 @@ def test_data_oob_values_do_not_depend_on_the_worker_count(blobs):
     two = get_valuator("data_oob", {"n_estimators": 30, "n_jobs": 2}, seed=2).fit(problem)
     np.testing.assert_array_equal(one.values, two.values)
     assert list(one.suggested_labels) == list(two.suggested_labels)
+
+
+def test_self_confidence_finds_flips_without_a_reference_and_suggests_the_truth(blobs):
+    problem, noisy = blobs
+    alone = Problem.from_arrays(problem.x, problem.y, problem.x[:0], problem.y[:0], ids=problem.ids)
+    result = get_valuator("self_confidence", seed=0).fit(alone)
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(noisy, -result.values) > 0.95 and np.all((result.values >= 0) & (result.values <= 1))
+    flipped = np.flatnonzero(noisy)
+    truth = np.asarray(problem.classes)[(np.asarray(problem.y)[flipped])]
+    assert np.mean(result.suggested_labels[flipped] != truth) > 0.8  # suggests another class than the given one
+    with_ref = get_valuator("self_confidence", {"model": "boosting"}, seed=0).fit(problem)
+    assert roc_auc_score(noisy, -with_ref.values) > 0.9
+
+
+def test_self_confidence_regression_scores_corrupted_targets_low():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = x @ np.array([1.0, -2.0, 0.5]) + rng.normal(0, 0.1, 200)
+    bad = np.arange(200) % 10 == 0
+    y[bad] += 5
+    problem = Problem.from_arrays(x, y, x[:0], y[:0], task="regression")
+    values = get_valuator("self_confidence", seed=0).fit(problem).values
+    assert values[bad].max() < np.median(values[~bad])

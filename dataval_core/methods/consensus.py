@@ -67,7 +67,7 @@ from ..result import ValuationResult
 from ..valuator import BaseValuator, Output
 
 #: methods a portfolio may hold (registry names; each is loaded through the registry when used)
-MEMBERS = ("knn_shapley", "data_oob", "dvgs", "sava", "lava", "lossval", "dvemb")
+MEMBERS = ("knn_shapley", "data_oob", "dvgs", "sava", "lava", "lossval", "dvemb", "self_confidence")
 
 #: members by modality, chosen by measurement (benchmarks/results/detection.md); "name@space"
 DEFAULT_MEMBERS = {
