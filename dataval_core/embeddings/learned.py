@@ -153,7 +153,25 @@ def target_trained_features(x: np.ndarray, labels: np.ndarray, target_idx: np.nd
     """Penultimate-layer features (n_rows, 128 images / 32 tables) of a net trained on the target rows only."""
     model = target_trained_model(x, labels, target_idx, image_shape=image_shape, task=task, n_classes=n_classes,
                                  seed=seed, reporter=reporter)
-    return torch_models.penultimate(model, x, check=reporter.check if reporter is not None else None)
+    return in_blocks(lambda rows: torch_models.penultimate(model, rows), x, reporter, "embedding: features")
+
+
+#: rows per block of a features or prediction pass (one progress event each; the batch size of ``predict``)
+BLOCK_ROWS = 4096
+
+
+def in_blocks(fn, x: np.ndarray, reporter: Reporter | None, stage: str) -> np.ndarray:
+    """``fn`` over ``x`` in blocks of :data:`BLOCK_ROWS` rows, concatenated, with a progress event (and a
+    cancel check) before each block: a CNN pass over thousands of images takes seconds."""
+    starts = range(0, len(x), BLOCK_ROWS)
+    out = []
+    for i, start in enumerate(starts):
+        if reporter is not None:
+            reporter.update(stage, i, len(starts))
+        out.append(fn(x[start:start + BLOCK_ROWS]))
+    if reporter is not None:
+        reporter.update(stage, len(starts), len(starts))
+    return np.concatenate(out) if out else fn(x)
 
 
 def cross_fitted_features(x: np.ndarray, labels: np.ndarray, target_idx: np.ndarray, *,
@@ -182,6 +200,7 @@ def cross_fitted_features(x: np.ndarray, labels: np.ndarray, target_idx: np.ndar
         model = train_embedder(x, y, train, stop, image_shape=image_shape, task=task, out_dim=out_dim,
                                seed=seed + 1000 * (f + 1), reporter=part,
                                stage="embedding: cross-fitting", max_steps=MAX_STEPS // 2)
-        out = torch_models.predict(model, x[held], check=reporter.check if reporter is not None else None)
+        out = in_blocks(lambda rows: torch_models.predict(model, rows), x[held], part,
+                         "embedding: cross-fitting, predictions")
         feats[held] = torch.softmax(torch.as_tensor(out), 1).numpy() if task == "classification" else out
     return feats

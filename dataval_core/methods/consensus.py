@@ -160,7 +160,7 @@ class ConsensusValuator(BaseValuator):
         spaces_s = {"learned_space": time.perf_counter() - start} if model is not None else {}
         pair_to = None
         if problem.is_classification:
-            pair_to = _confusable(model, problem, reporter.check) if model is not None else _nearest_class(problem)
+            pair_to = _confusable(model, problem, reporter) if model is not None else _nearest_class(problem)
         names = [f"{m}@{s}" for m, s in members]
         steps = 2 * len(members)
         values, suggestions, fits = [], [], []
@@ -221,7 +221,8 @@ class ConsensusValuator(BaseValuator):
         model = learned.target_trained_model(x_all, y_all, target_idx, image_shape=problem.image_shape,
                                              task=problem.task, n_classes=problem.n_classes, seed=seed,
                                              reporter=reporter.scaled("consensus: "))
-        feats = torch_models.penultimate(model, x_all, check=reporter.check)  # per batch: many images take seconds
+        feats = learned.in_blocks(lambda rows: torch_models.penultimate(model, rows), x_all, reporter,
+                                  "consensus: embedding: features")  # progress per block: many images take seconds
         spaces["learned"] = (feats[:problem.n], feats[problem.n:])
         return spaces, model
 
@@ -245,10 +246,11 @@ def _with(problem: Problem, x: np.ndarray, xt: np.ndarray, y: np.ndarray, idx: n
                    image_shape=problem.image_shape if space == "raw" else None)
 
 
-def _confusable(model, problem: Problem, check=None) -> np.ndarray:
+def _confusable(model, problem: Problem, reporter: Reporter | None = None) -> np.ndarray:
     """``pair_to[c]``: the class a target-trained model most often predicts for valued rows labelled c
-    (``check``, the cancel check, runs per batch of predictions)."""
-    pred = torch_models.predict(model, np.asarray(problem.x), check=check).argmax(1)
+    (progress and the cancel check per block of predictions)."""
+    pred = learned.in_blocks(lambda rows: torch_models.predict(model, rows), np.asarray(problem.x), reporter,
+                             "consensus: confusable classes").argmax(1)
     c = problem.n_classes
     conf = np.zeros((c, c))
     np.add.at(conf, (np.asarray(problem.y, dtype=int), pred), 1)
