@@ -202,6 +202,7 @@ CASES = [
     Case("knn_shapley", "^KNN-Shapley over target points", lambda: fit("knn_shapley", blobs(20000, 3000))),
     Case("data_oob", "^bagging", lambda: fit("data_oob", blobs(8000, 10))),
     Case("data_oob", "^bagging", lambda: fit("data_oob", blobs(8000, 10), {"n_jobs": 1}), note="one worker"),
+    Case("self_confidence", "^cross-validated model", lambda: fit("self_confidence", blobs(60000, 10))),
     Case("lossval", "^target OT",
          lambda: fit("lossval", blobs(200, 40000), {"target_batch_size": 2048, "epochs": 1})),
     Case("lossval", "^train weights and model", lambda: fit("lossval", blobs(20000, 300), {"epochs": 6})),
