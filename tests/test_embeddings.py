@@ -90,10 +90,14 @@ def test_torchvision_without_cached_weights_names_offline_options(monkeypatch, t
         embed(ds, "torchvision:resnet18")
 
 
-def test_build_problem_needs_a_target(small_digits):
+def test_build_problem_without_a_target_values_every_row_but_cannot_learn_from_it(small_digits):
     everything_valued = small_digits.replace(is_target=np.zeros(len(small_digits), dtype=bool))
-    with pytest.raises(DataError, match="No target"):
-        build_problem(everything_valued)
+    problem = build_problem(everything_valued)
+    assert problem.n == len(small_digits) and problem.x_target.shape == (0, problem.x.shape[1])
+    with pytest.raises(DataError, match="learned from the reference"):
+        build_problem(everything_valued, "target_trained")
+    with pytest.raises(DataError, match="Every row is in the target set"):
+        build_problem(small_digits.replace(is_target=np.ones(len(small_digits), dtype=bool)))
 
 
 def test_cross_fitted_features_never_come_from_a_net_that_saw_the_row_label(small_digits):

@@ -316,3 +316,18 @@ def test_device_auto_picks_cpu_without_a_gpu_and_cuda_is_refused_clearly(blobs):
         auto = fit(name, problem, solver="sinkhorn", device="auto")
         cpu = fit(name, problem, solver="sinkhorn", device="cpu")
         np.testing.assert_array_equal(auto.values, cpu.values)
+
+
+def test_solver_auto_is_sinkhorn_on_a_gpu_else_exact(monkeypatch):
+    import torch
+
+    from dataval_core.methods import _ot
+
+    assert _ot.resolve_solver("exact", "auto") == "exact" and _ot.resolve_solver("sinkhorn", "cpu") == "sinkhorn"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _ot.resolve_solver("auto", "auto") == "exact"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # what a GPU machine reports
+    assert _ot.resolve_solver("auto", "auto") == "sinkhorn" and _ot.resolve_solver("auto", "cuda") == "sinkhorn"
+    assert _ot.resolve_solver("auto", "cpu") == "exact"  # the user kept it on the CPU: the exact solver there
+    with pytest.raises(ValueError, match="Unknown OT solver"):
+        _ot.resolve_solver("simplex", "auto")

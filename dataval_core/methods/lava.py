@@ -68,22 +68,23 @@ class LavaValuator(BaseValuator):
     def _compute(self, problem: Problem, params: LavaParams, rng: np.random.Generator,
                  reporter: Reporter) -> Output:
         n, m, d = problem.n, len(problem.x_target), problem.x.shape[1]
-        check_memory(n, m, d, params.solver, params.max_memory_gb)
-        device = _ot.resolve_device(params.device, params.solver)
+        solver = _ot.resolve_solver(params.solver, params.device)
+        check_memory(n, m, d, solver, params.max_memory_gb)
+        device = _ot.resolve_device(params.device, solver)
         stages, timings = 2, {}
         reporter.update("label cost", 0, stages, "W between classes")
         t = time.perf_counter()
         w = _ot.label_cost(problem.x, problem.y, problem.x_target, problem.y_target, problem.classes,
                            per_class=params.label_samples, rng=rng, map_fn=_ot.checked_map(reporter, "label cost"))
         timings["label_cost"] = time.perf_counter() - t
-        what = f"{n:,} x {m:,}, {params.solver} on {device}"
+        what = f"{n:,} x {m:,}, {solver} on {device}"
         reporter.update("OT solve", 1, stages, what)
         t = time.perf_counter()
         x = np.asarray(problem.x)
         # one call that can take minutes: in a helper thread, so a cancel is honoured within 0.1 s
         scores = _ot.run_checked(lambda: _ot.pair_scores(
             x, problem.y, problem.x_target, problem.y_target, w, label_weight=params.label_weight,
-            relabel_weight=params.relabel_weight, solver=params.solver, reg=params.reg, device=device),
+            relabel_weight=params.relabel_weight, solver=solver, reg=params.reg, device=device),
             reporter, "OT solve", 1, stages, what)
         timings["ot_solve"] = time.perf_counter() - t
         reporter.update("OT solve", stages, stages, "done")

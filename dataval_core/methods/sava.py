@@ -200,7 +200,8 @@ class SavaValuator(BaseValuator):
         total = n_k * n_l
         backend = self.compute_backend()
         cores = backend.cores()
-        device = _ot.resolve_device(params.device, params.solver)
+        solver = _ot.resolve_solver(params.solver, params.device)
+        device = _ot.resolve_device(params.device, solver)
         workers = max(1, min(params.n_jobs or cores, total)) if not backend.remote_reads else cores
         processes = device == "cpu" and not backend.remote_reads and use_processes(params.parallel, workers, n, m)
 
@@ -244,7 +245,7 @@ class SavaValuator(BaseValuator):
             state = {"target_x": [np.asarray(problem.x_target[r], dtype=np.float64) for r in target_rows],
                      "target_y": [np.asarray(problem.y_target)[r] for r in target_rows], "w": w,
                      "label_weight": params.label_weight, "relabel_weight": params.relabel_weight,
-                     "solver": params.solver, "reg": params.reg, "device": device,
+                     "solver": solver, "reg": params.reg, "device": device,
                      "x": RowSource.of(problem.x) if backend.remote_reads else None,
                      # threads of this process share the flag: cancel between a group's pairs (local threads only)
                      "check": reporter.check if backend.name == "local" and not processes else None}
