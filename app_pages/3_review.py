@@ -1,14 +1,11 @@
 """Review: lowest-valued samples first; keep, drop or relabel, one by one or in bulk; undo any step."""
 import streamlit as st
 
-from dataval_core.decisions import new_event_key
 from ui import actions, layout, review, reviewstate, state
 
 layout.page("Review",
-            "The lowest-valued samples come first: they are the likeliest to be mislabeled or harmful. "
-            "Keep, drop or relabel each one (accept the method's suggestion or pick a class); "
-            "every click is saved at once, can be undone, and goes into the export. A card shows its decision as "
-            "saved; its ↺ button sets it back to undecided.")
+            "Lowest-valued samples first: the likeliest to be mislabeled or harmful. Keep, drop or relabel; every "
+            "click is saved at once, can be undone (↺ on a card, or Undo), and goes into the export.")
 record, ds = layout.require_dataset()
 runs = actions.finished_runs(record)
 layout.require_runs(record)
@@ -20,31 +17,38 @@ review.show_error()
 if st.session_state.get("rv_flash"):
     st.toast(st.session_state.pop("rv_flash"), icon=":material/undo:")
 
-c1, c2, c3 = st.columns([3, 2.2, 1.8], vertical_alignment="bottom")
-run = by_id[c1.selectbox("Run", list(by_id), key="rv_run", format_func=lambda i: by_id[i].label,
-                         on_change=reviewstate.to_first_page,
-                         help="Whose values order the samples. Opens on the best run to review: the consensus, "
-                              "else the newest run that is not random.")]
+# the toolbar: one row of the controls used all the time; id, class, sort and percentile in the Filters popover
+t1, t2, t3, t4 = st.columns([2.3, 1.5, 1.4, 1.3], vertical_alignment="bottom", gap="small")
+method = by_id[st.session_state["rv_run"]].method
+run = by_id[t1.selectbox("Run", list(by_id), key="rv_run", format_func=lambda i: by_id[i].label,
+                         on_change=reviewstate.on_run_change, args=("rv_run",),
+                         help=f"Whose values order the samples (Map shows the same run). **{method}**: "
+                              f"{review.VALUE_MEANING.get(method, 'higher = more useful.')} **p** on a card is the "
+                              "sample's percentile in this run: 0 = its lowest value (most suspicious), 100 = its "
+                              "highest; unlike raw values, percentiles compare across methods. Opens on the "
+                              "consensus, else the newest run that is not random.")]
+reviewstate.select_run(run.run_id)
 res = review.result(run)
 others = [review.result(r) for r in runs if r.run_id != run.run_id]
 current, log_size = review.stored_decisions(record)
 frame = review.review_frame(ds, res, current, others)
-classes = c2.multiselect("Class", sorted(frame["label"].unique()), key="rv_classes", placeholder="All classes",
-                         on_change=reviewstate.to_first_page)
-view = c3.segmented_control("View", ["Grid", "Table"], required=True, key="rv_view")
-st.caption(f"**{run.method}** — {review.VALUE_MEANING.get(run.method, 'higher = more useful.')} "
-           "**p** is the sample's percentile in this run: 0 = its lowest value (most suspicious), 100 = its highest; "
-           "unlike raw values, percentiles compare across methods.")
-
-f1, f2, f3, f4 = st.columns([1.7, 2.1, 2.2, 2], vertical_alignment="bottom")
-status = f1.selectbox("Show", review.STATUS_FILTERS, key="rv_status", on_change=reviewstate.to_first_page,
+status = t2.selectbox("Show", review.STATUS_FILTERS, key="rv_status", on_change=reviewstate.to_first_page,
                       help="Undecided: samples without a decision yet (decided ones leave this view).")
-sort = f2.selectbox("Sort by", review.SORTS, key="rv_sort", on_change=reviewstate.to_first_page,
-                    help="Flagged by most runs: how many finished runs put the sample in their lowest 10%.")
-pct = f3.slider("Percentile range", 0.0, 100.0, key="rv_pct", step=1.0, on_change=reviewstate.to_first_page,
-                help="Show samples whose value percentile in this run lies in this range (0 = lowest).")
-f4.text_input("Go to id", key=reviewstate.jump_key(), placeholder="a sample id", on_change=reviewstate.to_first_page,
-              help="Show one sample by its id, whatever the filters.")
+view = t3.segmented_control("View", ["Grid", "Table"], required=True, key="rv_view")
+active = (bool(st.session_state.get("rv_classes")) + (st.session_state.get("rv_sort") != review.SORTS[0])
+          + (tuple(st.session_state.get("rv_pct", (0.0, 100.0))) != (0.0, 100.0))
+          + bool((st.session_state.get(reviewstate.jump_key()) or "").strip()))
+with t4.popover(f"Filters{f' ({active})' if active else ''}", icon=":material/tune:", width="stretch",
+                key="rv_filters", help="Go to an id; class, sort order and percentile range."):
+    st.text_input("Go to id", key=reviewstate.jump_key(), placeholder="a sample id",
+                  on_change=reviewstate.to_first_page, help="Show one sample by its id, whatever the filters.")
+    classes = st.multiselect("Class", sorted(frame["label"].unique()), key="rv_classes", placeholder="All classes",
+                             on_change=reviewstate.to_first_page)
+    sort = st.selectbox("Sort by", review.SORTS, key="rv_sort", on_change=reviewstate.to_first_page,
+                        help="Flagged by most runs: how many finished runs put the sample in their lowest 10%.")
+    pct = st.slider("Percentile range", 0.0, 100.0, key="rv_pct", step=1.0, on_change=reviewstate.to_first_page,
+                    help="Show samples whose value percentile in this run lies in this range (0 = lowest).")
+
 jump = (st.session_state.get(reviewstate.jump_key()) or "").strip()
 only_ids = st.session_state["review_ids"]
 if jump:
@@ -68,22 +72,25 @@ if only_ids is not None and not jump:
     right.button("Show all", key="rv_clear_ids", on_click=reviewstate.clear_ids)
 
 decided = int(frame["action"].notna().sum())
-p1, p2, p3, p4 = st.columns([2.6, 1.2, 1, 1.6], vertical_alignment="bottom")
-size = p3.selectbox("Per page", reviewstate.PAGE_SIZES, key="rv_size", on_change=reviewstate.to_first_page)
+size = st.session_state["rv_size"]
 pages = max(1, -(-len(shown) // size))
 reviewstate.clamp_page(pages)
-number = p2.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="rv_page")
-start = (min(number, pages) - 1) * size
-page = shown.iloc[start:start + size]
-p1.markdown(f"**{len(shown):,}** samples match · showing {start + 1 if len(page) else 0}–{start + len(page)} · "
-            f"{decided:,} of {len(frame):,} decided")
-p4.button("Undo", key="rv_undo", icon=":material/undo:", on_click=review.undo, args=(record, new_event_key()),
-          shortcut="U", disabled=not state.workspace().can_undo(record.key, state.session_id()),
-          help="Sets back your latest decision or bulk action (also after a reload). The log keeps both.")
+with st.container(horizontal=True, vertical_alignment="center", gap="small", key="rv_pager"):
+    number = int(st.session_state.get("rv_page", 1))
+    start = (min(number, pages) - 1) * size
+    page = shown.iloc[start:start + size]
+    st.markdown(f"**{len(shown):,}** match · {start + 1 if len(page) else 0}–{start + len(page)} · "
+                f"{decided:,} of {len(frame):,} decided", width="content")
+    review.page_buttons(pages)
+    st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="rv_page",
+                    label_visibility="collapsed", width=110)
+    st.caption(f"of {pages:,}", width="content")
+    st.selectbox("Per page", reviewstate.PAGE_SIZES, key="rv_size", on_change=reviewstate.to_first_page,
+                 label_visibility="collapsed", format_func=lambda n: f"{n} a page", width=120)
 reviewstate.save(record.key)
 
 review.bulk_bar(record, run, ds, shown, page)
-review.shortcut_bar(record, run, page, pages)
+review.shortcut_bar(record, run, page, state.workspace().can_undo(record.key, state.session_id()))
 
 if view == "Grid" and ds.modality == "image":
     review.card_grid(page, ds, record, run)

@@ -2,17 +2,23 @@
 import streamlit as st
 
 from dataval_core.progress import RunState
-from ui import grid, layout, mapview, progress, review, state
+from ui import grid, layout, mapview, progress, review, reviewstate, state
 
 layout.page("Map",
             "Each dot is a valued sample, placed by a 2-D UMAP of the features the run used (PCA above "
             f"{mapview.UMAP_MAX_POINTS:,} points). Mislabeled samples often sit inside another class's cluster. "
             "Drag a box or lasso to pick samples, then open them in Review.")
 record, ds = layout.require_dataset()
-by_label = layout.require_runs(record)
+runs = list(layout.require_runs(record).values())
+by_id = {r.run_id: r for r in runs}
 
 c1, c2, c3 = st.columns([2.6, 1.6, 2.4])
-run = by_label[c1.selectbox("Run", list(by_label), key="map_run", help="Gives the values and the embedding.")]
+# the run Review shows (one key for both pages): "Open in Review" then opens the run this map draws
+st.session_state["map_run"] = reviewstate.selected_run(by_id, default=review.best_run(runs).run_id)
+run = by_id[c1.selectbox("Run", list(by_id), key="map_run", format_func=lambda i: by_id[i].label,
+                         on_change=reviewstate.on_run_change, args=("map_run",),
+                         help="Gives the values and the embedding. Review shows the same run.")]
+reviewstate.select_run(run.run_id)
 method = mapview.LAYOUTS[c2.segmented_control(
     "Layout", list(mapview.LAYOUTS), default="UMAP", required=True, key="map_layout",
     help=f"UMAP keeps neighbours together (clusters show; PCA above {mapview.UMAP_MAX_POINTS:,} points). PCA is a "

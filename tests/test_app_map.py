@@ -64,3 +64,28 @@ def test_pca_preview_shows_while_umap_runs_then_umap_replaces_it(workspace_dir, 
     at.run()
     assert not errors(at)
     assert not any(c.value == "Showing PCA until UMAP is done." for c in at.caption)
+
+
+def test_map_and_review_follow_the_same_selected_run(workspace_dir, tmp_path):
+    """One run choice for both pages: a run picked on Map is the one Review opens ("Open in Review" from a
+    lava map shows lava), and a run picked on Review is the one Map draws."""
+    from dataval_core.jobs import JobManager
+    from ui import state
+
+    sid, key, knn = seeded_session(workspace_dir, tmp_path)
+    ws = state._workspace(str(workspace_dir.resolve()))
+    jobs = JobManager(ws, max_workers=1)
+    rnd = jobs.submit_run(key, ws.load_dataset(key), "random")
+    assert jobs.wait(rnd, timeout=60).status == "done"
+    jobs.shutdown()
+    at = new_app(sid)
+    at.switch_page("app_pages/4_map.py").run()
+    assert not errors(at)
+    assert at.selectbox(key="map_run").value == knn  # the same default as Review's: the best run
+    at.selectbox(key="map_run").set_value(rnd).run()
+    at.switch_page("app_pages/3_review.py").run()
+    assert not errors(at)
+    assert at.selectbox(key="rv_run").value == rnd
+    at.selectbox(key="rv_run").set_value(knn).run()
+    at.switch_page("app_pages/4_map.py").run()
+    assert at.selectbox(key="map_run").value == knn

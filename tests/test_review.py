@@ -306,3 +306,29 @@ def test_data_page_states_the_encoding_and_compare_scores_a_truth_column(workspa
     chart = json.loads(next(c.proto.spec for c in at.get("plotly_chart") if "fraction inspected" in c.proto.spec))
     assert [t["name"] for t in chart["data"]] == [ws.list_runs(record.key)[0].label, "random order", "ideal"]
     assert any("also a feature the methods saw" in w.value for w in at.warning)  # stored here with it as a feature
+
+
+def test_card_texts_show_a_percentage_only_where_calibrated_and_counts_stay_readable():
+    import numpy as np
+
+    from ui import review
+
+    rec = {"suggested": "b", "label": "a", "confidence": np.nan}
+    assert review._suggestion_text(rec) == "suggests **b**"  # e.g. knn_shapley: no made-up "100% sure"
+    assert review._suggestion_text({**rec, "confidence": 0.934}) == "suggests **b** (93% sure)"
+    assert review._suggestion_text({**rec, "suggested": "a"}) == "suggests its own label"
+    assert review._suggestion_text({**rec, "suggested": None}) == "no suggestion"
+    # small counts sit on the scale's white end: written dark there, white on the dark squares
+    assert review.count_text_colours(pd.Series([1, 2, 40])) == ["#31333f", "#31333f", "white"]
+
+
+def test_overview_low_share_table_and_empty_cells(workspace_dir, tmp_path):
+    sid, _, _ = seeded_session(workspace_dir, tmp_path)
+    at = _review(new_app(sid))
+    (summary,) = [d.value for d in at.dataframe if "low_share" in d.value.columns]
+    low = summary["low"] / summary["samples"]
+    assert (summary["low_share"] == 100 * low).all() and summary["low_share"].max() > 1  # percent, not a share
+    at.segmented_control(key="rv_view").set_value("Table").run()
+    (shown,) = [d.value for d in at.dataframe if "decision" in d.value.columns]
+    assert not shown[["new label", "suggested", "sure"]].isna().any().any()  # empty reads "", never None
+    assert (shown["sure"] == "").all()  # a knn_shapley run: no calibrated confidence, no percentage

@@ -27,12 +27,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dataval_core.curation import (
-    CONFIDENT_AGREEMENT,
-    given,
-    runs_flagging,
-    suggestion_confidence,
-)
+from dataval_core.calibration import CONFIDENT_SURE, calibrated_confidence
+from dataval_core.curation import given, runs_flagging
 from dataval_core.dataset import Dataset
 from dataval_core.decisions import new_event_key
 from dataval_core.jobs import one_line_error
@@ -105,8 +101,9 @@ def review_frame(ds: Dataset, res: ValuationResult, decisions: pd.DataFrame,
     """One row per valued sample, lowest value first.
 
     Columns: id, label, value, percentile (0 = lowest of the run), rank, suggested,
-    confidence (of the suggestion, 0-1), flagged_by (runs, of ``res`` and ``others``,
-    that put it in their lowest 10%), action (``None`` = undecided), new_label, and
+    confidence (calibrated chance, 0-1, that a suggestion differing from the label is right;
+    NaN where no calibrated number exists, see :mod:`dataval_core.calibration`), flagged_by
+    (runs, of ``res`` and ``others``, that put it in their lowest 10%), action (``None`` = undecided), new_label, and
     with injected noise ``noisy`` and ``original`` (the true label).
     """
     pos = pd.Index(ds.ids).get_indexer(res.ids)
@@ -114,7 +111,7 @@ def review_frame(ds: Dataset, res: ValuationResult, decisions: pd.DataFrame,
                           "percentile": res.percentiles, "rank": res.ranks})
     frame["suggested"] = (res.suggested_labels if res.suggested_labels is not None
                           else np.full(len(frame), None, dtype=object))
-    frame["confidence"] = suggestion_confidence(res, others)
+    frame["confidence"] = calibrated_confidence(res, frame["label"].to_numpy(dtype=object))
     frame["flagged_by"] = runs_flagging([res, *[o for o in others if o is not res]], res.ids)
     current = decisions.set_index("id")
     frame["action"] = current["action"].reindex(frame["id"]).to_numpy(dtype=object)
@@ -228,9 +225,12 @@ def value_text(rec: Mapping[Any, Any]) -> str:
 
 
 def _suggestion_text(rec: Mapping[Any, Any]) -> str:
+    """``suggests **7** (93% sure)``: the percentage only where it is calibrated (consensus runs)."""
     sug = rec["suggested"]
     if not given(sug):
         return "no suggestion"
+    if str(sug) == rec["label"]:
+        return "suggests its own label"
     conf = rec.get("confidence")
     return f"suggests **{sug}**" + (f" ({conf:.0%} sure)" if given(conf) else "")
 
@@ -267,19 +267,24 @@ def _card(i: int, rec: dict[str, Any], record: DatasetRecord, run: RunRecord, cl
         st.markdown(f"**#{rec['rank']}** · label **{rec['label']}**")
         flip = f"  \n:orange[injected flip, truly {rec['original']}]" if rec.get("noisy") else ""
         st.caption(f"`{sid}`  \n{value_text(rec)}  \n{_suggestion_text(rec)}{flip}")
-        # the decision as stored (read after this run's callbacks wrote): no widget holds it
-        st.markdown(_state_text(rec))
+        # the decision as stored (read after this run's callbacks wrote): no widget holds it; undecided cards
+        # say nothing (both buttons plain), which keeps them short
+        if rec["action"] is not None:
+            st.markdown(_state_text(rec))
         with st.container(horizontal=True, gap="small", key=f"rv_do_{sid}"):
-            _decision_button(KEEP, f"rv_keep_{sid}", rec["action"] == "keep", record, run, rec, "keep")
-            _decision_button(DROP, f"rv_drop_{sid}", rec["action"] == "drop", record, run, rec, "drop")
+            _decision_button(KEEP, f"rv_keep_{sid}", rec["action"] == "keep", record, run, rec, "keep",
+                             width="stretch", help="Keep this sample as it is.")
+            _decision_button(DROP, f"rv_drop_{sid}", rec["action"] == "drop", record, run, rec, "drop",
+                             width="stretch", help="Drop this sample from the export.")
+        with st.container(horizontal=True, gap="small", vertical_alignment="center", key=f"rv_more_{sid}"):
             if relabel:
                 chosen = rec["action"] == "relabel" and rec["new_label"] == str(rec["suggested"])
                 _decision_button(relabel, f"rv_sug_{sid}", chosen, record, run, rec, "relabel",
-                                 str(rec["suggested"]), help="Accept the suggested label.")
-        with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+                                 str(rec["suggested"]), help=f"Relabel as {rec['suggested']}, the suggested label.")
             if classes:
                 others = [c for c in classes if c != rec["label"]]
-                with st.popover("Relabel", key=f"rv_relabel_{sid}", help="Relabel this sample to a class you pick."):
+                with st.popover("", icon=":material/edit:", key=f"rv_relabel_{sid}",
+                                help="Relabel this sample to a class you pick."):
                     pick = f"rv_pick_{sid}"
                     st.selectbox("New label", others, index=None, placeholder="Pick a class…", key=pick)
                     st.button("Relabel", key=f"rv_relabel_go_{sid}", on_click=_on_relabel,
@@ -290,11 +295,13 @@ def _card(i: int, rec: dict[str, Any], record: DatasetRecord, run: RunRecord, cl
                           help="Set back to undecided.")
 
 
-#: card width: a flex row of fixed-width cards wraps to fit any screen (4 a row at 1024 px, more when wider)
-CARD_PX = 168
+#: card width: a flex row of fixed-width cards wraps to fit any screen (4 a row at 1024 px, 5 at 1280, 7 at 1600)
+CARD_PX = 150
 _CARD_CSS = """<style>
-[class*="st-key-rv_do_"] button { padding: 0.15rem 0.45rem; min-height: 1.9rem; }
-[class*="st-key-rv_do_"] { flex-wrap: nowrap; }
+[class*="st-key-rv_do_"] button, [class*="st-key-rv_more_"] button {
+  padding: 0.1rem 0.4rem; min-height: 1.8rem; }
+[class*="st-key-rv_do_"], [class*="st-key-rv_more_"] { flex-wrap: nowrap; }
+[class*="st-key-card_"] { padding: 0.5rem; gap: 0.35rem; }
 [class*="st-key-card_"] [data-testid="stCaptionContainer"] p { overflow-wrap: anywhere; }
 </style>"""
 
@@ -331,10 +338,11 @@ def _on_table_edit(record: DatasetRecord, run: RunRecord, rows: list[dict[str, A
         if "decision" in change or "new label" in change:
             decision = change.get("decision", rec["action"] or "—")
             new_label = change.get("new label", rec["new_label"])
+            new_label = new_label if given(new_label) and new_label != "" else None  # "" = the empty choice
             if decision == "relabel" and (new_label is None or new_label == rec["label"]):
                 sug = rec["suggested"]
                 new_label = str(sug) if given(sug) and str(sug) != rec["label"] else None
-            if "new label" in change and change["new label"] and change["new label"] != rec["label"]:
+            if change.get("new label") and change["new label"] != rec["label"]:
                 decision = "relabel"
             if decision == "relabel" and new_label is None:
                 st.session_state[ERROR_KEY] = f"Pick a new label for {rec['id']} to relabel it."
@@ -354,11 +362,14 @@ def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunR
 
     ``log_size``: rows in the dataset's decision log (part of the editor's key, so it never repeats)."""
     ticked = st.session_state.get(TICKS, set())
+    # empty cells read empty (never "None"): text columns hold "" and the confidence is text ("93%" or "")
     shown = pd.DataFrame({"tick": page["id"].isin(ticked), "decision": page["action"].fillna("—"),
-                          "new label": page["new_label"].where(page["action"] == "relabel", None),
+                          "new label": page["new_label"].where(page["action"] == "relabel", "").fillna(""),
                           "rank": page["rank"], "percentile": page["percentile"], "value": page["value"],
-                          "id": page["id"], "label": page["label"], "suggested": page["suggested"],
-                          "confidence": page["confidence"], "flagged by": page["flagged_by"]})
+                          "id": page["id"], "label": page["label"],
+                          "suggested": page["suggested"].map(lambda v: str(v) if given(v) else ""),
+                          "sure": page["confidence"].map(lambda c: f"{c:.0%}" if given(c) else ""),
+                          "flagged by": page["flagged_by"]})
     if "noisy" in page:
         shown["noisy"] = page["noisy"]
     if ds.table is not None:
@@ -381,12 +392,24 @@ def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunR
                        "decision": st.column_config.SelectboxColumn("decision", options=list(_TABLE_DECISIONS),
                                                                     required=True, width="small",
                                                                     help="— = undecided"),
-                       "new label": st.column_config.SelectboxColumn("new label", options=classes, width="small"),
+                       "new label": st.column_config.SelectboxColumn("new label", options=["", *classes],
+                                                                     width="small"),
                        "percentile": st.column_config.NumberColumn("pct", format="%.0f",
                                                                    help="0 = lowest value of this run"),
                        "value": st.column_config.NumberColumn(format="%.4g"),
-                       "confidence": st.column_config.NumberColumn(format="%.2f",
-                                                                   help="How sure the suggestion is (0-1)")})
+                       "sure": st.column_config.TextColumn(
+                           "sure", help="Calibrated chance that the suggested label is right (consensus runs "
+                                        "only; no number where none was measured)")},
+                   height=_table_height(len(shown)))
+
+
+#: rows the table shows without scrolling inside it (a page of 24 fits whole; 100 scroll inside 35)
+TABLE_ROWS = 35
+
+
+def _table_height(rows: int) -> int:
+    """Pixels for ``rows`` rows of the editor (35 px each plus its header), at most :data:`TABLE_ROWS` rows."""
+    return 35 * (min(max(rows, 1), TABLE_ROWS) + 1) + 3
 
 
 def bulk_rows(rows: pd.DataFrame, run: RunRecord, action: str, new_label: str | None = None,
@@ -399,7 +422,7 @@ def bulk_rows(rows: pd.DataFrame, run: RunRecord, action: str, new_label: str | 
             if not given(target) or str(target) == rec["label"]:
                 continue
             conf = rec.get("confidence")
-            confident = conf is not None and given(conf) and conf >= CONFIDENT_AGREEMENT
+            confident = conf is not None and given(conf) and conf >= CONFIDENT_SURE
             if new_label == "suggested" and confident_only and not confident:
                 continue
             out.append(_row(rec, run, "relabel", str(target)))
@@ -451,32 +474,37 @@ def _plural(n: int, word: str) -> str:
 
 
 def bulk_bar(record: DatasetRecord, run: RunRecord, ds: Dataset, shown: pd.DataFrame, page: pd.DataFrame) -> None:
-    """Bulk actions on the ticked samples, or on the page (after a confirmation); each button says how many."""
+    """Bulk actions on the ticked samples, or on the page (after a confirmation); each button says how many.
+
+    Drop, Keep and Accept sit in the row; relabelling to a chosen class and the "sure only" switch in a popover."""
     ticked = st.session_state.get(TICKS, set()) & set(shown["id"])
     targets = shown[shown["id"].isin(ticked)] if ticked else page
     scope = f"the {_plural(len(ticked), 'ticked sample')}" if ticked else f"this page ({_plural(len(page), 'sample')})"
-    known = bool(shown["confidence"].notna().any())  # a second run or a method's own confidence exists
+    known = bool(shown["confidence"].notna().any())  # a calibrated confidence exists (a consensus run)
     confident = known and st.session_state.setdefault("rv_confident", True)
     offers: list[tuple[str, str | None, str, str]] = [("drop", None, f"Drop {len(targets):,}", ":material/delete:"),
               ("keep", None, f"Keep {len(targets):,}", ":material/check:")]
     if ds.task == "classification":
         n_sug = len(bulk_rows(targets, run, "relabel", "suggested", confident))
-        what = "confident suggestion" if confident else "suggestion"
-        offers.append(("relabel", "suggested", f"Accept {_plural(n_sug, what)}", ":material/auto_fix_high:"))
+        offers.append(("relabel", "suggested", f"Accept {n_sug:,}", ":material/auto_fix_high:"))
     with st.container(horizontal=True, vertical_alignment="center", gap="small", key="rv_bulk"):
         st.markdown(f"**Bulk** on {scope}:", width="content")
         for action, new_label, label, icon in offers:
             _bulk_button(record, run, targets, action, new_label, label, icon, bool(ticked), confident)
-        if ds.classes:
-            cls = st.selectbox("Relabel all as", ds.classes, key="rv_bulk_class", width=150,
-                               label_visibility="collapsed", format_func=lambda c: f"Relabel as {c}")
-            _bulk_button(record, run, targets, "relabel", cls, f"Relabel {len(targets):,}", ":material/label:",
-                         bool(ticked), confident)
-        if ds.task == "classification":
-            st.toggle("confident only", key="rv_confident", disabled=not known,
-                      help=f"Accept only suggestions at least {CONFIDENT_AGREEMENT:.0%} sure (the share of runs "
-                           "with a suggestion that agree, or the method's own confidence)." + (
-                          "" if known else " Needs a second run that suggests labels, or a consensus run."))
+        if ds.classes or ds.task == "classification":
+            with st.popover("More", icon=":material/more_horiz:", key="rv_bulk_more",
+                            help="Relabel all to a class; accept only suggestions shown as sure."):
+                if ds.classes:
+                    cls = st.selectbox("Relabel all as", ds.classes, key="rv_bulk_class")
+                    _bulk_button(record, run, targets, "relabel", cls, f"Relabel {len(targets):,} as {cls}",
+                                 ":material/label:", bool(ticked), confident)
+                if ds.task == "classification":
+                    st.toggle(f"Accept only suggestions ≥ {CONFIDENT_SURE:.0%} sure", key="rv_confident",
+                              disabled=not known,
+                              help=f"Accept only suggestions at least {CONFIDENT_SURE:.0%} sure (calibrated on "
+                                   "injected label flips: of suggestions shown that sure, at least that share "
+                                   "was right)." + ("" if known else " Only a consensus run has a calibrated "
+                                                    "confidence."))
         if ticked:
             st.button("Clear ticks", key="rv_clear_ticks", on_click=_clear_ticks, type="tertiary")
     pending = st.session_state.get(PENDING)
@@ -523,8 +551,16 @@ def _turn_page(step: int, pages: int) -> None:
     st.session_state["rv_page"] = int(min(max(1, st.session_state.get("rv_page", 1) + step), pages))
 
 
-def shortcut_bar(record: DatasetRecord, run: RunRecord, page: pd.DataFrame, pages: int) -> None:
-    """Keyboard shortcuts: K / D / A decide the first sample on the page, N / P turn pages, U undoes."""
+def page_buttons(pages: int) -> None:
+    """Previous / next page (keys P and N), drawn beside the page number."""
+    st.button("", key="rv_key_prev", shortcut="P", type="tertiary", on_click=_turn_page, args=(-1, pages),
+              icon=":material/chevron_left:", help="Previous page (P)")
+    st.button("", key="rv_key_next", shortcut="N", type="tertiary", on_click=_turn_page, args=(1, pages),
+              icon=":material/chevron_right:", help="Next page (N)")
+
+
+def shortcut_bar(record: DatasetRecord, run: RunRecord, page: pd.DataFrame, can_undo: bool) -> None:
+    """Keyboard shortcuts: K / D / A decide the first sample on the page, U undoes (N / P turn pages)."""
     first = page.iloc[0].to_dict() if len(page) else None
     with st.container(horizontal=True, vertical_alignment="center", gap="small", key="rv_keys"):
         where = f" `{first['id']}`" if first else ""
@@ -534,10 +570,9 @@ def shortcut_bar(record: DatasetRecord, run: RunRecord, page: pd.DataFrame, page
                                          ("relabel", "Accept", "A", ":material/auto_fix_high:")):
             st.button(label, key=f"rv_key_{action}", shortcut=key, icon=icon, type="tertiary", disabled=first is None,
                       on_click=_first_card, args=(record, run, first, action, new_event_key()))
-        st.button("Previous page", key="rv_key_prev", shortcut="P", type="tertiary", on_click=_turn_page,
-                  args=(-1, pages), icon=":material/chevron_left:")
-        st.button("Next page", key="rv_key_next", shortcut="N", type="tertiary", on_click=_turn_page,
-                  args=(1, pages), icon=":material/chevron_right:")
+        st.button("Undo", key="rv_undo", icon=":material/undo:", on_click=undo, args=(record, new_event_key()),
+                  shortcut="U", disabled=not can_undo,
+                  help="Sets back your latest decision or bulk action (also after a reload). The log keeps both.")
 
 
 def _review_cell(ids: list[str]) -> None:
@@ -552,9 +587,11 @@ def overview(frame: pd.DataFrame, ds: Dataset) -> None:
 
     with st.expander("Overview: classes, and given vs suggested labels", icon=":material/table_chart:"):
         st.caption(f"**low** = samples in this run's lowest {LOW_PERCENTILE:.0f}% of values.")
-        st.dataframe(class_summary(frame), hide_index=True, key="rv_class_summary",
+        summary = class_summary(frame)
+        summary["low_share"] = 100 * summary["low_share"]  # a share (0-1) shown in percent
+        st.dataframe(summary, hide_index=True, key="rv_class_summary",
                      column_config={"low_share": st.column_config.ProgressColumn("low share", format="%.0f%%",
-                                                                                 min_value=0, max_value=1)})
+                                                                                 min_value=0, max_value=100)})
         conf = label_confusion(frame)
         if conf.empty:
             st.caption("This run makes no label suggestions.")
@@ -576,6 +613,13 @@ def overview(frame: pd.DataFrame, ds: Dataset) -> None:
                       icon=":material/grid_view:")
 
 
+def count_text_colours(counts: pd.Series) -> list[str]:
+    """The colour of each count written on its square: dark on the pale squares (below half the largest count,
+    on the white end of the "Reds" scale), white on the dark ones."""
+    top = max(float(counts.max()), 1.0) if len(counts) else 1.0
+    return ["white" if c / top >= 0.5 else "#31333f" for c in counts]
+
+
 def confusion_figure(cells: pd.DataFrame):
     """Given (y) vs suggested (x) label as a grid of squares sized and coloured by count, with the count written."""
     import plotly.graph_objects as go
@@ -583,7 +627,7 @@ def confusion_figure(cells: pd.DataFrame):
     labels = sorted(set(cells["given"]) | set(cells["suggested"]))
     fig = go.Figure(go.Scatter(
         x=cells["suggested"], y=cells["given"], mode="markers+text", text=cells["count"].astype(str),
-        customdata=cells[["given", "suggested"]].to_numpy(), textfont={"color": "white"},
+        customdata=cells[["given", "suggested"]].to_numpy(), textfont={"color": count_text_colours(cells["count"])},
         marker={"symbol": "square", "size": 34, "color": cells["count"], "colorscale": "Reds", "cmin": 0,
                 "line": {"width": 0}},
         hovertemplate="given %{y}, suggested %{x}: %{text} samples<extra></extra>"))

@@ -5,6 +5,10 @@ session. So the values are copied after every run into a per-dataset dict in ses
 state (page changes) and into the URL's query parameters (reloads), and put back
 before the widgets are drawn. Values that no longer fit (a deleted run, a class the
 dataset lacks) fall back to the defaults.
+
+The run is shared with the Map page: both read and write one session-state key,
+:data:`SELECTED_RUN`, so "Open in Review" from a lava map shows lava, and a run picked
+on Review is the one Map draws.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ STATUS_FILTERS = ("Undecided", "All", "Dropped", "Relabeled", "Kept")
 SORTS = ("Value (lowest first)", "Class", "Suggestion ≠ label first", "Flagged by most runs")
 VIEWS = ("Grid", "Table")
 _PREFS = "rv_prefs"
+#: the run (id) Review and Map both show: one key for both pages, written when either page's choice changes
+SELECTED_RUN = "selected_run"
 #: widget key -> query parameter
 _URL = {"rv_run": "run", "rv_classes": "classes", "rv_status": "show", "rv_sort": "sort", "rv_view": "view",
         "rv_pct": "pct", "rv_size": "size", "rv_page": "page"}
@@ -52,8 +58,9 @@ def restore(dataset_key: str, runs: Mapping[str, Any], *, default_run: str, defa
     defaults = {"rv_run": default_run, "rv_classes": [], "rv_status": STATUS_FILTERS[0], "rv_sort": SORTS[0],
                 "rv_view": default_view, "rv_pct": (0.0, 100.0), "rv_size": 24, "rv_page": 1}
     parsers = _parsers(runs, classes)
+    shared = {"rv_run": ss[SELECTED_RUN]} if ss.get(SELECTED_RUN) in runs else {}
     for key, default in defaults.items():
-        for source in ({key: ss[key]} if key in ss else {}, saved, url):
+        for source in (shared, {key: ss[key]} if key in ss else {}, saved, url):
             if key in source:
                 try:
                     value = parsers[key](source[key])
@@ -80,6 +87,24 @@ def save(dataset_key: str) -> None:
             text = str(value)
         if st.query_params.get(_URL[key]) != text:
             st.query_params[_URL[key]] = text
+
+
+def selected_run(runs: Mapping[str, Any], default: str) -> str:
+    """The run id both Review and Map show: the one last picked on either page, else ``default``."""
+    picked = st.session_state.get(SELECTED_RUN)
+    return picked if picked in runs else default
+
+
+def select_run(run_id: str) -> None:
+    """Make ``run_id`` the run both Review and Map show."""
+    st.session_state[SELECTED_RUN] = run_id
+
+
+def on_run_change(key: str) -> None:
+    """Callback of a page's run box (widget ``key``): share the choice; on Review, start on page 1."""
+    select_run(st.session_state[key])
+    if key == "rv_run":
+        to_first_page()
 
 
 def to_first_page() -> None:
