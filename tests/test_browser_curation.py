@@ -3,7 +3,8 @@ then the curator's tools on its Review page (tick + bulk drop, then the ticks;
 undo; jump to an id; zoom; four tabs confirming page-wide drops at once), and a table upload scored
 against its own truth column with per-row decisions in the Table view.
 
-Screenshots at 1024 px wide go to ``tests/artifacts/`` (``curation_*.png``).
+Screenshots at 1024 px wide go to ``tests/artifacts/`` (``curation_*.png``), and the first screen of the
+Review page (grid and table) at 1024×768 and 1400×900 (``curation_*_first_*.png``).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pandas as pd
 import pytest
 
 from test_browser import (
+    ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
     WAIT_MS,
@@ -68,6 +70,42 @@ def decisions(tmp: Path) -> dict[str, str]:
     return {i: a for i, a in out.items() if a != "undecided"}
 
 
+def first_screen(page, name: str, width: int, height: int, shown: str) -> dict:
+    """Screenshot of what a window of ``width`` × ``height`` shows first, and facts measured on it: the first
+    card's top, cards in the first row, labels cut short (an ellipsis) on buttons, the table's height.
+    ``shown``: a selector the page must show (the first card, the table) before anything is measured."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": width, "height": height})
+    page.wait_for_function(f"() => window.innerWidth === {width}")
+    settle(page)
+    page.evaluate("() => document.querySelector('[data-testid=stMain]')?.scrollTo(0, 0)")
+    page.mouse.move(width - 5, height - 5)  # no tooltip left over from the last click
+    page.wait_for_function(f"() => !!document.querySelector({shown!r})"
+                           " && !document.querySelector('[data-testid=stMain] [data-testid=stSkeleton]')"
+                           " && [...document.querySelectorAll('[data-testid=stMain] img')].every(i => i.complete)")
+    page.wait_for_timeout(700)  # the flex rows re-wrap and the table redraws on its canvas
+    facts = page.evaluate("""() => {
+        const cards = [...document.querySelectorAll('[class*=st-key-card_]')];
+        const tops = cards.map(c => Math.round(c.getBoundingClientRect().top));
+        const cut = [...document.querySelectorAll('[data-testid=stMain] button')]
+            .flatMap(b => [...b.querySelectorAll('[data-testid=stMarkdownContainer] p')])
+            .filter(e => e.scrollWidth > e.clientWidth + 1)
+            .map(e => e.innerText);
+        const table = document.querySelector('[data-testid=stDataFrame]');
+        const row = cards.filter((c, i) => tops[i] === tops[0]);
+        return {card_top: tops.length ? tops[0] : null, first_row: row.length,
+                card_bottom: Math.max(...row.map(c => c.getBoundingClientRect().bottom)),
+                cut: cut, table_top: table ? table.getBoundingClientRect().top : null,
+                table_height: table ? table.getBoundingClientRect().height : null};
+    }""")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.set_viewport_size(size)
+    page.wait_for_function(f"() => window.innerWidth === {size['width']}")
+    settle(page)
+    return facts
+
+
 def card_ids(page) -> list[str]:
     return page.evaluate("() => [...document.querySelectorAll('[class*=st-key-card_]')].map("
                          "c => c.querySelector('[data-testid=stCaptionContainer] code').innerText)")
@@ -82,6 +120,22 @@ def test_demo_right_after_server_start_then_review_tools(fresh_server, page):
     page.wait_for_function("() => [...document.querySelectorAll('[class*=st-key-card_] img')].filter("
                            "i => i.complete && i.naturalWidth > 0).length === 24")
     shot(page, "curation_review_1024")
+    # the first screen holds the toolbar and whole cards, no card button label is cut short, and the cards
+    # fill the width: 4 a row at 1024 px, more when wider
+    for width, height, per_row in ((1024, 768, 4), (1280, 800, 5), (1400, 900, 5)):
+        facts = first_screen(page, f"curation_review_first_{width}", width, height, ".st-key-card_0")
+        assert facts["card_top"] is not None and facts["card_bottom"] <= height, facts  # a whole row of cards
+        assert facts["first_row"] >= per_row and facts["cut"] == [], facts
+    # the table view of the same page: all 24 rows in view at once, no 10-row box
+    page.locator(".st-key-rv_view").get_by_role("radio", name="Table").click()
+    page.locator("[data-testid=stDataFrame]").first.wait_for()
+    settle(page)
+    for width, height in ((1024, 768), (1400, 900)):
+        facts = first_screen(page, f"curation_review_table_first_{width}", width, height, "[data-testid=stDataFrame]")
+        assert facts["table_top"] < height - 300 and facts["table_height"] >= 35 * 25 and facts["cut"] == [], facts
+    page.locator(".st-key-rv_view").get_by_role("radio", name="Grid").click()
+    page.locator(".st-key-card_23").wait_for()
+    settle(page)
 
     ids = card_ids(page)
     assert len(ids) == 24
@@ -114,9 +168,12 @@ def test_demo_right_after_server_start_then_review_tools(fresh_server, page):
     assert decisions(tmp) == {} and card_ids(page) == ids
 
     target = now[-1]
+    page.locator(".st-key-rv_filters button").first.click()  # "Go to id" sits in the Filters popover
     page.locator("[class*=st-key-rv_jump_] input").fill(target)
     page.locator("[class*=st-key-rv_jump_] input").press("Enter")
     settle(page)
+    page.keyboard.press("Escape")  # close the popover
+    page.locator("[class*=st-key-rv_jump_] input").wait_for(state="hidden")
     page.wait_for_function("() => document.querySelectorAll('[class*=st-key-card_]').length === 1")
     assert card_ids(page) == [target]
     page.locator(".st-key-card_0").locator(f".st-key-rv_zoom_{_key(target)} button").first.click()
@@ -233,6 +290,9 @@ def test_table_truth_column_scoring_and_per_row_decisions(fresh_server, page):
     assert set(decisions(tmp)) - before == lowest  # exactly the two rows ticked
     page.wait_for_function("() => document.querySelector('.st-key-rv_bulk').innerText.includes('this page')")
     shot(page, "curation_table_1024")
+    for width, height in ((1024, 768), (1400, 900)):  # a page of 24 rows shows whole: no 10-row box
+        facts = first_screen(page, f"curation_table_first_{width}", width, height, "[data-testid=stDataFrame]")
+        assert facts["table_top"] < height - 300 and facts["table_height"] >= 35 * 25, facts
 
     # one row's decision set in place: first row's decision cell (next to the tick), "drop"
     third = ws.load_result(ws.list_runs(record.key)[0].run_id).lowest(3)[2]  # the first undecided row now
@@ -275,4 +335,4 @@ def test_table_truth_column_scoring_and_per_row_decisions(fresh_server, page):
     open_cell.click()
     page.get_by_text(f"Showing only the {count:,} samples you selected").wait_for()
     settle(page)
-    assert page.get_by_text(re.compile(rf"^{count:,} samples match")).count() == 1
+    assert page.get_by_text(re.compile(rf"^{count:,} match")).count() == 1

@@ -330,5 +330,6 @@ def test_overview_low_share_table_and_empty_cells(workspace_dir, tmp_path):
     assert (summary["low_share"] == 100 * low).all() and summary["low_share"].max() > 1  # percent, not a share
     at.segmented_control(key="rv_view").set_value("Table").run()
     (shown,) = [d.value for d in at.dataframe if "decision" in d.value.columns]
-    assert not shown[["new label", "suggested", "sure"]].isna().any().any()  # empty reads "", never None
+    assert not shown[["new label", "suggested", "sure"]].isna().any().any()  # empty reads "" or "—", never None
+    assert set(shown["new label"]) == {"—"}
     assert (shown["sure"] == "").all()  # a knn_shapley run: no calibrated confidence, no percentage

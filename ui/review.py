@@ -325,6 +325,7 @@ def zoom_dialog(ds: Dataset, frame: pd.DataFrame, sample_id: str) -> None:
 
 
 _TABLE_DECISIONS = ("—", "keep", "drop", "relabel")
+_NO_LABEL = "—"  # the table's "new label" when the row is not relabeled
 
 
 def _on_table_edit(record: DatasetRecord, run: RunRecord, rows: list[dict[str, Any]], key: str, event: str) -> None:
@@ -338,11 +339,11 @@ def _on_table_edit(record: DatasetRecord, run: RunRecord, rows: list[dict[str, A
         if "decision" in change or "new label" in change:
             decision = change.get("decision", rec["action"] or "—")
             new_label = change.get("new label", rec["new_label"])
-            new_label = new_label if given(new_label) and new_label != "" else None  # "" = the empty choice
+            new_label = new_label if given(new_label) and new_label not in ("", _NO_LABEL) else None
             if decision == "relabel" and (new_label is None or new_label == rec["label"]):
                 sug = rec["suggested"]
                 new_label = str(sug) if given(sug) and str(sug) != rec["label"] else None
-            if change.get("new label") and change["new label"] != rec["label"]:
+            if change.get("new label") not in (None, "", _NO_LABEL, rec["label"]):
                 decision = "relabel"
             if decision == "relabel" and new_label is None:
                 st.session_state[ERROR_KEY] = f"Pick a new label for {rec['id']} to relabel it."
@@ -362,9 +363,11 @@ def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunR
 
     ``log_size``: rows in the dataset's decision log (part of the editor's key, so it never repeats)."""
     ticked = st.session_state.get(TICKS, set())
-    # empty cells read empty (never "None"): text columns hold "" and the confidence is text ("93%" or "")
+    # empty cells read empty or "—", never "None": text columns hold "", the confidence is text ("93%" or ""),
+    # and a selectbox cell, which draws "" as None, holds "—"
     shown = pd.DataFrame({"tick": page["id"].isin(ticked), "decision": page["action"].fillna("—"),
-                          "new label": page["new_label"].where(page["action"] == "relabel", "").fillna(""),
+                          "new label": page["new_label"].where(page["action"] == "relabel", _NO_LABEL)
+                          .fillna(_NO_LABEL),
                           "rank": page["rank"], "percentile": page["percentile"], "value": page["value"],
                           "id": page["id"], "label": page["label"],
                           "suggested": page["suggested"].map(lambda v: str(v) if given(v) else ""),
@@ -392,7 +395,7 @@ def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunR
                        "decision": st.column_config.SelectboxColumn("decision", options=list(_TABLE_DECISIONS),
                                                                     required=True, width="small",
                                                                     help="— = undecided"),
-                       "new label": st.column_config.SelectboxColumn("new label", options=["", *classes],
+                       "new label": st.column_config.SelectboxColumn("new label", options=[_NO_LABEL, *classes],
                                                                      width="small"),
                        "percentile": st.column_config.NumberColumn("pct", format="%.0f",
                                                                    help="0 = lowest value of this run"),
