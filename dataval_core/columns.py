@@ -29,8 +29,8 @@ _LABEL_SUFFIXES = ("label", "class", "target", "category")
 _TRUTH_COPY = re.compile(r"^(is_)?(true|clean|correct|corrected|gold|real|gt|orig|original|verified)_?"
                          r"(label|class|target|y|category)s?$|ground_?truth|^gt$")
 #: a flag column that marks known-bad rows: left out when its values are true/false-like
-_TRUTH_FLAG = re.compile(r"mislab|nois|flip|corrupt|label_?(error|issue|noise)|^(is_)?(bad|wrong|error|dirty)"
-                         r"(_label)?$|^(is_)?wrongly")
+_TRUTH_FLAG = re.compile(r"mislab|nois|flip|corrupt|label_?(error|issue|noise)|"
+                         r"^(is_|known_|flagged_)?(bad|wrong|error|dirty)(_label|_row)?$|^(is_)?wrongly")
 #: last words of a name that say "this is a row id"
 _ID_WORDS = frozenset({"id", "ids", "uuid", "guid", "uid", "idx", "index", "key", "pk"})
 _TRUE_FALSE_WORDS = frozenset({"1", "0", "1.0", "0.0", "true", "false", "yes", "no", "t", "f", "y", "n", "bad",

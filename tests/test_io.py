@@ -434,7 +434,8 @@ def test_only_candidate_by_content_is_guessed_with_its_reason():
 @pytest.mark.parametrize("position", ["last", "middle", "first"])
 @pytest.mark.parametrize("truth, values", [
     ("is_mislabeled", [True, False]), ("is_noisy", [0, 1]), ("noisy", ["yes", "no"]),
-    ("true_label", ["Adelie", "Gentoo"]), ("clean_label", ["Adelie", "Gentoo"]), ("ground_truth", ["a", "b"])])
+    ("true_label", ["Adelie", "Gentoo"]), ("clean_label", ["Adelie", "Gentoo"]), ("ground_truth", ["a", "b"]),
+    ("known_bad", [False, True])])
 def test_truth_like_columns_are_left_out_wherever_they_sit(position, truth, values):
     frame = penguins()
     col = pd.Series(np.resize(values, len(frame)), name=truth)
