@@ -272,10 +272,11 @@ def _card(i: int, rec: dict[str, Any], record: DatasetRecord, run: RunRecord, cl
         if rec["action"] is not None:
             st.markdown(_state_text(rec))
         with st.container(horizontal=True, gap="small", key=f"rv_do_{sid}"):
+            # no help tooltips here: a tooltip adds a second button element inside each decision button
             _decision_button(KEEP, f"rv_keep_{sid}", rec["action"] == "keep", record, run, rec, "keep",
-                             width="stretch", help="Keep this sample as it is.")
+                             width="stretch")
             _decision_button(DROP, f"rv_drop_{sid}", rec["action"] == "drop", record, run, rec, "drop",
-                             width="stretch", help="Drop this sample from the export.")
+                             width="stretch")
         with st.container(horizontal=True, gap="small", vertical_alignment="center", key=f"rv_more_{sid}"):
             if relabel:
                 chosen = rec["action"] == "relabel" and rec["new_label"] == str(rec["suggested"])
