@@ -290,9 +290,6 @@ def test_table_truth_column_scoring_and_per_row_decisions(fresh_server, page):
     assert set(decisions(tmp)) - before == lowest  # exactly the two rows ticked
     page.wait_for_function("() => document.querySelector('.st-key-rv_bulk').innerText.includes('this page')")
     shot(page, "curation_table_1024")
-    for width, height in ((1024, 768), (1400, 900)):  # a page of 24 rows shows whole: no 10-row box
-        facts = first_screen(page, f"curation_table_first_{width}", width, height, "[data-testid=stDataFrame]")
-        assert facts["table_top"] < height - 300 and facts["table_height"] >= 35 * 25, facts
 
     # one row's decision set in place: first row's decision cell (next to the tick), "drop"
     third = ws.load_result(ws.list_runs(record.key)[0].run_id).lowest(3)[2]  # the first undecided row now
@@ -307,6 +304,9 @@ def test_table_truth_column_scoring_and_per_row_decisions(fresh_server, page):
     page.get_by_text(re.compile(r"· 3 of [\d,]+ decided")).wait_for()
     settle(page)
     assert decisions(tmp)[third] == "drop" and len(decisions(tmp)) == len(before) + 3
+    for width, height in ((1024, 768), (1400, 900)):  # a page of 24 rows shows whole: no 10-row box
+        facts = first_screen(page, f"curation_table_first_{width}", width, height, "[data-testid=stDataFrame]")
+        assert facts["table_top"] < height - 300 and facts["table_height"] >= 35 * 25, facts
 
     # a click on a given-vs-suggested cell of the overview opens exactly those samples
     page.get_by_text("Overview: classes, and given vs suggested labels").click()
