@@ -52,3 +52,16 @@ def local_ray(request):
     ray.cloudpickle.register_pickle_by_value(request.module)  # workers cannot import the test module
     yield RayBackend()
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    """One headless Chromium per browser-test module, beside that module's own ``server`` fixture."""
+    from playwright.sync_api import sync_playwright
+
+    from test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from test_app import image_zip
-from test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, settle, start_server
+from test_browser import CHROMIUM, WAIT_MS, settle, start_server
 
 pytestmark = pytest.mark.browser
 VIEWPORT = {"width": 1024, "height": 900}
@@ -154,16 +154,6 @@ def server(tmp_path_factory):
     yield url, root, sessions, loader
     proc.kill()  # a valuation run may still be going: no graceful shutdown to wait for
     proc.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_24_card_clicks_0_2_s_apart_are_all_saved_as_clicked(server, browser):
