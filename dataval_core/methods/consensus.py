@@ -1,8 +1,9 @@
 """``consensus``: a portfolio of valuation methods, weighted by a self-probe on the user's own data.
 
-No single method wins everywhere: on the bundled data knn_shapley leads on images with
-confusable-pair flips, data_oob on tables with uniform flips, dvgs on breast cancer; a
-blind average of them loses to knn_shapley on images. So the weights come from the data:
+No single method wins everywhere (``benchmarks/results/detection.md``): on the bundled data
+knn_shapley leads on images with confusable-pair flips, data_oob on tables with uniform flips,
+dvgs on breast cancer, and a blind average of them loses to knn_shapley on images. So the
+weights come from the data:
 
 1. **Spaces.** Members run on the features the method was given (``raw``) or on a learned
    space: the penultimate layer of a small net trained on the target rows only (the
@@ -16,16 +17,11 @@ blind average of them loses to knn_shapley on images. So the weights come from t
    **probe AUROC** is how well its values rank the injected flips lowest. This tells, for
    *this* dataset, which member sees which kind of error. Rows the members already suspect
    (the lowest mean rank, 1.5× as many as the rows whose members' vote disagrees with the
-   label) are not scored as clean: scored against the data's own bad rows as "clean", the
-   best detectors were penalised most (digits, tuning seed 10: data_oob looked best, 0.95
-   vs 0.88 for knn_shapley, while on the real flips it was 0.967 vs 0.992). Flips still go
-   into *any* row, suspected ones included, and never to the label the members vote for
-   (that would likely restore the truth; in two-class data a row whose vote already
-   differs is left alone). Real errors hit hard rows too: with flips only in unsuspected
-   (easy) rows, kNN looked best on a categorical table (probe 0.99 vs 0.88 for data_oob)
-   where data_oob found more real flips; flipping every kind of row raised consensus on
-   all 8 of its tuning runs (by 0.001–0.006) and moved digits, breast cancer and MNIST by
-   at most 0.0004 (tuning seeds 10–13; 10–11 for MNIST).
+   label) are not scored as clean: scored as clean, the data's own bad rows penalised the
+   best detectors most. Flips still go into *any* row, suspected ones included (real errors
+   hit hard rows too), and never to the label the members vote for (that would likely
+   restore the truth; in two-class data a row whose vote already differs is left alone).
+   The tuning runs behind both choices: ``benchmarks/results/consensus_probe_design.md``.
 4. **Combination.** Values are rank-normalised to [0, 1] (scales differ wildly between
    methods). Candidates are the best member alone and probe-weighted rank means (weights
    ∝ exp((AUROC − best AUROC) / τ) for τ = 0.1, 0.02, 0.005, so near-ties share and far
@@ -62,7 +58,7 @@ from ..embeddings import learned
 from ..params import param
 from ..problem import Problem
 from ..progress import Reporter
-from ..registry import get_spec
+from ..registry import get_spec, get_valuator
 from ..result import ValuationResult
 from ..valuator import BaseValuator, Output
 
@@ -145,6 +141,11 @@ class ConsensusValuator(BaseValuator):
     """Portfolio of methods; a self-probe with injected flips decides whose values to trust (see module)."""
 
     name = "consensus"
+    summary = ("Recommended: a portfolio (knn_shapley, data_oob, dvgs, sava) weighted by a self-probe with "
+               "injected flips.")
+    low_value = "the members' percentiles combined; low = several methods agree the sample is suspicious."
+    cost = ("its members' runs twice (on the valued rows, then on a probe copy of up to probe_rows rows), "
+            "plus one small net when a member uses the learned space.")
     Params = ConsensusParams
     default_embedding = "raw"
     supports_regression = True
@@ -208,7 +209,7 @@ class ConsensusValuator(BaseValuator):
 
     def _member(self, method: str, seed: int) -> BaseValuator:
         """A member valuator (built through the registry) on this valuator's backend."""
-        return get_spec(method).load()(None, seed=seed, backend=self.backend)
+        return get_valuator(method, seed=seed, backend=self.backend)
 
     def _spaces(self, problem: Problem, members, seed: int, reporter: Reporter):
         """{space: (valued x, target x)} and the target-trained net (None when no member needs it)."""
