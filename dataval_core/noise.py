@@ -3,8 +3,9 @@
 Noise only ever touches valued rows (``is_target`` False), so the target stays
 clean, and exactly ``round(rate * n_valued)`` rows are changed. Label noise keeps
 the clean labels in ``original_labels``; feature noise only records a per-row
-noise level in ``feature_noise``, which :mod:`dataval_core.embeddings.raw` applies when
-it builds the matrix, so the stored table and images are never modified.
+noise level in ``feature_noise``, which the feature builder (the ``raw`` embedding)
+draws and adds when it builds the matrix, so the stored table and images are never
+modified. This module is data-in: it never imports the embeddings.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import warnings
 import numpy as np
 
 from .dataset import IMAGE, REGRESSION, DataError, Dataset
+from .tabular import encode_table
 
 #: rows used to fit the quick model behind :func:`confusable_pairs`
 CONFUSION_MAX_ROWS = 3000
@@ -139,16 +141,16 @@ def confusable_pairs(ds: Dataset, seed: int = 0) -> dict[str, str]:
 
 
 def _clean_features(ds: Dataset, rows: np.ndarray) -> np.ndarray:
-    """Noise-free features of ``rows``: raw table features, or small downscaled images."""
+    """Noise-free features of ``rows``: the encoded table (as the raw embedding encodes it), or small images."""
     if ds.modality == IMAGE:
         from .images import image_mode_for, load_image_matrix
 
         paths = ds.image_paths()
         picked = [paths[i] for i in rows]
         return load_image_matrix(picked, CONFUSION_IMAGE_SIDE, image_mode_for(picked))
-    from .embeddings.raw import raw_features
-
-    return raw_features(ds.replace(feature_noise=None)).x[rows]
+    if ds.table is None:
+        raise DataError("This dataset has no table.")
+    return encode_table(ds.table, ds.feature_columns).x[rows]
 
 
 def inject_feature_noise(ds: Dataset, rate: float, scale: float = 1.0, seed: int = 0) -> Dataset:

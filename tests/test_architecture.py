@@ -79,3 +79,21 @@ def test_engine_never_imports_streamlit_or_ui():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
             assert not any(n.split(".")[0] in ("streamlit", "ui", "pages") for n in names), path
+
+
+def _reaches(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_data_in_never_reaches_the_embeddings():
+    """Noise injection is data-in: it records feature noise, and the feature builder applies it (one way)."""
+    graph = import_graph()
+    for module in ("dataval_core.noise", "dataval_core.tabular", "dataval_core.dataset"):
+        assert not {m for m in _reaches(graph, module) if m.startswith("dataval_core.embeddings")}, module
+    assert "dataval_core.tabular" in _reaches(graph, "dataval_core.embeddings.raw")

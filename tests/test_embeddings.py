@@ -29,7 +29,9 @@ def test_table_features_impute_and_one_hot():
                           "label": ["a", "b", "a", "b"]})
     ds = load_frame(frame, "label")
     fm = raw_features(ds, columns=["num", "flag", "color"])
-    assert fm.x.shape == (4, 2 + 3)  # num, flag, color={<missing>,blue,red}
+    assert fm.x.shape == (4, 2 + 3)
+    assert fm.columns == ("num", "flag", "color=<missing>", "color=blue", "color=red")  # one name per column
+    assert fm.x[:, 2:].tolist() == [[0, 0, 1], [0, 1, 0], [1, 0, 0], [0, 0, 1]]
     assert np.all(np.isfinite(fm.x))
     assert np.allclose(fm.x[:, 0].mean(), 0, atol=1e-6)  # standardised
     assert any("median" in n for n in fm.notes) and any("<missing>" in n for n in fm.notes)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from dataval_core import io as engine_io
 from dataval_core.dataset import Dataset
-from dataval_core.embeddings.raw import MAX_ONE_HOT_LEVELS, table_encoding
+from dataval_core.tabular import MAX_ONE_HOT_LEVELS, table_encoding
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
