@@ -3,10 +3,10 @@ import streamlit as st
 
 from dataval_core.backend import ADDRESS_ENV, describe_target, get_backend
 from dataval_core.embeddings import list_embeddings
-from dataval_core.registry import get_spec, list_valuators
+from dataval_core.registry import list_valuators
 from dataval_core.targets import describe_mode
 from dataval_core.workspace import AccessError, WorkspaceError
-from ui import actions, consensus_view, forms, layout, progress, review
+from ui import actions, consensus_view, forms, layout, progress
 
 layout.page("Valuate",
             "Every valued sample gets a value: **higher = more useful**, the lowest are the ones to inspect. "
@@ -14,19 +14,21 @@ layout.page("Valuate",
 record, ds = layout.require_dataset()
 st.info(describe_mode(ds), icon=":material/fact_check:")
 
-summaries = {s.name: s.summary for s in list_valuators()}
+methods = {s.name: s.load() for s in list_valuators()}  # what each method is, from its class
 with st.expander("What each method does"):
-    st.table({"method": list(summaries), "idea": list(summaries.values()),
-              "what its value means": [review.VALUE_MEANING.get(m, "higher = more useful") for m in summaries]})
-default = ["consensus"] if "consensus" in summaries else list(summaries)[:1]
-chosen = st.multiselect("Methods", list(summaries), default=default, key="val_methods",
+    st.table({"method": list(methods), "idea": [c.summary for c in methods.values()],
+              "what a low value means": [c.low_value for c in methods.values()],
+              "reference rows": ["needed" if c.needs_reference else "not needed" for c in methods.values()],
+              "cost": [c.cost for c in methods.values()]})
+default = ["consensus"] if "consensus" in methods else list(methods)[:1]
+chosen = st.multiselect("Methods", list(methods), default=default, key="val_methods",
                         help="Choose one or more; each gets its own run. `random` is the floor to beat.")
 embeddings = list_embeddings(ds)
 choices = []
 for name in chosen:
-    cls = get_spec(name).load()
+    cls = methods[name]
     with st.container(border=True):
-        st.markdown(f"**{name}** — {summaries[name]}")
+        st.markdown(f"**{name}** — {cls.summary}")
         if ds.task == "regression" and not cls.supports_regression:
             st.warning(f"{name} supports classification only; this dataset has a numeric target.")
             continue

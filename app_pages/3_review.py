@@ -1,6 +1,7 @@
 """Review: lowest-valued samples first; keep, drop or relabel, one by one or in bulk; undo any step."""
 import streamlit as st
 
+from dataval_core.registry import get_spec
 from ui import actions, layout, review, reviewstate, state
 
 layout.page("Review",
@@ -23,7 +24,7 @@ method = by_id[st.session_state["rv_run"]].method
 run = by_id[t1.selectbox("Run", list(by_id), key="rv_run", format_func=lambda i: by_id[i].label,
                          on_change=reviewstate.on_run_change, args=("rv_run",),
                          help=f"Whose values order the samples (Map shows the same run). **{method}**: "
-                              f"{review.VALUE_MEANING.get(method, 'higher = more useful.')} **p** on a card is the "
+                              f"{get_spec(method).load().low_value} **p** on a card is the "
                               "sample's percentile in this run: 0 = its lowest value (most suspicious), 100 = its "
                               "highest; unlike raw values, percentiles compare across methods. Opens on the "
                               "consensus, else the newest run that is not random.")]

@@ -112,11 +112,15 @@ def cmd_methods(args) -> int:
     from .registry import list_valuators
 
     for spec in list_valuators():
-        print(f"{spec.name:<12} {spec.summary}")
         cls = spec.load()
+        print(f"{spec.name:<12} {cls.summary}")
+        print(f"    a low value: {cls.low_value}")
+        reference = "needed" if cls.needs_reference else "not needed"
+        print(f"    labels: {', '.join(cls.tasks())}; reference rows: {reference}; "
+              f"default embedding: {cls.default_embedding}")
+        print(f"    cost: {cls.cost}")
         for s in specs(cls.Params):
             print(f"    {s.name}={s.default!r}  ({s.describe_range()}) {s.help}")
-        print(f"    default embedding: {cls.default_embedding}")
     return 0
 
 

@@ -1,7 +1,9 @@
-"""Name → valuator registry.
+"""Name → valuator registry: one line per method.
 
-Entries are dotted paths, so listing methods imports nothing heavy (no torch);
-the class is imported on :func:`get_valuator`. Each method is documented in docs/methods.md.
+Entries are dotted paths, so listing methods imports nothing heavy (no torch); the class is
+imported when it is used or described (:meth:`ValuatorSpec.load`). What a method is (summary,
+what a low value means, tasks, whether it needs a reference, cost) lives on its class
+(:class:`~dataval_core.valuator.BaseValuator`), where the CLI, the app and docs/methods.md read it.
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ if TYPE_CHECKING:
 class ValuatorSpec:
     name: str
     target: str  # "module:ClassName"
-    summary: str
 
     def load(self) -> type[BaseValuator]:
         module, _, cls = self.target.partition(":")
@@ -27,11 +28,11 @@ class ValuatorSpec:
 _REGISTRY: dict[str, ValuatorSpec] = {}
 
 
-def register(name: str, target: str, summary: str) -> ValuatorSpec:
+def register(name: str, target: str) -> ValuatorSpec:
     """Add a method; a duplicate name is an error."""
     if name in _REGISTRY:
         raise ValueError(f"A valuator named {name!r} is already registered.")
-    spec = ValuatorSpec(name, target, summary)
+    spec = ValuatorSpec(name, target)
     _REGISTRY[name] = spec
     return spec
 
@@ -48,7 +49,7 @@ def get_spec(name: str) -> ValuatorSpec:
         raise ValueError(f"Unknown method {name!r}; available methods: {valid}.") from None
 
 
-def get_valuator(name: str, params: Any = None, *, seed: int = 0, backend: Any = None):
+def get_valuator(name: str, params: Any = None, *, seed: int = 0, backend: Any = None) -> BaseValuator:
     """An instance of the named method with the given parameters (validated at fit);
     ``backend`` is where it runs its tasks (see ``dataval_core.backend``)."""
     return get_spec(name).load()(params, seed=seed, backend=backend)
@@ -65,23 +66,13 @@ def local_only_note(method: str) -> str | None:
 
 
 _M = "dataval_core.methods"
-register("random", f"{_M}.baselines:RandomValuator", "Uniform random values: the floor every method is shown against.")
-register("knn_shapley", f"{_M}.knn_shapley:KNNShapleyValuator",
-         "Exact KNN-Shapley (Jia et al. 2019) against the target set; fast, strong baseline.")
-register("data_oob", f"{_M}.baselines:DataOOBValuator",
-         "Data-OOB (Kwon & Zou 2023): out-of-bag correctness over bagged models; needs no target.")
-register("lossval", f"{_M}.lossval:LossValValuator",
-         "LossVal (Wibiral et al. 2024): per-sample weights trained jointly with the model "
-         "(weighted loss × Sinkhorn²).")
-register("dvgs", f"{_M}.dvgs:DVGSValuator",
-         "DVGS (Evans et al. 2024): gradient similarity to the target along training on the target; autoencoder mode.")
-register("dvemb", f"{_M}.dvemb:DVEmbValuator",
-         "Data Value Embedding (Wang et al. 2025): trajectory-specific leave-one-out influence, by training phase.")
-register("lava", f"{_M}.lava:LavaValuator",
-         "LAVA (Just et al. 2023): calibrated gradient of the OT distance to the target set; dense, exact.")
-register("sava", f"{_M}.sava:SavaValuator",
-         "SAVA (Kessler et al. 2025): LAVA by hierarchical OT over batch pairs; memory flat in N, streams from disk.")
-register("self_confidence", f"{_M}.self_confidence:SelfConfidenceValuator",
-         "Cross-validated model's probability of each row's own label (the cleanlab idea); needs no target.")
-register("consensus", f"{_M}.consensus:ConsensusValuator",
-         "Recommended: a portfolio (knn_shapley, data_oob, dvgs, sava) weighted by a self-probe with injected flips.")
+register("random", f"{_M}.baselines:RandomValuator")
+register("knn_shapley", f"{_M}.knn_shapley:KNNShapleyValuator")
+register("data_oob", f"{_M}.baselines:DataOOBValuator")
+register("lossval", f"{_M}.lossval:LossValValuator")
+register("dvgs", f"{_M}.dvgs:DVGSValuator")
+register("dvemb", f"{_M}.dvemb:DVEmbValuator")
+register("lava", f"{_M}.lava:LavaValuator")
+register("sava", f"{_M}.sava:SavaValuator")
+register("self_confidence", f"{_M}.self_confidence:SelfConfidenceValuator")
+register("consensus", f"{_M}.consensus:ConsensusValuator")

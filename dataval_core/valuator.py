@@ -1,7 +1,9 @@
 """The valuator protocol and the base class that gives every method the same shape.
 
-A method subclasses :class:`BaseValuator`, declares ``name``, a frozen ``Params``
-dataclass and implements :meth:`BaseValuator._compute`. The base class validates
+A method subclasses :class:`BaseValuator`, declares ``name``, its metadata (``summary``,
+``low_value``, ``cost``, ``supports_regression``, ``needs_reference``: what the registry, the CLI,
+the app and docs/methods.md show), a frozen ``Params`` dataclass, and implements
+:meth:`BaseValuator._compute`. The base class validates
 parameters, checks the task is supported, times the run, wires progress and
 cancellation, and builds the :class:`~dataval_core.result.ValuationResult`.
 """
@@ -17,7 +19,7 @@ import numpy as np
 
 from . import params as _params
 from .backend import Backend, get_backend
-from .dataset import DataError
+from .dataset import CLASSIFICATION, REGRESSION, DataError
 from .problem import Problem
 from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
 from .result import ValuationResult
@@ -50,6 +52,12 @@ class BaseValuator(ABC):
     """
 
     name: ClassVar[str] = ""
+    #: one line: what the method computes
+    summary: ClassVar[str] = ""
+    #: what its value is and what a low one means, one line (values do not compare across methods)
+    low_value: ClassVar[str] = ""
+    #: what a run costs, one line: what its time and memory grow with
+    cost: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
     supports_regression: ClassVar[bool] = False
     #: False for methods that never read the target (reference) rows; they value every row directly
@@ -60,6 +68,11 @@ class BaseValuator(ABC):
     default_embedding: ClassVar[str] = "raw"
     #: torch intra-op threads while the method runs (None: the caller's; see ``torch_models.torch_threads``)
     torch_threads: ClassVar[int | None] = None
+
+    @classmethod
+    def tasks(cls) -> tuple[str, ...]:
+        """The label kinds it values: classification, and regression where supported."""
+        return (CLASSIFICATION, REGRESSION) if cls.supports_regression else (CLASSIFICATION,)
 
     def __init__(self, params: Any = None, *, seed: int = 0, backend: Any = None):
         self.params = params

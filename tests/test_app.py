@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from dataval_core.export import export_dataset
 from dataval_core.io import load_dataset
+from dataval_core.registry import get_spec, list_valuators
 from dataval_core.targets import split_target
 from ui.sessions import AppWorkspace, new_session_id
 
@@ -88,8 +89,13 @@ def test_page_with_dataset_and_run(workspace_dir, tmp_path, page):
     assert at.session_state["dataset_key"] == key
     at.switch_page(page).run()
     assert not errors(at)
+    if page == "app_pages/2_valuate.py":  # what each method is comes from its class
+        (table,) = [t.value for t in at.table if "what a low value means" in t.value.columns]
+        assert table.set_index("method")["what a low value means"].to_dict() == {
+            s.name: s.load().low_value for s in list_valuators()}
     if page == "app_pages/3_review.py":
         assert any(b.key.startswith("rv_drop_") for b in at.button)
+        assert get_spec("knn_shapley").load().low_value in at.selectbox(key="rv_run").help
     if page == "app_pages/6_export.py":
         assert len(at.download_button) == 5
 

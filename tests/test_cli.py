@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from dataval_core.cli import main
+from dataval_core.registry import list_valuators
 
 from imagefiles import png_bytes, png_claiming, write_zip
 
@@ -34,8 +35,10 @@ def assert_one_line_error(code, err, pattern):
 def test_methods_lists_registry(capsys):
     code, out, _ = cli(["methods"], capsys)
     assert code == 0
-    for name in ("random", "knn_shapley", "data_oob"):
-        assert name in out
+    for spec in list_valuators():  # what each class says about its method
+        cls = spec.load()
+        assert f"{spec.name:<12} {cls.summary}\n    a low value: {cls.low_value}\n" in out
+        assert f"    cost: {cls.cost}\n" in out
 
 
 def test_value_digits_finds_injected_noise(tmp_path, capsys):

@@ -1,6 +1,8 @@
 """One contract over every registered method (in the spirit of sklearn's parametrize_with_checks)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -69,6 +71,18 @@ def test_bad_parameters_rejected_readably(name):
             continue
         with pytest.raises(ValueError, match=rf"The '{spec.name}' parameter of {name} must be"):
             get_valuator(name, {spec.name: bad}).resolved_params()
+
+
+
+@pytest.mark.parametrize("spec", list_valuators(), ids=lambda s: s.name)
+def test_class_says_what_the_method_is(spec):
+    """The registry, `dataval methods`, the app and docs/methods.md read these from the class."""
+    cls = spec.load()
+    assert cls.name == spec.name
+    for field in ("summary", "low_value", "cost"):
+        text = getattr(cls, field)
+        assert text.strip() and "\n" not in text and text == " ".join(text.split()), f"{spec.name}.{field}: {text!r}"
+    assert re.search(r"\blow\b", cls.low_value), f"{spec.name}.low_value says what a low value means"
 
 
 # Cancellation: tests/test_cancel_latency.py sets the flag inside every stage of every method, on data

@@ -4,23 +4,43 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
+from dataval_core import methods_doc
 from dataval_core.cli import _parser
-from dataval_core.params import specs
-from dataval_core.registry import list_valuators
+from dataval_core.methods.baselines import RandomValuator
+from dataval_core.registry import ValuatorSpec, get_spec, list_valuators
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 
-@pytest.mark.parametrize("spec", list_valuators(), ids=lambda s: s.name)
-def test_every_method_and_parameter_default_is_documented(spec):
+def test_methods_page_says_what_each_class_says():
+    """docs/methods.md's block per method (summary, low value, labels, reference, cost, parameters) is the
+    class's: edit the class and run `python -m dataval_core.methods_doc`."""
     text = (DOCS / "methods.md").read_text()
-    assert f"## `{spec.name}`" in text
-    section = text.split(f"## `{spec.name}`", 1)[1].split("\n## ", 1)[0]
-    for s in specs(spec.load().Params):
-        assert f"| `{s.name}` | `{s.default!r}` |" in section, f"{spec.name}.{s.name} (default {s.default!r})"
+    assert methods_doc.rewrite(text, list_valuators()) == text, "run: python -m dataval_core.methods_doc"
+    for spec in list_valuators():
+        section = text.split(f"## `{spec.name}`\n", 1)[1].split("\n## ", 1)[0]
+        assert section.strip().startswith(methods_doc.BEGIN), spec.name
+        assert spec.load().low_value in section and spec.load().summary in section
+
+
+class _NewValuator(RandomValuator):
+    """A method the docs have not heard of."""
+
+    name = "brand_new"
+    summary = "A method added after the page was written."
+    low_value = "low = never seen before."
+
+
+def test_methods_doc_replaces_a_stale_block_keeps_the_prose_and_adds_a_new_method():
+    random, new = get_spec("random"), ValuatorSpec("brand_new", f"{__name__}:_NewValuator")
+    stale = (f"# Methods\n\n## `random`\n\n{methods_doc.BEGIN}\nAn old summary.\n{methods_doc.END}\n\n"
+             "Hand-written prose.\n")
+    text = methods_doc.rewrite(stale, [random, new])
+    assert "An old summary." not in text and RandomValuator.summary in text
+    assert "Hand-written prose." in text.split("## `brand_new`")[0]
+    assert text.split("## `brand_new`\n", 1)[1].strip() == methods_doc.facts(_NewValuator)
+    assert methods_doc.rewrite(text, [random, new]) == text
 
 
 def test_every_cli_verb_is_documented():

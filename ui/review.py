@@ -46,22 +46,6 @@ from .reviewstate import SORTS, STATUS_FILTERS
 
 _STATUS_ACTION = {"Dropped": "drop", "Relabeled": "relabel", "Kept": "keep"}
 KEEP, DROP = "Keep", "Drop"
-#: what a low value means, one line per method (values are not comparable across methods: use the percentile)
-VALUE_MEANING = {
-    "knn_shapley": "Shapley value of the sample in a k-nearest-neighbour classifier scored on the target set; "
-                   "below 0 means its label disagrees with its neighbours.",
-    "data_oob": "how often bagged trees that never saw the sample predict its label; low = its label is hard "
-                "to believe.",
-    "lava": "how much moving the sample would lower the optimal-transport distance to the target set; low = far "
-            "from target samples of its class.",
-    "sava": "the same as lava, computed in batches (scales to large sets); low = far from its class in the target.",
-    "lossval": "the negative of the sample's weighted training loss; low = the model cannot fit its label.",
-    "dvemb": "influence of the sample along training on the target loss; low = training on it hurts the target.",
-    "dvgs": "similarity of the sample's gradient to the target's gradient during training; low = it pulls the "
-            "model away from the target.",
-    "random": "a random number: the floor any method should beat.",
-    "consensus": "the members' percentiles combined; low = several methods agree the sample is suspicious.",
-}
 ERROR_KEY = "rv_error"
 TICKS = "rv_ticked"  # ids ticked for a bulk action (pinned to ids, cleared by every bulk action)
 PENDING = "rv_pending"  # a page-wide bulk action waiting for confirmation

@@ -29,6 +29,9 @@ class RandomValuator(BaseValuator):
     """Uniform random values in [0, 1): the floor every method is shown against."""
 
     name = "random"
+    summary = "Uniform random values: the floor every method is shown against."
+    low_value = "a random number; low means nothing: the floor any method should beat."
+    cost = "nothing to speak of: one random draw per row."
     Params = NoParams
     supports_regression = True
     needs_reference = False
@@ -56,6 +59,10 @@ class DataOOBValuator(BaseValuator):
     """Out-of-bag correctness over bagged models (needs no target set)."""
 
     name = "data_oob"
+    summary = "Data-OOB (Kwon & Zou 2023): out-of-bag correctness over bagged models; needs no target."
+    low_value = ("how often bagged trees that never saw the sample predict its label; low = its label is hard to "
+                 "believe.")
+    cost = "n_estimators tree fits on bootstraps of the valued rows, spread over the cores (or a Ray cluster)."
     uses_backend = True  # bags are backend tasks
     Params = DataOOBParams
     supports_regression = True

@@ -259,6 +259,10 @@ class DVEmbValuator(BaseValuator):
     """
 
     name = "dvemb"
+    summary = "Data Value Embedding (Wang et al. 2025): trajectory-specific leave-one-out influence, by training phase."
+    low_value = "influence of the sample along training on the target loss; low = training on it hurts the target."
+    cost = ("trains one small net on the valued rows recording every row's gradient at each step, then a "
+            "backward pass over them: several times plain training.")
     Params = DVEmbParams
     supports_regression = True
     #: see the module docstring: on raw image pixels the final target gradient is too erratic

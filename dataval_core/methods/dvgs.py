@@ -52,6 +52,12 @@ class DVGSValuator(BaseValuator):
     """Mean cosine similarity between per-sample and target-batch gradients along training on the target."""
 
     name = "dvgs"
+    summary = ("DVGS (Evans et al. 2024): gradient similarity to the target along training on the target; "
+               "autoencoder mode.")
+    low_value = ("similarity of the sample's gradient to the target's gradient during training; low = it pulls the "
+                 "model away from the target.")
+    cost = ("trains one small net on the target rows and takes every valued row's gradient at each scoring "
+            "point: about as much as training the net on the valued rows.")
     Params = DVGSParams
     supports_regression = True
     #: measured on digits (20 % flips): AUROC 0.99 on target_trained vs 0.975 on raw features;

@@ -41,6 +41,11 @@ class KNNShapleyValuator(BaseValuator):
     """Exact KNN-Shapley against the target set; suggested label = majority of the K nearest target points."""
 
     name = "knn_shapley"
+    summary = "Exact KNN-Shapley (Jia et al. 2019) against the target set; fast, strong baseline."
+    low_value = ("Shapley value of the sample in a k-nearest-neighbour classifier scored on the target set; low "
+                 "(below 0) = its label disagrees with its neighbours.")
+    cost = ("a distance and a sort of the valued rows per target row, in chunks of bounded memory, spread over "
+            "the cores (or a Ray cluster); no training.")
     uses_backend = True  # target chunks are backend tasks
     Params = KNNShapleyParams
 

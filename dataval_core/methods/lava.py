@@ -62,6 +62,11 @@ class LavaValuator(BaseValuator):
     """Exact (dense) LAVA on the embedded valued and target rows."""
 
     name = "lava"
+    summary = "LAVA (Just et al. 2023): calibrated gradient of the OT distance to the target set; dense, exact."
+    low_value = ("how much moving the sample would lower the optimal-transport distance to the target set; low = far "
+                 "from target samples of its class.")
+    cost = ("one dense optimal-transport problem, valued × target rows: memory grows with their product and is "
+            "refused above max_memory_gb (then use sava).")
     Params = LavaParams
     default_embedding = "target_trained"
 

@@ -174,6 +174,11 @@ class LossValValuator(BaseValuator):
     """Per-sample weights learned jointly with the model; weighted loss × squared Sinkhorn divergence."""
 
     name = "lossval"
+    summary = ("LossVal (Wibiral et al. 2024): per-sample weights trained jointly with the model (weighted loss × "
+               "Sinkhorn²).")
+    low_value = "the negative of the sample's weighted training loss; low = the model cannot fit its label."
+    cost = ("trains one small net on the valued rows with a few Sinkhorn iterations per step: a few times plain "
+            "training.")
     Params = LossValParams
     supports_regression = True
     default_embedding = "raw"

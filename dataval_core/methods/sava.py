@@ -187,6 +187,11 @@ class SavaValuator(BaseValuator):
     """Batched (hierarchical) LAVA; memory independent of the number of valued rows."""
 
     name = "sava"
+    summary = ("SAVA (Kessler et al. 2025): LAVA by hierarchical OT over batch pairs; memory flat in N, "
+               "streams from disk.")
+    low_value = "the same as lava, computed in batches (scales to large sets); low = far from its class in the target."
+    cost = ("one small transport problem per pair of valued and target batches: memory set by batch_size, not by "
+            "the rows; spread over the cores (or a Ray cluster).")
     uses_backend = True  # label costs and batch pairs are backend tasks
     Params = SavaParams
     default_embedding = "target_trained"

@@ -33,6 +33,10 @@ class SelfConfidenceValuator(BaseValuator):
     """Out-of-fold probability of each row's own label (see module)."""
 
     name = "self_confidence"
+    summary = "Cross-validated model's probability of each row's own label (the cleanlab idea); needs no target."
+    low_value = ("the probability a model trained without the sample gives its own label; low = the model finds its "
+                 "label unlikely.")
+    cost = "folds fits of a logistic (or boosted) model on the valued and reference rows; no torch."
     Params = SelfConfidenceParams
     supports_regression = True
     needs_reference = False
