@@ -61,7 +61,7 @@ def collect(name: str, kind: str, seed: int, rate: float, cache: Path) -> pd.Dat
     ds = inject_label_noise(no_reference(LOADERS[name]()), rate, kind=kind, seed=seed)
     start = time.perf_counter()
     res = run_valuation(ds, "consensus", seed=seed)
-    pos = pd.Index(ds.ids).get_indexer(res.ids)
+    pos = ds.positions(res.ids)
     frame = pd.DataFrame({"id": res.ids, "label": ds.label_names()[pos].astype(str),
                           "suggested": pd.Series(res.suggested_labels, dtype=object).astype(str).to_numpy(),
                           "original": ds.label_names(ds.original_labels)[pos].astype(str),

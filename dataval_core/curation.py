@@ -1,9 +1,9 @@
-"""Summaries that help a curator review one run: flags across runs, suggestion confidence,
-per-class counts, given-vs-suggested confusion, and known-bad rows from the user's own truth.
+"""The review table of one run, and summaries that help a curator review it: flags across runs,
+suggestion confidence, per-class counts, given-vs-suggested confusion, and known-bad rows from
+the user's own truth.
 
-Everything works on the review table (one row per valued sample: ``id``, ``label``,
-``value``, ``percentile``, ``suggested``, ``action``) or on plain results, so the app,
-the CLI and notebooks share it.
+Everything works on the review table (:func:`review_table`: one row per valued sample) or on
+plain results, so the app's Review and Map pages, the report and notebooks share it.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .calibration import calibrated_confidence
 from .dataset import DataError, Dataset
 from .result import ValuationResult
 
@@ -66,6 +67,54 @@ def suggestion_confidence(result: ValuationResult, others: Sequence[ValuationRes
     missing = np.array([not given(v) for v in result.suggested_labels])
     conf[missing] = np.nan
     return conf
+
+
+def review_table(dataset: Dataset, result: ValuationResult, decisions: pd.DataFrame | None = None,
+                 others: Sequence[ValuationResult] = ()) -> pd.DataFrame:
+    """One row per sample ``result`` valued, lowest value first.
+
+    Args:
+        dataset: the dataset the run valued.
+        result: the run.
+        decisions: the decisions in force, one row per decided id (``id``, ``action``,
+            ``new_label``; e.g. :func:`dataval_core.decisions.current_decisions`), or ``None``.
+        others: the other runs on the dataset, for ``flagged_by``.
+
+    Returns:
+        Columns ``id``, ``label`` (text), ``value``, ``percentile`` (0 = lowest of the run),
+        ``rank``, ``suggested``, ``confidence`` (calibrated chance, 0-1, that a suggestion
+        differing from the label is right; NaN where no calibrated number exists, see
+        :mod:`dataval_core.calibration`), ``flagged_by`` (runs, of ``result`` and ``others``,
+        that put the sample in their lowest :data:`LOW_PERCENTILE` percent), ``action``
+        (``None`` = undecided) and ``new_label``; with injected noise also ``noisy`` and
+        ``original`` (the true label).
+
+    Raises:
+        DataError: ``result`` holds ids that are not in ``dataset``.
+    """
+    pos = dataset.positions(result.ids)
+    frame = pd.DataFrame({"id": result.ids, "label": dataset.label_names()[pos].astype(str), "value": result.values,
+                          "percentile": result.percentiles, "rank": result.ranks})
+    frame["suggested"] = _or_none(result.suggested_labels if result.suggested_labels is not None
+                                  else np.full(len(frame), None, dtype=object))
+    frame["confidence"] = calibrated_confidence(result, frame["label"].to_numpy(dtype=object))
+    frame["flagged_by"] = runs_flagging([result, *[o for o in others if o is not result]], result.ids)
+    current = (decisions if decisions is not None and len(decisions)
+               else pd.DataFrame(columns=["id", "action", "new_label"])).set_index("id")
+    for col in ("action", "new_label"):
+        frame[col] = _or_none(current[col].reindex(frame["id"]).to_numpy(dtype=object))
+    if dataset.noisy is not None:
+        truth = dataset.original_labels if dataset.original_labels is not None else dataset.labels
+        frame["noisy"] = dataset.noisy[pos]
+        frame["original"] = dataset.label_names(truth)[pos].astype(str)
+    return frame.sort_values("rank", ignore_index=True)
+
+
+def _or_none(values: np.ndarray) -> pd.Series:
+    """An object column with ``None`` where a value is missing (pandas would read text plus gaps as a string
+    column holding NaN, and NaN is no ``None``: an undecided card read as decided)."""
+    column = pd.Series(np.asarray(values, dtype=object), dtype=object)
+    return column.where(column.notna(), None)
 
 
 def class_summary(frame: pd.DataFrame, low: float = LOW_PERCENTILE) -> pd.DataFrame:

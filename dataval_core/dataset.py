@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,19 @@ class Dataset:
         if self.task == REGRESSION:
             return np.asarray(labels, dtype=float)
         return np.asarray(self.classes, dtype=object)[np.asarray(labels, dtype=int)]
+
+    def positions(self, ids: Sequence[object] | np.ndarray | pd.Series) -> np.ndarray:
+        """The row of each of ``ids`` (sample ids, e.g. a result's): the one id → row join.
+
+        Raises:
+            DataError: some of ``ids`` are not sample ids of this dataset.
+        """
+        wanted = np.asarray(ids)
+        pos = pd.Index(self.ids).get_indexer(wanted)
+        if (pos < 0).any():
+            missing = wanted[pos < 0]
+            raise DataError(f"{len(missing):,} id(s) are not in the dataset, e.g. {str(missing[0])!r}.")
+        return pos
 
     def image_paths(self) -> list[Path]:
         """Image files, one per row: ``image_root / id``, except ids starting with a prefix in

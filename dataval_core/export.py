@@ -301,12 +301,11 @@ def values_table(dataset: Dataset, results: Results) -> pd.DataFrame:
         "role": np.where(dataset.is_target, "target", "valued"),
         "label": dataset.label_names(),
     })
-    position = pd.Index(dataset.ids)
     for name, result in run_names(results).items():
-        pos = position.get_indexer(result.ids)
-        if (pos < 0).any():
-            missing = result.ids[pos < 0][0]
-            raise ValueError(f"Run {name!r} has ids that are not in the dataset, e.g. {missing!r}.")
+        try:
+            pos = dataset.positions(result.ids)
+        except DataError as exc:
+            raise ValueError(f"Run {name!r}: {exc}") from None
         value = np.full(len(dataset), np.nan)
         value[pos] = result.values
         rank = pd.array([pd.NA] * len(dataset), dtype="Int64")

@@ -20,13 +20,14 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from .curation import review_table
 from .dataset import IMAGE, Dataset
 from .decisions import current_decisions
 from .evaluation import detection_curve, detection_metrics
 from .export import export_counts
 from .images import thumbnail_png
 from .plots import detection_curve_figure, point_removal_figure, value_histogram
-from .result import Results, run_names
+from .result import Results, ValuationResult, run_names
 from .targets import describe_mode
 
 #: lowest-valued samples listed per run
@@ -131,14 +132,10 @@ def _decision_section(dataset: Dataset, current: pd.DataFrame) -> str:
     return "<h2>Decisions</h2>" + _table(pd.DataFrame(rows, columns=["action", "samples"])) + note
 
 
-def _noise_of(dataset: Dataset, ids: np.ndarray, noisy: np.ndarray) -> np.ndarray:
-    return noisy[pd.Index(dataset.ids).get_indexer(ids)]
-
-
 def _detection_section(dataset: Dataset, runs: Mapping[str, Any], noisy: np.ndarray) -> str:
     rows, curves, rate = [], {}, None
     for name, result in runs.items():
-        flags = _noise_of(dataset, result.ids, noisy)
+        flags = noisy[dataset.positions(result.ids)]
         if flags.all() or not flags.any():
             continue
         m = detection_metrics(result.values, flags)
@@ -154,9 +151,9 @@ def _detection_section(dataset: Dataset, runs: Mapping[str, Any], noisy: np.ndar
             + _table(pd.DataFrame(rows)) + _figure(detection_curve_figure(curves, noise_rate=rate)))
 
 
-def _run_section(dataset: Dataset, name: str, result, current: pd.DataFrame) -> str:
+def _run_section(dataset: Dataset, name: str, result: ValuationResult, current: pd.DataFrame) -> str:
     noisy = dataset.noisy
-    flags = _noise_of(dataset, result.ids, noisy) if noisy is not None else None
+    flags = noisy[dataset.positions(result.ids)] if noisy is not None else None
     total = result.timings.get("total")
     facts = [f"method <b>{escape(result.method)}</b>", f"embedding {escape(result.embedding or '—')}",
              f"seed {result.seed}", f"{len(result.ids):,} samples valued"]
@@ -171,24 +168,24 @@ def _run_section(dataset: Dataset, name: str, result, current: pd.DataFrame) -> 
         html.append(f"<p class='noisy'>Status: {escape(result.status)}</p>")
     html.append(_figure(value_histogram(result.values, is_noisy=flags, title=f"Values — {name}")))
     html.append(f"<h3>{min(LOWEST_K, len(result.ids))} lowest-valued samples</h3>")
-    html.append(_lowest_table(dataset, result, current, flags))
+    html.append(_lowest_table(dataset, result, current))
     return "".join(html)
 
 
-def _lowest_table(dataset: Dataset, result, current: pd.DataFrame, flags: np.ndarray | None) -> str:
-    order = np.argsort(result.values, kind="stable")[:LOWEST_K]
-    pos = pd.Index(dataset.ids).get_indexer(result.ids[order])
-    by_id = current.set_index("id") if len(current) else None
-    frame = pd.DataFrame({"rank": result.ranks[order], "id": result.ids[order],
-                          "label": dataset.label_names()[pos], "value": result.values[order],
-                          "percentile": np.round(result.percentiles[order], 1)})
+def _lowest_table(dataset: Dataset, result: ValuationResult, current: pd.DataFrame) -> str:
+    """The run's review table (:func:`~dataval_core.curation.review_table`), its lowest rows, with each
+    row's image or first feature columns."""
+    rows = review_table(dataset, result, current).head(LOWEST_K)
+    pos = dataset.positions(rows["id"])
+    frame = pd.DataFrame({"rank": rows["rank"], "id": rows["id"], "label": dataset.label_names()[pos],
+                          "value": rows["value"], "percentile": rows["percentile"].round(1)})
     if result.suggested_labels is not None:
-        frame["suggested"] = result.suggested_labels[order]
-    frame["decision"] = [_decision_text(by_id, i) for i in result.ids[order]]
-    if flags is not None:
-        frame["injected noise"] = np.where(flags[order], "yes", "")
+        frame["suggested"] = rows["suggested"]
+    frame["decision"] = [_decision_text(a, new) for a, new in zip(rows["action"], rows["new_label"])]
+    if "noisy" in rows:
+        frame["injected noise"] = np.where(rows["noisy"], "yes", "")
     if dataset.original_labels is not None:
-        frame["original label"] = dataset.label_names(dataset.original_labels)[pos]
+        frame["original label"] = rows["original"]
     raw: tuple[str, ...] = ()
     if dataset.modality == IMAGE:
         paths = dataset.image_paths()
@@ -201,11 +198,10 @@ def _lowest_table(dataset: Dataset, result, current: pd.DataFrame, flags: np.nda
     return _table(frame, raw_html=raw)
 
 
-def _decision_text(by_id: pd.DataFrame | None, sample_id: str) -> str:
-    if by_id is None or sample_id not in by_id.index:
+def _decision_text(action: str | None, new_label: object) -> str:
+    if action is None:
         return ""
-    row = by_id.loc[sample_id]
-    return f"relabel → {row['new_label']}" if row["action"] == "relabel" else str(row["action"])
+    return f"relabel → {new_label}" if action == "relabel" else str(action)
 
 
 def _thumbnail(path) -> str:

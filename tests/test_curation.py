@@ -208,3 +208,32 @@ def test_runs_table_splits_submit_to_done_into_its_parts(tmp_path):
     assert all(v is not None and v >= 0 for v in parts.values())
     assert parts["submit→done s"] == pytest.approx(parts["queue + loading s"] + parts["embedding s"]
                                                    + parts["method s"])
+
+
+def test_review_table_joins_a_run_to_its_dataset_decisions_and_noise():
+    from dataval_core.curation import review_table
+    from dataval_core.dataset import DataError
+    from dataval_core.noise import inject_label_noise
+    from dataval_core.result import ValuationResult
+
+    ds = inject_label_noise(_dataset(8), 0.5, seed=0)  # 3 of the 6 valued rows flipped
+    valued = ds.ids[~ds.is_target][::-1]  # a run's own order, not the dataset's
+    res = ValuationResult(valued, np.array([5.0, 4.0, 3.0, 2.0, 1.0, 0.0]), "knn_shapley",
+                          suggested_labels=np.array(["p", None, "q", None, "q", "p"], dtype=object))
+    other = ValuationResult(valued, np.arange(6.0), "data_oob")
+    decisions = pd.DataFrame({"id": ["0", "5"], "action": ["drop", "relabel"], "new_label": [None, "p"]})
+    table = review_table(ds, res, decisions, [other])
+    assert table["id"].tolist() == ["0", "1", "2", "3", "4", "5"]  # lowest value first
+    assert table["rank"].tolist() == [1, 2, 3, 4, 5, 6] and table["percentile"].iloc[-1] == 100
+    assert table["label"].tolist() == ds.label_names()[:6].tolist()
+    assert table["suggested"].tolist() == ["p", "q", None, "q", None, "p"]
+    assert table["action"].tolist() == ["drop", None, None, None, None, "relabel"]
+    assert table["new_label"].iloc[-1] == "p"
+    assert table["flagged_by"].tolist() == [1, 0, 0, 0, 0, 1]  # lowest 10% of each run: "0" and "5"
+    assert table["noisy"].sum() == 3
+    flipped = table[table["noisy"]]
+    assert (flipped["original"] != flipped["label"]).all()
+    assert review_table(ds, res)["action"].isna().all()
+    with pytest.raises(DataError, match="1 id.s. are not in the dataset, e.g. 'zz'"):
+        ds.positions(["3", "zz"])
+    assert ds.positions(np.array(["7", "0"])).tolist() == [7, 0]

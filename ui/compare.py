@@ -35,7 +35,7 @@ def flagged(results: Sequence[ValuationResult], ds: Dataset, k: int) -> pd.DataF
     """Samples in the bottom k of at least two runs, with their label (and injected-noise flag)."""
     frame = flagged_by_several(results, k)
     frame = frame[frame["n_runs"] >= 2].reset_index(drop=True)
-    pos = pd.Index(ds.ids).get_indexer(frame["id"])
+    pos = ds.positions(frame["id"])
     frame.insert(1, "label", ds.label_names()[pos].astype(str))
     if ds.noisy is not None:
         frame["injected_noise"] = ds.noisy[pos]
@@ -64,7 +64,7 @@ def _known_bad(ds: Dataset, flags: np.ndarray | None) -> np.ndarray:
 
 
 def _flags_for(ds: Dataset, flags: np.ndarray, res: ValuationResult) -> np.ndarray:
-    return flags[pd.Index(ds.ids).get_indexer(res.ids)]
+    return flags[ds.positions(res.ids)]
 
 
 def noise_metrics(ds: Dataset, results: Sequence[ValuationResult], flags: np.ndarray | None = None) -> pd.DataFrame:
