@@ -1,4 +1,5 @@
-"""The ``dataval`` command line (docs/cli.md): list methods, value a dataset, evaluate values, map, curve.
+"""The ``dataval`` command line (docs/cli.md): list methods, value a dataset, evaluate values, map, curve,
+issues.
 
 Errors print one line to stderr and exit non-zero; never a traceback (``--debug`` shows it).
 """
@@ -104,6 +105,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
     g.set_defaults(func=cmd_gc)
     _add_task_verbs(sub)
+    from .issues_cli import add_options
+
+    i = sub.add_parser("issues", help="exact and near duplicates (conflicting labels flagged), outliers and copies "
+                                      "of reference rows in DATA, one row per sample in ISSUES.csv")
+    _add_data_options(i)
+    add_options(i)
+    i.set_defaults(func=cmd_issues)
     return p
 
 
@@ -321,6 +329,21 @@ def cmd_gc(args) -> int:
     total = sum(size for _, _, size in removed)
     print(f"{len(removed)} items, {total / 1e6:.1f} MB{' (dry run: nothing removed)' if args.dry_run else ''}",
           file=sys.stderr)
+    return 0
+
+
+
+def cmd_issues(args) -> int:
+    from .issues_cli import checked_params, issues_table, summary
+    from .progress import stderr_bar
+
+    params = checked_params(args.param)  # bad parameters: fail before loading anything
+    out = check_out(args.out, [_input_path(a) for a in (args.data, args.target) if a])
+    with tempfile.TemporaryDirectory(prefix="dataval-") as work:
+        ds = _dataset_from_args(args, work)
+        frame, issues = issues_table(args, ds, params, work, None if args.quiet else stderr_bar())
+    write_atomically(frame, out)
+    print(summary(issues, args.out), file=sys.stderr)
     return 0
 
 
