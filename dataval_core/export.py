@@ -24,7 +24,7 @@ from .targets import TARGET_PREFIX
 # a fixed timestamp makes exported zips byte-identical for identical inputs
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
-def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFrame:
+def export_plan(dataset: Dataset, decisions: pd.DataFrame | None, *, drop_duplicates: bool = False) -> pd.DataFrame:
     """What the export will do with each sample, without writing anything.
 
     The label written for a sample is its current label in ``dataset`` (after any
@@ -32,15 +32,22 @@ def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFram
     replaced by ``new_label`` for relabeled samples. Rows appended from a separate
     target file were never part of the input, so they are not exported.
 
+    With ``drop_duplicates``, an exported row whose content (its feature columns, or its
+    image file's bytes: :func:`~dataval_core.data_issues.content_hashes`) and written label
+    equal an earlier exported row's is left out: one copy of each exact duplicate stays.
+    Copies with different labels all stay, until a decision makes their labels agree.
+
     Args:
         dataset: the dataset as the app shows it.
         decisions: the audit log (see :func:`current_decisions`).
+        drop_duplicates: leave out the extra copies of exact duplicates.
 
     Returns:
         One row per sample in dataset order: ``id``, ``action`` (``keep``, ``drop``,
         ``relabel`` or ``undecided``), ``label`` (the label written), ``exported``
-        (False for dropped rows and target-file rows), ``new_id`` (the path in an
-        exported images zip, after moving relabeled images to their class folder;
+        (False for dropped rows, target-file rows and left-out copies), ``duplicate_of``
+        (the id of the copy kept in place of a left-out copy, else ``None``), ``new_id`` (the
+        path in an exported images zip, after moving relabeled images to their class folder;
         the id itself for tables; ``None`` where not exported).
 
     Raises:
@@ -61,8 +68,11 @@ def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFram
         labels[relabel] = _checked_new_labels(dataset, new)
     from_target_file = dataset.is_target & np.char.startswith(dataset.ids, TARGET_PREFIX) \
         if dataset.meta.get("target_file_rows") else np.zeros(len(dataset), dtype=bool)
+    exported = (actions != "drop") & ~from_target_file
+    duplicate_of = _copies(dataset, labels, exported) if drop_duplicates else np.full(len(dataset), None, object)
     plan = pd.DataFrame({"id": dataset.ids, "action": actions, "label": labels,
-                         "exported": (actions != "drop") & ~from_target_file})
+                         "exported": exported & pd.isna(duplicate_of),
+                         "duplicate_of": pd.Series(duplicate_of, dtype=object)})
     paths = _image_paths(dataset, plan) if dataset.source_format == "images" else dataset.ids
     new_id = np.asarray(paths, dtype=object).copy()
     new_id[~plan["exported"].to_numpy()] = None
@@ -70,20 +80,37 @@ def export_plan(dataset: Dataset, decisions: pd.DataFrame | None) -> pd.DataFram
     return plan
 
 
-def export_counts(dataset: Dataset, decisions: pd.DataFrame | None) -> dict[str, int]:
+def export_counts(dataset: Dataset, decisions: pd.DataFrame | None, *,
+                  drop_duplicates: bool = False) -> dict[str, int]:
     """How many of the input's rows the export keeps undecided, keeps, drops and relabels.
 
     Counts cover the rows of the input file only: ``exported`` equals the rows of the
-    cleaned file, and ``target_file_rows`` (from a separate target file) are never exported.
+    cleaned file, ``duplicates`` the copies left out with ``drop_duplicates``, and
+    ``target_file_rows`` (from a separate target file) are never exported.
     """
-    plan = export_plan(dataset, decisions)
+    plan = export_plan(dataset, decisions, drop_duplicates=drop_duplicates)
     n_file = int(dataset.meta.get("target_file_rows", 0) or 0)
     own = np.ones(len(plan), dtype=bool)
     if n_file:
         own = ~(dataset.is_target & np.char.startswith(dataset.ids, TARGET_PREFIX))
     counts = plan.loc[own, "action"].value_counts()
     out = {a: int(counts.get(a, 0)) for a in (UNDECIDED, *ACTIONS)}
-    out.update(exported=int(plan["exported"].sum()), target_file_rows=int((~own).sum()))
+    out.update(exported=int(plan["exported"].sum()), target_file_rows=int((~own).sum()),
+               duplicates=int(plan["duplicate_of"].notna().sum()))
+    return out
+
+
+def _copies(dataset: Dataset, labels: np.ndarray, exported: np.ndarray) -> np.ndarray:
+    """Per row: the id of the first exported row with the same content and label, if it is another row; else None."""
+    from .data_issues import content_hashes
+
+    key = pd.DataFrame({"content": content_hashes(dataset), "label": pd.Series(labels, dtype=object).astype(str)})
+    key = key[exported]
+    first = key.groupby(["content", "label"], sort=False).ngroup()
+    first_pos = pd.Series(key.index.to_numpy()).groupby(first.to_numpy()).transform("min").to_numpy()
+    out = np.full(len(dataset), None, dtype=object)
+    copy = first_pos != key.index.to_numpy()
+    out[key.index.to_numpy()[copy]] = dataset.ids[first_pos[copy]]
     return out
 
 
@@ -133,7 +160,8 @@ def _image_paths(dataset: Dataset, plan: pd.DataFrame) -> np.ndarray:
 
 
 # -- cleaned dataset -------------------------------------------------------------------------
-def export_dataset(dataset: Dataset, decisions: pd.DataFrame | None, dest: str | Path) -> Path:
+def export_dataset(dataset: Dataset, decisions: pd.DataFrame | None, dest: str | Path, *,
+                   drop_duplicates: bool = False) -> Path:
     """Write the cleaned dataset in the input's format.
 
     - CSV/Parquet: the original table with the same columns and dtypes; dropped rows
@@ -155,6 +183,7 @@ def export_dataset(dataset: Dataset, decisions: pd.DataFrame | None, dest: str |
         decisions: the audit log (see :func:`current_decisions`), or ``None``.
         dest: a file path with the format's suffix, or an existing folder /
             suffix-less path in which ``<name>_cleaned.<csv|parquet|zip>`` is written.
+        drop_duplicates: leave out the extra copies of exact duplicates (see :func:`export_plan`).
 
     Returns:
         The path of the written file.
@@ -164,7 +193,7 @@ def export_dataset(dataset: Dataset, decisions: pd.DataFrame | None, dest: str |
             label column's dtype.
         ValueError: ``dest`` has another format's suffix.
     """
-    plan = export_plan(dataset, decisions)
+    plan = export_plan(dataset, decisions, drop_duplicates=drop_duplicates)
     fmt = dataset.source_format
     suffix = {"csv": ".csv", "parquet": ".parquet", "images": ".zip", "images-manifest": ".zip"}.get(fmt)
     if suffix is None:
