@@ -19,10 +19,11 @@ install: $(STAMP)
 run: install
 	$(VENV)/bin/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port $(PORT)
 
-# Lint + import order (ruff) and the engine's type check (mypy); settings in pyproject.toml.
+# Lint + import order (ruff) and the type check (mypy) of the engine, the UI helpers and the pages; settings in
+# pyproject.toml.
 lint: install
 	$(PY) -m ruff check dataval_core ui app_pages app.py tests benchmarks
-	$(PY) -m mypy dataval_core
+	$(PY) -m mypy dataval_core ui app_pages app.py
 
 test: lint
 	$(PY) -m pytest

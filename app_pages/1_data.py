@@ -1,4 +1,6 @@
 """Data: upload or pick a sample, choose label and target set, optionally inject noise."""
+from typing import Any
+
 import streamlit as st
 
 from dataval_core.dataset import DataError
@@ -116,7 +118,7 @@ if base is not None:
     options += ["A separate file with the same schema"]
     target_kind = st.radio("How to choose the reference set", options, key="data_target_kind", horizontal=True,
                            label_visibility="collapsed")
-    target = None
+    target: dict[str, Any] | None = None
     if target_kind == options[0]:
         target = {"kind": "none"}
         st.caption(f"No trusted reference: all {len(base):,} {kind} are valued in {DEFAULT_FOLDS} rotating folds. "
@@ -154,7 +156,7 @@ if base is not None:
                                        "with most (realistic). Uniform: any other class.")
             noise = {"rate": rate, "kind": "pair" if kind_label == "Confusable pairs" else "uniform", "seed": 0}
 
-    if st.button("Use this dataset", type="primary", disabled=target is None, key="data_use"):
+    if st.button("Use this dataset", type="primary", disabled=target is None, key="data_use") and target is not None:
         try:
             with st.spinner("Preparing the dataset…"):
                 record = actions.use_dataset(actions.prepare(base, target=target, noise=noise))
@@ -166,5 +168,5 @@ if base is not None:
     st.subheader("Preview")
     if base.modality == "image":
         grid.preview_grid(base)
-    else:
+    elif base.table is not None:
         st.dataframe(base.table.head(200), height=300)

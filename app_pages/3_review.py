@@ -1,6 +1,9 @@
 """Review: lowest-valued samples first; keep, drop or relabel, one by one or in bulk; undo any step."""
+from typing import cast
+
 import streamlit as st
 
+from dataval_core.curation import review_table
 from dataval_core.registry import get_spec
 from ui import actions, layout, review, reviewstate, state
 
@@ -32,7 +35,7 @@ reviewstate.select_run(run.run_id)
 res = review.result(run)
 others = [review.result(r) for r in runs if r.run_id != run.run_id]
 current, log_size = review.stored_decisions(record)
-frame = review.review_frame(ds, res, current, others)
+frame = review_table(ds, res, current, others)
 status = t2.selectbox("Show", review.STATUS_FILTERS, key="rv_status", on_change=reviewstate.to_first_page,
                       help="Undecided: samples without a decision yet (decided ones leave this view).")
 view = t3.segmented_control("View", ["Grid", "Table"], required=True, key="rv_view")
@@ -47,8 +50,10 @@ with t4.popover(f"Filters{f' ({active})' if active else ''}", icon=":material/tu
                              on_change=reviewstate.to_first_page)
     sort = st.selectbox("Sort by", review.SORTS, key="rv_sort", on_change=reviewstate.to_first_page,
                         help="Flagged by most runs: how many finished runs put the sample in their lowest 10%.")
-    pct = st.slider("Percentile range", 0.0, 100.0, key="rv_pct", step=1.0, on_change=reviewstate.to_first_page,
-                    help="Show samples whose value percentile in this run lies in this range (0 = lowest).")
+    # a range: its value comes from session state (a pair), which Streamlit's typing cannot see
+    pct = cast(tuple[float, float], st.slider(
+        "Percentile range", 0.0, 100.0, key="rv_pct", step=1.0, on_change=reviewstate.to_first_page,
+        help="Show samples whose value percentile in this run lies in this range (0 = lowest)."))
 
 jump = (st.session_state.get(reviewstate.jump_key()) or "").strip()
 only_ids = st.session_state["review_ids"]
@@ -63,7 +68,7 @@ if jump:
     right.button("Show all", key="rv_clear_jump", on_click=reviewstate.clear_jump)
 else:
     shown = review.filter_frame(frame, classes=classes, status=status, only_ids=only_ids,
-                                percentile_range=tuple(pct), sort=sort)
+                                percentile_range=pct, sort=sort)
 if only_ids is not None and not jump:
     left, right = st.columns([5, 1], vertical_alignment="center")
     hidden = len(set(only_ids)) - len(shown)

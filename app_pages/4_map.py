@@ -1,6 +1,7 @@
 """Map: a 2-D picture of the embedding; select a region to review those samples."""
 import streamlit as st
 
+from dataval_core.curation import review_table
 from dataval_core.progress import RunState
 from ui import grid, layout, mapview, progress, review, reviewstate, state
 
@@ -44,8 +45,8 @@ if result is None and method != "pca" and umap_job is not None and not umap_job.
         result = state.jobs().result(preview)
         st.caption("Showing PCA until UMAP is done.")
 if result is not None:
-    frame = mapview.plot_frame(result.frame, review.review_frame(ds, review.result(run),
-                                                                 state.workspace().decisions(record.key)))
+    frame = mapview.plot_frame(result.frame, review_table(ds, review.result(run),
+                                                          state.workspace().decisions(record.key)))
     view, clipped = mapview.robust_view(frame)
     lo, hi = mapview.VIEW_QUANTILES
     st.caption(f"{result.note} · {len(result.frame):,} points · "

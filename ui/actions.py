@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import streamlit as st
 
@@ -22,11 +22,26 @@ from dataval_core.workspace import AccessError, DatasetRecord, RunRecord
 
 from . import state
 
+
+class _Demo(TypedDict):
+    """The one-click demo's settings."""
+
+    sample: str
+    target_frac: float
+    noise_rate: float
+    noise_kind: str
+    method: str
+    seed: int
+    pairs: dict[str, str]
+
+
 #: the one-click demo: bundled MNIST, 20% target, 10% confusable-pair label noise, knn_shapley
-DEMO = {"sample": "mnist", "target_frac": 0.2, "noise_rate": 0.1, "noise_kind": "pair", "method": "knn_shapley",
-        "seed": 0,
-        # the digits people confuse; fixed so the demo skips fitting the confusion model (about a minute on 2 cores)
-        "pairs": {"0": "6", "1": "7", "2": "7", "3": "5", "4": "9", "5": "3", "6": "0", "7": "1", "8": "3", "9": "4"}}
+DEMO: _Demo = {"sample": "mnist", "target_frac": 0.2, "noise_rate": 0.1, "noise_kind": "pair",
+               "method": "knn_shapley", "seed": 0,
+               # the digits people confuse; fixed so the demo skips fitting the confusion model (about a minute on
+               # 2 cores)
+               "pairs": {"0": "6", "1": "7", "2": "7", "3": "5", "4": "9", "5": "3", "6": "0", "7": "1", "8": "3",
+                         "9": "4"}}
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

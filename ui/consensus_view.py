@@ -35,11 +35,11 @@ def probe_frame(result: ValuationResult) -> pd.DataFrame:
             continue
         member = key[len("value:"):]
         method, _, space = member.partition("@")
-        fits = [result.timings.get(f"{part}:{member}") for part in ("member", "probe")]
+        fits = [result.timings[t] for t in (f"member:{member}", f"probe:{member}") if t in result.timings]
         rows.append({"member": f"{method} ({_SPACE.get(space, space)})", "checks": _IDEA.get(method, ""),
                      "probe score": float(result.extras[f"probe_auroc:{member}"][0]),
                      "share of consensus": float(result.extras[f"weight:{member}"][0]),
-                     "seconds": None if None in fits else float(sum(fits))})
+                     "seconds": float(sum(fits)) if len(fits) == 2 else None})
     return pd.DataFrame(rows).sort_values("probe score", ascending=False, kind="stable").reset_index(drop=True)
 
 

@@ -1,6 +1,7 @@
 """Files the Export page offers, built on demand from the workspace (cleaned data, values, decisions, report)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import pandas as pd
@@ -86,7 +87,7 @@ def log_preview(record: DatasetRecord, n: int = 200) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def downloads(record: DatasetRecord, ds: Dataset) -> list[tuple[str, str, str, object]]:
+def downloads(record: DatasetRecord, ds: Dataset) -> list[tuple[str, str, str, Callable[[], bytes]]]:
     """(label, file name, mime, zero-argument builder) for each download button."""
     return [
         ("Cleaned dataset", cleaned_name(ds), "application/octet-stream", partial(cleaned_bytes, record, ds)),

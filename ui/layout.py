@@ -1,6 +1,8 @@
 """Page chrome: the page list, the sidebar summary of the current dataset, page headers and small styles."""
 from __future__ import annotations
 
+from typing import Literal
+
 import streamlit as st
 
 from dataval_core import projection
@@ -37,11 +39,11 @@ _CSS = """
 
 def navigation() -> list:
     """The ``st.Page`` list ``app.py`` hands to ``st.navigation`` (Streamlit draws the sidebar menu)."""
-    return [st.Page(path, title=title, icon=icon, default=not url_path, **({"url_path": url_path} if url_path else {}))
+    return [st.Page(path, title=title, icon=icon, default=not url_path, url_path=url_path or None)
             for _, path, title, icon, url_path in NAV]
 
 
-def menu_position() -> str:
+def menu_position() -> Literal["sidebar", "hidden"]:
     """``"sidebar"``, or ``"hidden"`` while the login gate is up (a private server shows no page list)."""
     return "sidebar" if auth.configured_password() is None or st.session_state.get("auth_ok") else "hidden"
 
@@ -91,7 +93,7 @@ def sidebar() -> None:
         done = sum(r.status == RunState.DONE for r in runs)
         active = sum(r.status in ACTIVE_STATES for r in runs)
         decisions = state.workspace().decisions(record.key)
-        counts = decisions["action"].value_counts() if len(decisions) else {}
+        counts = decisions["action"].value_counts()
         detail = ", ".join(f"{counts[a]} {a}" for a in ("drop", "relabel", "keep") if a in counts)
         st.caption(f"**Runs:** {done} done{f', {active} running' if active else ''} · "
                    f"**Decisions:** {len(decisions)}{f' ({detail})' if detail else ''}")

@@ -23,12 +23,11 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dataval_core.calibration import CONFIDENT_SURE, calibrated_confidence
-from dataval_core.curation import given, runs_flagging
+from dataval_core.calibration import CONFIDENT_SURE
+from dataval_core.curation import given
 from dataval_core.dataset import Dataset
 from dataval_core.decisions import new_event_key
 from dataval_core.jobs import one_line_error
@@ -78,34 +77,6 @@ def best_run(runs: Sequence[RunRecord]) -> RunRecord:
             if wanted(r):
                 return r
     raise ValueError("no runs")
-
-
-def review_frame(ds: Dataset, res: ValuationResult, decisions: pd.DataFrame,
-                 others: Sequence[ValuationResult] = ()) -> pd.DataFrame:
-    """One row per valued sample, lowest value first.
-
-    Columns: id, label, value, percentile (0 = lowest of the run), rank, suggested,
-    confidence (calibrated chance, 0-1, that a suggestion differing from the label is right;
-    NaN where no calibrated number exists, see :mod:`dataval_core.calibration`), flagged_by
-    (runs, of ``res`` and ``others``, that put it in their lowest 10%), action (``None`` = undecided), new_label, and
-    with injected noise ``noisy`` and ``original`` (the true label).
-    """
-    pos = pd.Index(ds.ids).get_indexer(res.ids)
-    frame = pd.DataFrame({"id": res.ids, "label": ds.label_names()[pos].astype(str), "value": res.values,
-                          "percentile": res.percentiles, "rank": res.ranks})
-    frame["suggested"] = (res.suggested_labels if res.suggested_labels is not None
-                          else np.full(len(frame), None, dtype=object))
-    frame["confidence"] = calibrated_confidence(res, frame["label"].to_numpy(dtype=object))
-    frame["flagged_by"] = runs_flagging([res, *[o for o in others if o is not res]], res.ids)
-    current = decisions.set_index("id")
-    frame["action"] = current["action"].reindex(frame["id"]).to_numpy(dtype=object)
-    frame["new_label"] = current["new_label"].reindex(frame["id"]).to_numpy(dtype=object)
-    frame["action"] = frame["action"].where(frame["action"].notna(), None)
-    if ds.noisy is not None:
-        truth = ds.original_labels if ds.original_labels is not None else ds.labels
-        frame["noisy"] = ds.noisy[pos]
-        frame["original"] = ds.label_names(truth)[pos].astype(str)
-    return frame.sort_values("rank", ignore_index=True)
 
 
 def _has_suggestion(frame: pd.DataFrame) -> pd.Series:
@@ -173,13 +144,13 @@ def _relabel_option(rec: Mapping[Any, Any]) -> str | None:
     return f"→ {sug}" if given(sug) and str(sug) != rec["label"] else None
 
 
-def _on_decide(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], action: str, new_label: str | None,
+def _on_decide(record: DatasetRecord, run: RunRecord, rec: Mapping[Any, Any], action: str, new_label: str | None,
                event: str) -> None:
     """Callback of a card's decision button: the button's own action, written once (skipped if already so)."""
     _save(record, [_row(rec, run, action, new_label)], event, skip_unchanged=True)
 
 
-def _on_relabel(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], pick_key: str, event: str) -> None:
+def _on_relabel(record: DatasetRecord, run: RunRecord, rec: Mapping[Any, Any], pick_key: str, event: str) -> None:
     """Callback of a card's "Relabel" button: relabel to the class picked beside it (a pick alone writes nothing)."""
     new = st.session_state.get(pick_key)
     if new is None or str(new) == rec["label"]:
@@ -230,12 +201,12 @@ def _state_text(rec: Mapping[Any, Any]) -> str:
 
 
 def _decision_button(label: str, key: str, chosen: bool, record: DatasetRecord, run: RunRecord,
-                     rec: dict[str, Any], action: str, new_label: str | None = None, **kw: Any) -> None:
+                     rec: Mapping[Any, Any], action: str, new_label: str | None = None, **kw: Any) -> None:
     st.button(label, key=key, type="primary" if chosen else "secondary", on_click=_on_decide,
               args=(record, run, rec, action, new_label, new_event_key()), **kw)
 
 
-def _card(i: int, rec: dict[str, Any], record: DatasetRecord, run: RunRecord, classes: Sequence[str],
+def _card(i: int, rec: Mapping[Any, Any], record: DatasetRecord, run: RunRecord, classes: Sequence[str],
           path: str, gen: int) -> None:
     relabel = _relabel_option(rec)
     sid = rec["id"]
@@ -524,7 +495,7 @@ def _bulk_button(record: DatasetRecord, run: RunRecord, targets: pd.DataFrame, a
                   help="Nothing is ticked, so this acts on the whole page: you are asked first.")
 
 
-def _first_card(record: DatasetRecord, run: RunRecord, rec: dict[str, Any], action: str, event: str) -> None:
+def _first_card(record: DatasetRecord, run: RunRecord, rec: Mapping[Any, Any], action: str, event: str) -> None:
     if action == "relabel":
         sug = _relabel_option(rec)
         if sug is None:

@@ -92,7 +92,7 @@ def save(dataset_key: str) -> None:
 def selected_run(runs: Mapping[str, Any], default: str) -> str:
     """The run id both Review and Map show: the one last picked on either page, else ``default``."""
     picked = st.session_state.get(SELECTED_RUN)
-    return picked if picked in runs else default
+    return picked if isinstance(picked, str) and picked in runs else default
 
 
 def select_run(run_id: str) -> None:

@@ -90,7 +90,9 @@ def current() -> tuple[DatasetRecord, Dataset] | None:
 def can_write() -> bool:
     """Whether this session may decide and run on its current dataset (not on a view-only share)."""
     key = st.session_state.get("dataset_key")
-    return bool(key) and workspace().can_write(session_id(), key)
+    if not key:
+        return False
+    return workspace().can_write(session_id(), key)
 
 
 def set_current(key: str | None) -> None:
