@@ -75,8 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_options(v)
     v.add_argument("--method", default="consensus", help="valuation method (see `dataval methods`; default: "
                    "consensus, the recommended portfolio)")
-    v.add_argument("--embedding", help="raw, pca, pca:<k>, target_trained, torchvision:<arch>, columns:<prefix> "
-                                       "(default: the method's own)")
+    v.add_argument("--embedding", help=f"the features the method sees (default: the method's own): "
+                                       f"{_embeddings_help()}")
     v.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, repeatable")
     v.add_argument("--out", required=True, help="output VALUES.csv (never one of the input files; written "
                                                  "atomically, so a failed run leaves no partial file)")
@@ -113,6 +113,13 @@ def _parser() -> argparse.ArgumentParser:
     add_options(i)
     i.set_defaults(func=cmd_issues)
     return p
+
+
+def _embeddings_help() -> str:
+    """Every embedding with its one line of help, from the embeddings table (argparse escapes: %%)."""
+    from .embeddings import EMBEDDINGS
+
+    return "; ".join(f"{' or '.join(e.forms)}: {e.help}" for e in EMBEDDINGS.values()).replace("%", "%%")
 
 
 def cmd_methods(args) -> int:

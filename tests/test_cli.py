@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from dataval_core.cli import main
+from dataval_core.embeddings import EMBEDDINGS
 from dataval_core.registry import list_valuators
 
 from imagefiles import png_bytes, png_claiming, write_zip
@@ -39,6 +40,22 @@ def test_methods_lists_registry(capsys):
         cls = spec.load()
         assert f"{spec.name:<12} {cls.summary}\n    a low value: {cls.low_value}\n" in out
         assert f"    cost: {cls.cost}\n" in out
+
+
+def test_value_help_lists_every_embedding(capsys):
+    with pytest.raises(SystemExit):
+        main(["value", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines between words
+    assert all(form in out for e in EMBEDDINGS.values() for form in e.forms)
+
+
+def test_parser_and_the_registries_import_no_torch():
+    """`dataval --help` and the method and embedding lists stay cheap: torch loads when a method runs."""
+    code = ("import sys; from dataval_core.cli import _parser; from dataval_core.registry import list_valuators; "
+            "from dataval_core.embeddings import EMBEDDINGS; _parser(); [s.name for s in list_valuators()]; "
+            "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_value_digits_finds_injected_noise(tmp_path, capsys):

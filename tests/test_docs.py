@@ -4,8 +4,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dataval_core import methods_doc
+from dataval_core import docgen
 from dataval_core.cli import _parser
+from dataval_core.embeddings import EMBEDDINGS
 from dataval_core.methods.baselines import RandomValuator
 from dataval_core.registry import ValuatorSpec, get_spec, list_valuators
 
@@ -15,12 +16,12 @@ DOCS = ROOT / "docs"
 
 def test_methods_page_says_what_each_class_says():
     """docs/methods.md's block per method (summary, low value, labels, reference, cost, parameters) is the
-    class's: edit the class and run `python -m dataval_core.methods_doc`."""
+    class's: edit the class and run `python -m dataval_core.docgen`."""
     text = (DOCS / "methods.md").read_text()
-    assert methods_doc.rewrite(text, list_valuators()) == text, "run: python -m dataval_core.methods_doc"
+    assert docgen.rewrite_methods(text, list_valuators()) == text, "run: python -m dataval_core.docgen"
     for spec in list_valuators():
         section = text.split(f"## `{spec.name}`\n", 1)[1].split("\n## ", 1)[0]
-        assert section.strip().startswith(methods_doc.BEGIN), spec.name
+        assert section.strip().startswith(docgen.BEGIN), spec.name
         assert spec.load().low_value in section and spec.load().summary in section
 
 
@@ -32,15 +33,23 @@ class _NewValuator(RandomValuator):
     low_value = "low = never seen before."
 
 
-def test_methods_doc_replaces_a_stale_block_keeps_the_prose_and_adds_a_new_method():
+def test_docgen_replaces_a_stale_block_keeps_the_prose_and_adds_a_new_method():
     random, new = get_spec("random"), ValuatorSpec("brand_new", f"{__name__}:_NewValuator")
-    stale = (f"# Methods\n\n## `random`\n\n{methods_doc.BEGIN}\nAn old summary.\n{methods_doc.END}\n\n"
+    stale = (f"# Methods\n\n## `random`\n\n{docgen.BEGIN}\nAn old summary.\n{docgen.END}\n\n"
              "Hand-written prose.\n")
-    text = methods_doc.rewrite(stale, [random, new])
+    text = docgen.rewrite_methods(stale, [random, new])
     assert "An old summary." not in text and RandomValuator.summary in text
     assert "Hand-written prose." in text.split("## `brand_new`")[0]
-    assert text.split("## `brand_new`\n", 1)[1].strip() == methods_doc.facts(_NewValuator)
-    assert methods_doc.rewrite(text, [random, new]) == text
+    assert text.split("## `brand_new`\n", 1)[1].strip() == docgen.method_block(_NewValuator)
+    assert docgen.rewrite_methods(text, [random, new]) == text
+
+
+def test_embeddings_table_is_the_registry():
+    """docs/data-formats.md's embeddings table is written from embeddings.EMBEDDINGS, one row per kind."""
+    text = (DOCS / "data-formats.md").read_text()
+    assert docgen.rewrite_embeddings(text) == text, "run: python -m dataval_core.docgen"
+    for kind in EMBEDDINGS.values():
+        assert f"| `{kind.forms[0]}`" in text and f" | {kind.help} |" in text, kind.forms
 
 
 def test_every_cli_verb_is_documented():

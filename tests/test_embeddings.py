@@ -1,13 +1,23 @@
 """Feature building and the embeddings registry."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from dataval_core.dataset import DataError
-from dataval_core.embeddings import build_problem, embed, list_embeddings, raw_features
+from dataval_core.embeddings import (
+    EMBEDDINGS,
+    OFFLINE_EMBEDDINGS,
+    build_problem,
+    embed,
+    embedding_kind,
+    list_embeddings,
+    raw_features,
+)
 from dataval_core.io import load_frame
 from dataval_core.noise import inject_feature_noise, inject_label_noise
 from dataval_core.registry import get_valuator
@@ -83,13 +93,31 @@ def test_columns_embedding_and_errors():
         embed(ds, "magic")
 
 
+
+def test_one_table_names_every_embedding_and_refuses_other_names(small_digits):
+    forms = [f for e in EMBEDDINGS.values() for f in e.forms]
+    with pytest.raises(ValueError, match="Unknown embedding 'magic'") as err:
+        embed(small_digits, "magic")
+    assert str(err.value).endswith(f"choose one of: {', '.join(forms)}.")
+    for bad in ("raw:x", "target_trained:3", "pretrained:resnet", "Raw"):
+        with pytest.raises(ValueError, match="Unknown embedding"):
+            embed(small_digits, bad)
+    with pytest.raises(ValueError, match="positive whole number"):
+        embed(small_digits, "pca:0")
+    offered = list_embeddings(small_digits)
+    assert offered[:4] == ["raw", "pca", "target_trained", "cross_fitted"]
+    assert all(embedding_kind(name).accepts(name) for name in offered)
+    assert set(OFFLINE_EMBEDDINGS) >= {"raw", "pca", "target_trained", "cross_fitted"}
+    assert not {"pretrained:efficientnet_lite0", "torchvision:<arch>"} & set(OFFLINE_EMBEDDINGS)
+
 def test_torchvision_without_cached_weights_names_offline_options(monkeypatch, tmp_path):
     import torch
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     ds = load_sample("mnist")
-    with pytest.raises(ValueError, match="not in the local torch cache.*raw, pca, target_trained"):
+    with pytest.raises(ValueError, match=re.escape(f"not in the local torch cache ({tmp_path}")) as err:
         embed(ds, "torchvision:resnet18")
+    assert str(err.value).endswith(f"use an offline embedding: {', '.join(OFFLINE_EMBEDDINGS)}.")
 
 
 def test_build_problem_without_a_target_values_every_row_but_cannot_learn_from_it(small_digits):

