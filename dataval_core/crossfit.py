@@ -44,7 +44,7 @@ from .embeddings import build_problem, learned
 from .embeddings.core import LEARNED_EMBEDDINGS
 from .problem import Problem
 from .progress import Reporter
-from .result import ValuationResult
+from .result import ValuationResult, overall_status
 from .targets import DEFAULT_FOLDS, stratified_folds
 from .valuator import BaseValuator
 
@@ -205,7 +205,7 @@ def _result(problem: Problem, merged: Merged, method: str, seed: int, timings: d
     if merged.suggested is not None:
         suggested = np.asarray((*problem.classes, None), dtype=object)[merged.suggested]
     extras = {**merged.extras, "fold": merged.fold.astype(np.int64)}
-    status = next((r.status for r in runs if r.status != "ok"), "ok")
+    status = overall_status(runs)
     return ValuationResult(ids=problem.ids[merged.rows], values=merged.values, method=method,
                            params=runs[0].params, seed=seed, embedding=runs[0].embedding, timings=timings,
                            suggested_labels=suggested, extras=extras, status=status)

@@ -27,7 +27,7 @@ from .evaluation import detection_curve, detection_metrics
 from .export import export_counts
 from .images import thumbnail_png
 from .plots import detection_curve_figure, point_removal_figure, value_histogram
-from .result import Results, ValuationResult, run_names
+from .result import Results, ResultStatus, ValuationResult, run_names
 from .targets import describe_mode
 
 #: lowest-valued samples listed per run
@@ -164,7 +164,7 @@ def _run_section(dataset: Dataset, name: str, result: ValuationResult, current: 
     html = [f"<h2>Run: {escape(name)}</h2><p>{' · '.join(facts)}</p>"]
     if params:
         html.append(f"<p class='note'>Parameters: {params}</p>")
-    if result.status != "ok":
+    if result.status != ResultStatus.OK:
         html.append(f"<p class='noisy'>Status: {escape(result.status)}</p>")
     html.append(_figure(value_histogram(result.values, is_noisy=flags, title=f"Values — {name}")))
     html.append(f"<h3>{min(LOWEST_K, len(result.ids))} lowest-valued samples</h3>")

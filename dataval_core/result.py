@@ -1,13 +1,26 @@
 """The one result type every valuation method returns."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
+
+
+class ResultStatus(StrEnum):
+    """How a method's run ended, as stored with the run (the values are the stored strings)."""
+
+    OK = "ok"
+    NOT_CONVERGED = "not_converged"
+
+
+def overall_status(results: Iterable[ValuationResult]) -> ResultStatus:
+    """The status of a run made of several fits: the first that is not ``ok``, else ``ok``."""
+    return next((r.status for r in results if r.status != ResultStatus.OK), ResultStatus.OK)
 
 
 @dataclass(frozen=True)
@@ -25,7 +38,7 @@ class ValuationResult:
         suggested_labels: per-sample suggested class name (``None`` entries where the
             method has no suggestion), or ``None`` when the method cannot suggest.
         extras: named per-sample arrays (first axis n), e.g. influence by training phase.
-        status: ``"ok"`` or ``"not_converged"``.
+        status: a :class:`ResultStatus` (a plain string is read as one, so stored values load).
     """
 
     ids: np.ndarray
@@ -37,7 +50,7 @@ class ValuationResult:
     timings: Mapping[str, float] = field(default_factory=dict)
     suggested_labels: np.ndarray | None = None
     extras: Mapping[str, np.ndarray] = field(default_factory=dict)
-    status: str = "ok"
+    status: ResultStatus = ResultStatus.OK
 
     def __post_init__(self):
         ids = np.asarray(self.ids).astype(str, copy=False)  # no copy of a million ids that are str already
@@ -48,6 +61,7 @@ class ValuationResult:
             raise ValueError(f"{self.method} produced {int((~np.isfinite(values)).sum())} non-finite values.")
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "values", values)
+        object.__setattr__(self, "status", ResultStatus(self.status))
         if self.suggested_labels is not None:
             sug = np.asarray(self.suggested_labels, dtype=object)
             if sug.shape != ids.shape:

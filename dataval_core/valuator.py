@@ -22,7 +22,7 @@ from .backend import Backend, get_backend
 from .dataset import CLASSIFICATION, REGRESSION, DataError
 from .problem import Problem
 from .progress import CancelFlag, ProgressCallback, Reporter, as_reporter
-from .result import ValuationResult
+from .result import ResultStatus, ValuationResult
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Output:
     values: np.ndarray
     suggested: np.ndarray | None = None  # int class codes, -1 = no suggestion
     extras: Mapping[str, np.ndarray] | None = None
-    status: str = "ok"
+    status: ResultStatus = ResultStatus.OK
     timings: Mapping[str, float] | None = None
 
 

@@ -1,12 +1,16 @@
 """Workspace persistence: datasets, runs, decisions, per-session scoping."""
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from dataval_core.dataset import Dataset
-from dataval_core.result import ValuationResult
+from dataval_core.progress import RunState
+from dataval_core.result import ResultStatus, ValuationResult
 from dataval_core.workspace import Workspace
 from ui.sessions import new_session_id
 
@@ -119,8 +123,15 @@ def test_not_converged_survives_save_and_load_and_shows_in_tables_and_report(ws)
     run_id = ws.create_run(rec.key, "lava", embedding=None, params={}, seed=0)
     ws.save_result(run_id, _result(status="not_converged"))
     again = Workspace(ws.root)
-    assert again.load_result(run_id).status == "not_converged"
+    assert again.load_result(run_id).status is ResultStatus.NOT_CONVERGED  # stored as its string, read as the enum
+    record = again.run_record(run_id)
+    assert record.status is RunState.DONE and record.result_status is ResultStatus.NOT_CONVERGED
     assert again.run_record(run_id).status_text == "done · not converged"
+    with closing(sqlite3.connect(ws.db_path)) as con:
+        stored = con.execute("SELECT status, result_status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    assert stored == ("done", "not_converged")
+    with pytest.raises(ValueError, match="not a valid ResultStatus"):
+        _result(status="maybe")
     html = html_report(again.load_dataset(rec.key), {"lava": again.load_result(run_id)}, None)
     assert "Status: not_converged" in html
 

@@ -59,7 +59,7 @@ from ..params import param
 from ..problem import Problem
 from ..progress import Reporter
 from ..registry import get_spec, get_valuator
-from ..result import ValuationResult
+from ..result import ResultStatus, ValuationResult, overall_status
 from ..valuator import BaseValuator, Output
 
 #: methods a portfolio may hold (registry names; each is loaded through the registry when used)
@@ -228,14 +228,14 @@ class ConsensusValuator(BaseValuator):
         return spaces, model
 
 
-def roll_up(fits: list[tuple[str, ValuationResult]]) -> tuple[str, dict[str, float]]:
+def roll_up(fits: list[tuple[str, ValuationResult]]) -> tuple[ResultStatus, dict[str, float]]:
     """The portfolio's status and its members' seconds, from ``(key, result)`` per member fit.
 
     The status is the first fit's that is not ``"ok"`` (e.g. a sava member that did not converge
     makes the consensus ``"not_converged"``), else ``"ok"``; the timings map each ``key``
     (``member:<name>``, ``probe:<name>``) to that fit's own total seconds.
     """
-    status = next((r.status for _, r in fits if r.status != "ok"), "ok")
+    status = overall_status(r for _, r in fits)
     return status, {key: float(r.timings.get("total", 0.0)) for key, r in fits}
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from ..params import MEMORY_GB, param
 from ..problem import Problem
 from ..progress import Reporter
+from ..result import ResultStatus
 from ..valuator import BaseValuator, Output
 from . import _ot
 
@@ -96,4 +97,4 @@ class LavaValuator(BaseValuator):
         return Output(values=-scores.harm, suggested=scores.nearest_class,
                       extras={"calibrated_gradient": scores.gradient, "relabel_gain": scores.gain,
                               "potential": scores.potential},
-                      status="ok" if scores.converged else "not_converged", timings=timings)
+                      status=ResultStatus.OK if scores.converged else ResultStatus.NOT_CONVERGED, timings=timings)

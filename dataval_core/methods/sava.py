@@ -47,6 +47,7 @@ from ..backend import RowSource
 from ..params import CORES, MAX_OT_SIDE, param
 from ..problem import Problem
 from ..progress import Reporter
+from ..result import ResultStatus
 from ..valuator import BaseValuator, Output
 from . import _ot
 
@@ -284,5 +285,5 @@ class SavaValuator(BaseValuator):
         suggested = nearest[np.arange(n), np.argmin(nearest_dist, axis=1)].astype(np.int32)
         timings["outer_ot"] = time.perf_counter() - t
         reporter.update("outer OT", 1, 1, "done")
-        status = "ok" if converged.all() and outer.converged else "not_converged"
+        status = ResultStatus.OK if converged.all() and outer.converged else ResultStatus.NOT_CONVERGED
         return Output(values=values, suggested=suggested, status=status, timings=timings)

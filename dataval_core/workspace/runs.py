@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..progress import RunState
-from ..result import ValuationResult
+from ..result import ResultStatus, ValuationResult
 from .budget import Budget
 from .faults import WorkspaceError, _faults
 
@@ -46,7 +46,11 @@ def _owner_alive(owner: str | None) -> bool:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One valuation run as stored: parameters, state and timings (values live in Parquet)."""
+    """One valuation run as stored: parameters, state and timings (values live in Parquet).
+
+    ``status`` is where the run is (queued … done); ``result_status`` how a done run's method ended.
+    Both are stored as their string values.
+    """
 
     run_id: str
     dataset_key: str
@@ -54,12 +58,12 @@ class RunRecord:
     embedding: str | None
     params: Mapping[str, Any]
     seed: int
-    status: str
+    status: RunState
     error: str | None
     timings: Mapping[str, float]
     created: float
     finished: float | None
-    result_status: str = "ok"
+    result_status: ResultStatus = ResultStatus.OK
 
     @property
     def label(self) -> str:
@@ -69,7 +73,7 @@ class RunRecord:
     @property
     def status_text(self) -> str:
         """The state as shown in tables: ``done``, or ``done · not converged`` when the method says so."""
-        if self.status == RunState.DONE and self.result_status != "ok":
+        if self.status == RunState.DONE and self.result_status != ResultStatus.OK:
             return f"done · {self.result_status.replace('_', ' ')}"
         return self.status
 
@@ -89,7 +93,7 @@ class Runs(Budget):
                        time.time(), _PROCESS_TOKEN))
         return run_id
 
-    def set_run_status(self, run_id: str, status: str, *, error: str | None = None) -> None:
+    def set_run_status(self, run_id: str, status: RunState, *, error: str | None = None) -> None:
         """Move a run to ``status`` (one of ``RUN_STATES``) with an optional one-line error."""
         if status not in RUN_STATES:
             raise ValueError(f"Unknown run status {status!r}.")
@@ -151,8 +155,8 @@ class Runs(Budget):
         elif status in _ACTIVE and not _owner_alive(r["owner"]):
             status = RunState.INTERRUPTED
         return RunRecord(r["run_id"], r["dataset_key"], r["method"], r["embedding"], json.loads(r["params"]),
-                         r["seed"], status, error, json.loads(r["timings"]), r["created"], r["finished"],
-                         r["result_status"])
+                         r["seed"], RunState(status), error, json.loads(r["timings"]), r["created"],
+                         r["finished"], ResultStatus(r["result_status"]))
 
     def run_record(self, run_id: str) -> RunRecord:
         """The stored record of ``run_id``; raises ``KeyError`` if there is none."""
@@ -161,7 +165,7 @@ class Runs(Budget):
             raise KeyError(f"No run {run_id!r} in the workspace.")
         return self._run_record(rows[0])
 
-    def list_runs(self, key: str, status: str | None = None) -> list[RunRecord]:
+    def list_runs(self, key: str, status: RunState | None = None) -> list[RunRecord]:
         """Runs of record ``key``, oldest first, optionally only those in ``status``."""
         rows = self._query("SELECT * FROM runs WHERE dataset_key = ? ORDER BY created", (key,))
         runs = [self._run_record(r) for r in rows]
