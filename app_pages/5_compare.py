@@ -3,6 +3,7 @@ import streamlit as st
 
 from dataval_core.curation import truth_columns, truth_from_column, truth_from_ids
 from dataval_core.dataset import DataError
+from dataval_core.embeddings.core import LEARNED_EMBEDDINGS
 from ui import actions, compare, consensus_view, layout, progress, state
 
 layout.page("Compare & check",
@@ -89,8 +90,8 @@ if groups:
                                      help="Curves are compared only between runs on the same embedding: each run "
                                           "is retrained on its own features.")
     same = groups[embedding]
-    if embedding == "target_trained":
-        st.warning("target_trained features were trained on the target set the curves are scored on, so these "
+    if embedding.partition(":")[0] in LEARNED_EMBEDDINGS:
+        st.warning(f"{embedding} features were learned from the target set the curves are scored on, so these "
                    "scores are optimistic; compare them only with each other.", icon=":material/warning:")
     job_id = compare.removal_job_id(record, same)
     if st.button("Compute point-removal curves", key="cmp_removal", icon=":material/show_chart:"):

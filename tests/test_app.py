@@ -225,3 +225,23 @@ def test_background_tasks_draw_their_figures(workspace_dir, tmp_path, page, butt
     at.button(key=button).click().run()
     _rerun_until(at, lambda a: len(a.get("plotly_chart")) > 0)
     assert not errors(at)
+
+
+def test_compare_warns_that_curves_on_learned_features_are_optimistic(workspace_dir, tmp_path):
+    from dataval_core.jobs import JobManager
+
+    sid, key, _ = seeded_session(workspace_dir, tmp_path)
+    ws = AppWorkspace(workspace_dir)
+    jobs = JobManager(ws, max_workers=1)
+    run_id = jobs.submit_run(key, ws.load_dataset(key), "knn_shapley", embedding="target_trained")
+    assert jobs.wait(run_id, timeout=60).status == "done"
+    jobs.shutdown()
+    at = new_app(sid)
+    at.switch_page("app_pages/5_compare.py").run()
+    runs = at.multiselect(key="cmp_runs")
+    runs.set_value(runs.options).run()  # both knn_shapley runs (preselected: the newest of each method)
+    warned = {}
+    for embedding in ("raw", "target_trained"):
+        at.segmented_control(key="cmp_removal_embedding").set_value(embedding).run()
+        warned[embedding] = any("optimistic" in w.value for w in at.warning)
+    assert warned == {"raw": False, "target_trained": True}
