@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,21 +159,9 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
     """
     n = len(x)
     names = torch_models.grad_param_names(model, grad_params)
-    p = torch_models.n_grad_params(model, names)
     dtype = next(model.parameters()).dtype
     device = x.device
-    if proj_dim == 0 or (2 * proj_dim >= p and p <= MAX_UNPROJECTED):
-        # a projection that does not at least halve the gradient saves little (recursion cost k²) and
-        # costs fidelity: default model, output layer (330 entries) → 256 dims took Spearman vs exact
-        # leave-one-out from 0.67 to 0.48 (benchmarks/results/fidelity_dvemb.md)
-        if p > MAX_UNPROJECTED:
-            raise ValueError(f"dvemb without projection keeps a {p}×{p} matrix; set proj_dim (e.g. 256) "
-                             f"for models with more than {MAX_UNPROJECTED} gradient entries.")
-        proj = None
-        k = p
-    else:
-        proj = torch_models.random_projection(p, proj_dim, proj_seed, device, dtype)
-        k = proj_dim
+    proj, k = _projection(torch_models.n_grad_params(model, names), proj_dim, proj_seed, device, dtype)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     gen = torch_models.torch_generator(order_seed)
     sample = np.empty(epochs * n, dtype=np.int64)
@@ -214,11 +202,7 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
                 g = _mean_target_grad(model, x_target, target_target, task, names, chunk_size, check)
                 target_sum[0] = g if target_sum[0] is None else target_sum[0] + g
 
-        steps_per_epoch = -(-n // batch_size)
-        total_steps = epochs * steps_per_epoch
-        points = max(1, min(target_points, steps_per_epoch))
-        # after the last step and at evenly spaced steps of the last epoch before it
-        target_at = {total_steps - (j * steps_per_epoch) // points for j in range(points)}
+        target_at = _target_steps(n, epochs, batch_size, target_points)
         target_sum: list[torch.Tensor | None] = [None]
         n_steps = torch_models.run_epochs(n, step, epochs=epochs, batch_size=batch_size, generator=gen,
                                  reporter=reporter, stage="train")
@@ -227,14 +211,47 @@ def dvemb_trajectory(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
         if proj is not None:
             g_target = g_target @ proj
         dvemb_recursion(store, bounds, etas, reporter, report_at=epoch_starts)
-        g_np = g_target.detach().cpu().numpy().astype(np.float64)
-        contribution = np.empty(len(store))
-        for i in range(0, len(store), CONTRIBUTION_ROWS):
-            if check is not None:
-                check()
-            contribution[i:i + CONTRIBUTION_ROWS] = np.asarray(store[i:i + CONTRIBUTION_ROWS], dtype=np.float64) @ g_np
+        contribution = _contributions(store, g_target.detach().cpu().numpy().astype(np.float64), check)
         del store
     return Trajectory(sample, step_of, epoch_of, contribution, n_steps, model)
+
+
+def _projection(p: int, proj_dim: int, proj_seed: int, device: torch.device,
+                dtype: torch.dtype) -> tuple[torch.Tensor | None, int]:
+    """The random projection of the ``p`` gradient entries (None: kept whole) and the embedding size k.
+
+    Raises:
+        ValueError: no projection of more than :data:`MAX_UNPROJECTED` entries.
+    """
+    if proj_dim == 0 or (2 * proj_dim >= p and p <= MAX_UNPROJECTED):
+        # a projection that does not at least halve the gradient saves little (recursion cost k²) and
+        # costs fidelity: default model, output layer (330 entries) → 256 dims took Spearman vs exact
+        # leave-one-out from 0.67 to 0.48 (benchmarks/results/fidelity_dvemb.md)
+        if p > MAX_UNPROJECTED:
+            raise ValueError(f"dvemb without projection keeps a {p}×{p} matrix; set proj_dim (e.g. 256) "
+                             f"for models with more than {MAX_UNPROJECTED} gradient entries.")
+        return None, p
+    return torch_models.random_projection(p, proj_dim, proj_seed, device, dtype), proj_dim
+
+
+def _target_steps(n: int, epochs: int, batch_size: int, target_points: int) -> set[int]:
+    """Steps (counted from 1) after which the target gradient is taken: the last step, and evenly
+    spaced steps of the last epoch before it (``target_points`` in all, at most one per step)."""
+    steps_per_epoch = -(-n // batch_size)
+    total_steps = epochs * steps_per_epoch
+    points = max(1, min(target_points, steps_per_epoch))
+    return {total_steps - (j * steps_per_epoch) // points for j in range(points)}
+
+
+def _contributions(store: np.ndarray, g_target: np.ndarray, check: Callable[[], None] | None) -> np.ndarray:
+    """⟨target gradient, DVEmb⟩ per stored row, read :data:`CONTRIBUTION_ROWS` rows at a time (a cancel
+    check before each read)."""
+    contribution = np.empty(len(store))
+    for i in range(0, len(store), CONTRIBUTION_ROWS):
+        if check is not None:
+            check()
+        contribution[i:i + CONTRIBUTION_ROWS] = np.asarray(store[i:i + CONTRIBUTION_ROWS], dtype=np.float64) @ g_target
+    return contribution
 
 
 def _mean_target_grad(model, x_target, target_target, task, names, chunk_size, check=None):

@@ -43,7 +43,7 @@ from functools import partial
 
 import numpy as np
 
-from ..backend import RowSource
+from ..backend import Backend, RowSource
 from ..params import CORES, MAX_OT_SIDE, param
 from ..problem import Problem
 from ..progress import Reporter
@@ -200,49 +200,29 @@ class SavaValuator(BaseValuator):
     def _compute(self, problem: Problem, params: SavaParams, rng: np.random.Generator,
                  reporter: Reporter) -> Output:
         timings = {}
-        n, m, n_classes = problem.n, len(problem.x_target), problem.n_classes
+        n, m = problem.n, len(problem.x_target)
         n_k = len(batch_bounds(n, params.batch_size)) - 1
         n_l = len(batch_bounds(m, params.batch_size)) - 1
-        total = n_k * n_l
         backend = self.compute_backend()
-        cores = backend.cores()
         solver = _ot.resolve_solver(params.solver, params.device)
         device = _ot.resolve_device(params.device, solver)
-        workers = max(1, min(params.n_jobs or cores, total)) if not backend.remote_reads else cores
+        cores = backend.cores()
+        workers = cores if backend.remote_reads else max(1, min(params.n_jobs or cores, n_k * n_l))
         processes = device == "cpu" and not backend.remote_reads and use_processes(params.parallel, workers, n, m)
 
         y = np.asarray(problem.y)
         v_batches = stratified_batches(y, n_k, rng)
         target_rows = stratified_batches(problem.y_target, n_l, rng)
-
-        def valued_rows(k: int) -> np.ndarray:
-            return v_batches[k]
-
-        gradients = np.empty((n, n_l), dtype=np.float32)
-        nearest = np.empty((n, n_l), dtype=np.int16 if n_classes < 2**15 else np.int32)
-        nearest_dist = np.empty((n, n_l), dtype=np.float32)
-        pair_cost = np.empty((n_k, n_l))
-        converged = np.ones((n_k, n_l), dtype=bool)
-        # a task per valued batch (all its target batches: one read of its rows, from disk
-        # when x is memory-mapped) when there are enough to keep the workers busy, else per pair
-        if n_k >= 2 * workers:
-            groups = [(k, tuple(range(n_l))) for k in range(n_k)]
-        else:
-            groups = [(k, (l,)) for k in range(n_k) for l in range(n_l)]
-
-        def label_map(fn, *iterables):
-            """W's class pairs on the backend (worker processes or Ray), in order."""
-            tasks = list(zip(*iterables))
-            return [c for _, c in backend.map(_apply, tasks, reporter, "label cost", shared=fn, workers=workers,
-                                              processes=processes, ordered=True)]
+        pairs = _PairScores.empty(n, n_k, n_l, problem.n_classes)
+        groups = _pair_groups(n_k, n_l, workers)
 
         with _blas_single_thread(workers if not backend.remote_reads else 1):
             reporter.update("label cost", 0, 1, "W between classes")
             t = time.perf_counter()
             w = _ot.label_cost(problem.x, y, problem.x_target, problem.y_target, problem.classes,
                                per_class=params.label_samples, rng=rng,
-                               map_fn=label_map if processes or backend.remote_reads
-                               else _ot.checked_map(reporter, "label cost"))
+                               map_fn=_label_cost_map(backend, reporter, workers, processes)
+                               if processes or backend.remote_reads else _ot.checked_map(reporter, "label cost"))
             release_pages(problem.x)
             timings["label_cost"] = time.perf_counter() - t
 
@@ -257,7 +237,7 @@ class SavaValuator(BaseValuator):
                      "check": reporter.check if backend.name == "local" and not processes else None}
 
             def task(k: int, ls: tuple[int, ...]) -> tuple:
-                rows = valued_rows(k)
+                rows = v_batches[k]
                 valued = rows if backend.remote_reads else _ot.read_rows(problem.x, rows)
                 return k, valued, y[rows], ls
 
@@ -265,25 +245,70 @@ class SavaValuator(BaseValuator):
             t = time.perf_counter()
             for _, (k, out) in backend.map(_solve_group, tasks, reporter, "batch pairs", shared=state,
                                            workers=workers, processes=processes, units=[len(g[1]) for g in groups]):
-                rows = valued_rows(k)
-                for l, cost, harm, near, near_dist, ok in out:
-                    gradients[rows, l] = harm
-                    nearest[rows, l] = near
-                    nearest_dist[rows, l] = near_dist
-                    pair_cost[k, l] = cost
-                    converged[k, l] = ok
+                pairs.add(k, v_batches[k], out)
         timings["batch_pairs"] = time.perf_counter() - t
 
         reporter.update("outer OT", 0, 1, f"{n_k} x {n_l} batch costs")
         t = time.perf_counter()
-        outer = outer_plan(pair_cost, params.outer_reg)
-        weights = outer.plan * n_k  # rows sum to 1: a weighted average over target batches
-        values = np.empty(n)
-        for k in range(n_k):
-            rows = valued_rows(k)
-            values[rows] = -(gradients[rows].astype(np.float64) @ weights[k])
-        suggested = nearest[np.arange(n), np.argmin(nearest_dist, axis=1)].astype(np.int32)
+        outer = outer_plan(pairs.pair_cost, params.outer_reg)
+        values, suggested = pairs.combine(outer.plan, v_batches)
         timings["outer_ot"] = time.perf_counter() - t
         reporter.update("outer OT", 1, 1, "done")
-        status = ResultStatus.OK if converged.all() and outer.converged else ResultStatus.NOT_CONVERGED
+        status = ResultStatus.OK if pairs.converged.all() and outer.converged else ResultStatus.NOT_CONVERGED
         return Output(values=values, suggested=suggested, status=status, timings=timings)
+
+
+def _pair_groups(n_k: int, n_l: int, workers: int) -> list[tuple[int, tuple[int, ...]]]:
+    """The tasks, as (valued batch, its target batches): a task per valued batch (all its target batches: one
+    read of its rows, from disk when x is memory-mapped) when there are enough to keep the workers busy, else
+    a task per pair."""
+    if n_k >= 2 * workers:
+        return [(k, tuple(range(n_l))) for k in range(n_k)]
+    return [(k, (l,)) for k in range(n_k) for l in range(n_l)]
+
+
+def _label_cost_map(backend: Backend, reporter: Reporter, workers: int, processes: bool):
+    """A ``map`` that computes W's class pairs as backend tasks (worker processes or Ray), in order."""
+    def label_map(fn, *iterables):
+        tasks = list(zip(*iterables))
+        return [c for _, c in backend.map(_apply, tasks, reporter, "label cost", shared=fn, workers=workers,
+                                          processes=processes, ordered=True)]
+    return label_map
+
+
+@dataclass(frozen=True)
+class _PairScores:
+    """What the batch pairs give: per valued row and target batch l its harm score, nearest target class and
+    that class's distance, shape (n, L); per batch pair (k, l) its OT cost and whether it converged, (K, L)."""
+
+    harm: np.ndarray
+    nearest: np.ndarray
+    nearest_dist: np.ndarray
+    pair_cost: np.ndarray
+    converged: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int, n_k: int, n_l: int, n_classes: int) -> _PairScores:
+        return cls(np.empty((n, n_l), dtype=np.float32),
+                   np.empty((n, n_l), dtype=np.int16 if n_classes < 2**15 else np.int32),
+                   np.empty((n, n_l), dtype=np.float32), np.empty((n_k, n_l)), np.ones((n_k, n_l), dtype=bool))
+
+    def add(self, k: int, rows: np.ndarray, out: list[tuple]) -> None:
+        """Store valued batch ``k``'s (``rows``) results, as :func:`_solve_group` returns them."""
+        for l, cost, harm, near, near_dist, ok in out:
+            self.harm[rows, l] = harm
+            self.nearest[rows, l] = near
+            self.nearest_dist[rows, l] = near_dist
+            self.pair_cost[k, l] = cost
+            self.converged[k, l] = ok
+
+    def combine(self, plan: np.ndarray, v_batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Values ``-K · Σ_l π̄_kl H^{kl}_i`` under the outer ``plan`` (K, L), and each row's suggested class
+        (the nearest target row's over all target batches)."""
+        n = len(self.harm)
+        weights = plan * len(v_batches)  # rows sum to 1: a weighted average over target batches
+        values = np.empty(n)
+        for k, rows in enumerate(v_batches):
+            values[rows] = -(self.harm[rows].astype(np.float64) @ weights[k])
+        suggested = self.nearest[np.arange(n), np.argmin(self.nearest_dist, axis=1)].astype(np.int32)
+        return values, suggested
