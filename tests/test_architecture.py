@@ -97,3 +97,20 @@ def test_data_in_never_reaches_the_embeddings():
     for module in ("dataval_core.noise", "dataval_core.tabular", "dataval_core.dataset"):
         assert not {m for m in _reaches(graph, module) if m.startswith("dataval_core.embeddings")}, module
     assert "dataval_core.tabular" in _reaches(graph, "dataval_core.embeddings.raw")
+
+
+#: size limits of the engine (issue 19): a module past them is split by concern, a function into named steps
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 600, 80
+
+
+def test_engine_modules_and_functions_stay_small():
+    too_long = []
+    for path in sorted(ROOT.rglob("*.py")):
+        text = path.read_text()
+        if text.count("\n") > MAX_MODULE_LINES:
+            too_long.append(f"{path.name}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno is not None \
+                    and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES:
+                too_long.append(f"{path.name}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert not too_long, too_long
