@@ -75,7 +75,8 @@ def nearest_neighbours(x: np.ndarray, is_reference: np.ndarray, k: int, *, backe
     n_valued, m = int((~is_reference).sum()), int(is_reference.sum())
     k = max(1, min(k, n - 1))
     k_ref = max(0, min(k, m - 1))
-    shared = {"x": np.ascontiguousarray(xo), "sq": np.einsum("ij,ij->i", xo, xo), "n_valued": n_valued, "k": k,
+    xo = np.ascontiguousarray(xo)
+    shared = {"x": xo, "minus_2x": -2.0 * xo, "sq": np.einsum("ij,ij->i", xo, xo), "n_valued": n_valued, "k": k,
               "k_ref": k_ref}
     chunk = int(max(1, min(n, CHUNK_CELLS // n)))
     tasks = [(start, min(n, start + chunk)) for start in range(0, n, chunk)]
@@ -100,16 +101,14 @@ def nearest_neighbours(x: np.ndarray, is_reference: np.ndarray, k: int, *, backe
 
 def chunk_neighbours(shared: dict[str, Any], start: int, stop: int) -> dict[str, np.ndarray]:
     """Neighbours of internal rows ``start:stop`` (valued rows first, then reference rows)."""
-    x, sq, n_valued, k, k_ref = shared["x"], shared["sq"], shared["n_valued"], shared["k"], shared["k_ref"]
+    x, n_valued, k, k_ref = shared["x"], shared["n_valued"], shared["k"], shared["k_ref"]
     q = x[start:stop]
-    d = q @ x.T  # squared distances: ‖q‖² + ‖x‖² − 2⟨q, x⟩
-    d *= -2.0
-    d += sq
-    d += sq[start:stop, None]
+    # ‖x‖² − 2⟨q, x⟩: each row's squared distances less its own ‖q‖², which orders them the same
+    d = q @ shared["minus_2x"].T
+    d += shared["sq"]
     rows = np.arange(stop - start)
     d[rows, rows + start] = np.inf  # never its own neighbour
-    part = np.argpartition(d, k - 1, axis=1)[:, :k]
-    top, top_d = _exact_sorted(x, q, part)
+    top, top_d = _top_k(x, q, d, k)
     out = {"top": top, "top_d": top_d}
     for key, lo, hi in (("valued", 0, n_valued), ("reference", n_valued, len(x))):
         idx = np.full(len(q), -1, dtype=np.int64)
@@ -122,15 +121,25 @@ def chunk_neighbours(shared: dict[str, Any], start: int, stop: int) -> dict[str,
         out[key], out[f"{key}_d"] = idx, dist
     kth = np.full(len(q), np.nan)
     if k_ref:
-        ref = np.partition(d[:, n_valued:], k_ref - 1, axis=1)[:, k_ref - 1]
+        ref = np.partition(d[:, n_valued:], k_ref - 1, axis=1)[:, k_ref - 1] + shared["sq"][start:stop]
         kth = np.sqrt(np.maximum(ref, 0.0)).astype(np.float64)
     out["kth"] = kth
     return out
 
 
-def _exact_sorted(x: np.ndarray, q: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The candidate rows of each query with float64 distances, nearest first (ties: lower index first)."""
-    diff = x[candidates].astype(np.float64) - q[:, None, :]
-    dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-    order = np.lexsort((candidates, dist), axis=-1)
-    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(dist, order, axis=1)
+def _top_k(x: np.ndarray, q: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest rows of each query, with float64 distances, nearest first (ties: lower index first).
+
+    Candidates are every entry of ``d`` up to the row's k-th smallest (a partition and a mask: about half the
+    cost of an argpartition), so ties at the k-th place are all weighed.
+    """
+    kth = np.partition(d, k - 1, axis=1)[:, k - 1:k]
+    flat = np.flatnonzero(d <= kth)
+    row, col = np.divmod(flat, d.shape[1])
+    diff = x[col].astype(np.float64) - q[row]
+    dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    order = np.lexsort((col, dist, row))
+    row, col, dist = row[order], col[order], dist[order]
+    rank = np.arange(len(row)) - np.searchsorted(row, row)  # place within its row
+    keep = rank < k
+    return col[keep].reshape(len(q), k), dist[keep].reshape(len(q), k)
