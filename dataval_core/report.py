@@ -3,7 +3,8 @@
 The page embeds plotly.js once (inline, so it opens offline and from an e-mail
 attachment) and holds: a dataset summary, decision counts, detection metrics
 and curves when the injected noise is known, per run a value histogram and the
-lowest-valued samples (images as base64 PNG thumbnails, tables as rows), and any
+lowest-valued samples (images as base64 PNG thumbnails, tables as rows), a section per
+data-issue type when the caller passes the issues (:mod:`dataval_core.data_issues`), and any
 extra metrics the caller passes (e.g. the point-removal curve).
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from .curation import review_table
+from .data_issues import ISSUE_TITLES, ISSUE_TYPES, DataIssues
 from .dataset import IMAGE, Dataset
 from .decisions import current_decisions
 from .evaluation import detection_curve, detection_metrics
@@ -35,6 +37,13 @@ LOWEST_K = 20
 #: table feature columns shown next to each lowest-valued row
 MAX_FEATURE_COLUMNS = 6
 POINT_REMOVAL_COLUMNS = {"fraction", "strategy", "score"}
+#: rows listed per data-issue type
+ISSUE_ROWS = 20
+#: what each issue type's list is sorted by, for its note
+_ISSUE_ORDER = {"conflicting_duplicates": "closest group first, a group's rows together",
+                "near_duplicates": "closest group first, a group's rows together",
+                "outliers": "farthest from the reference first",
+                "reference_copies": "closest to a reference row first"}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#202124}
@@ -48,7 +57,8 @@ img.thumb{width:48px;height:auto;image-rendering:pixelated}.note{color:#5f6368;f
 
 
 def html_report(dataset: Dataset, results: Results, decisions: pd.DataFrame | None,
-                metrics: Mapping[str, pd.DataFrame | Mapping[str, Any]] | None = None) -> str:
+                metrics: Mapping[str, pd.DataFrame | Mapping[str, Any]] | None = None,
+                issues: DataIssues | None = None) -> str:
     """Build the report page.
 
     Args:
@@ -59,6 +69,7 @@ def html_report(dataset: Dataset, results: Results, decisions: pd.DataFrame | No
             (``fraction``, ``strategy``, ``score``; optional ``run``) is drawn and
             tabulated, any other DataFrame is tabulated, a mapping of numbers is a
             two-column table.
+        issues: the dataset's data issues (duplicates, outliers, reference copies): a section per type.
 
     Returns:
         A complete HTML document (about 4.6 MB, most of it the inlined plotly.js).
@@ -73,6 +84,8 @@ def html_report(dataset: Dataset, results: Results, decisions: pd.DataFrame | No
         body.append(_detection_section(dataset, runs, noisy))
     for name, result in runs.items():
         body.append(_run_section(dataset, name, result, current))
+    if issues is not None:
+        body += _issue_sections(dataset, issues, current)
     for title, content in (metrics or {}).items():
         body.append(_metrics_section(str(title), content))
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -196,6 +209,56 @@ def _lowest_table(dataset: Dataset, result: ValuationResult, current: pd.DataFra
         features = dataset.table.reset_index(drop=True).iloc[pos][cols].reset_index(drop=True)
         frame = pd.concat([frame, features.astype(object)], axis=1)
     return _table(frame, raw_html=raw)
+
+
+def _issue_sections(dataset: Dataset, issues: DataIssues, current: pd.DataFrame) -> list[str]:
+    """One section per issue type: how many rows, how they were found, and the first :data:`ISSUE_ROWS`."""
+    where = ("the given reference" if issues.reference == "given"
+             else "all other rows (no reference was given, so each row is left out of its own)")
+    how = {"conflicting_duplicates": "near or exact duplicates whose labels disagree",
+           "near_duplicates": f"closer than {issues.threshold:.4g} (= {issues.params.near_ratio:g} × the median "
+                              f"nearest-neighbour distance {issues.scale:.4g}), or the same content",
+           "outliers": f"distance to the {issues.params.k}-th nearest row of {where} beyond {issues.fence:.4g} "
+                       f"(Q3 + {issues.params.outlier_iqr:g} IQR of the reference rows' own distances)",
+           "reference_copies": "valued rows with a reference row's content, or within the near-duplicate "
+                               "distance of one"}
+    by_id = current.set_index("id") if len(current) else None
+    out = []
+    for kind in ISSUE_TYPES:
+        rows = issues.view(kind)
+        html = [f"<h2>{ISSUE_TITLES[kind]}</h2><p>{len(rows):,} samples: {escape(how[kind])}; distances in the "
+                f"{escape(issues.embedding)} embedding. Listed {_ISSUE_ORDER[kind]}.</p>"]
+        if kind == "reference_copies" and issues.reference != "given":
+            html = [f"<h2>{ISSUE_TITLES[kind]}</h2><p class='note'>No reference was given, so no row can copy one."
+                    "</p>"]
+        elif len(rows):
+            html.append(_issue_table(dataset, kind, rows.head(ISSUE_ROWS), by_id))
+        out.append("".join(html))
+    return out
+
+
+def _issue_table(dataset: Dataset, kind: str, rows: pd.DataFrame, by_id: pd.DataFrame | None) -> str:
+    frame = pd.DataFrame({"id": rows["id"], "role": rows["role"], "label": rows["label"]})
+    if kind in ("conflicting_duplicates", "near_duplicates"):
+        frame.insert(0, "group", rows["near_group"].astype(object))
+        frame["distance"] = rows["duplicate_distance"]
+    elif kind == "outliers":
+        frame["distance"], frame["percentile"] = rows["outlier_distance"], rows["outlier_percentile"].round(1)
+    else:
+        frame["reference row"], frame["distance"] = rows["nn_reference_id"], rows["nn_reference_distance"]
+    decided = [by_id.loc[i] if by_id is not None and i in by_id.index else None for i in rows["id"]]
+    frame["decision"] = [_decision_text(d["action"], d["new_label"]) if d is not None else "" for d in decided]
+    pos = dataset.positions(rows["id"])
+    frame = frame.reset_index(drop=True)
+    if dataset.modality == IMAGE:
+        paths = dataset.image_paths()
+        frame.insert(0, "image", [_thumbnail(paths[p]) for p in pos])
+        return _table(frame, raw_html=("image",))
+    if dataset.table is not None:
+        cols = [c for c in dataset.feature_columns if c in dataset.table.columns][:MAX_FEATURE_COLUMNS]
+        features = dataset.table.reset_index(drop=True).iloc[pos][cols].reset_index(drop=True)
+        frame = pd.concat([frame, features.astype(object)], axis=1)
+    return _table(frame)
 
 
 def _decision_text(action: str | None, new_label: object) -> str:
