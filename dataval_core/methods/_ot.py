@@ -378,8 +378,9 @@ def calibrated_gradient(f: np.ndarray) -> np.ndarray:
 
 def resolve_solver(solver: str, device: str) -> str:
     """``"exact"`` or ``"sinkhorn"``: ``auto`` is Sinkhorn on CUDA when torch sees a GPU and ``device`` is not
-    ``cpu`` (on an H200 it found more flips than the exact solver, 35-45x faster), else the exact solver
-    (on CPU Sinkhorn is 29-68x slower per pair: ``benchmarks/results/profile_sava_pair.md``)."""
+    ``cpu`` (there it is the faster solver; ``benchmarks/gpu_check.sh`` compares them on a GPU machine, and no
+    GPU result is stored yet), else the exact solver (on CPU Sinkhorn is far slower per pair:
+    ``benchmarks/results/profile_sava_pair.md``)."""
     if solver not in SOLVERS:
         raise ValueError(f"Unknown OT solver {solver!r}; choose one of {', '.join(SOLVERS)}.")
     if solver != "auto":
@@ -446,11 +447,10 @@ def relabel_terms(cost, g, y, y_target, w, label_weight: float, xp=np):
     own potential). The gain ``f_i(y_i) - min_c f_i(c)`` is how much a relabel would save:
     it is zero for a row whose given label is already its cheapest and large for a flip,
     while the part of f_i that no label changes (a row far from all targets) cancels. On
-    the bundled MNIST with 20% confusable-pair flips it lifts lava's AUROC from about 0.90
-    to 0.94 (benchmarks/results/ot_pair_flips.md). The suggested label is the class of the
-    nearest target row in feature distance: the target duals carry per-class offsets that
-    make ``argmin_c f_i(c)`` a poor label (right for about half of the flips), the nearest
-    target row is right for about nine in ten.
+    confusable-pair flips it lifts lava's AUROC (benchmarks/results/ot_pair_flips.md). The
+    suggested label is the class of the nearest target row in feature distance: the target
+    duals carry per-class offsets that make ``argmin_c f_i(c)`` a poor label, while the nearest
+    target row is right for most flips (same file).
 
     Args:
         cost: augmented cost, shape (n, m) (numpy, or torch with ``xp=torch``).

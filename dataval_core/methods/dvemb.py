@@ -18,33 +18,18 @@ with η_t = lr/|B_t| for the mean batch loss.
 Being first order in the final target gradient, it cannot see zero-mean label noise in
 regression (the fit stays unbiased, the target gradient ≈ 0); systematic shifts and flipped
 classes it ranks low. The same first-order signal fades once the model fits the clean
-majority, which is why it trails knn_shapley on the bundled MNIST with pair flips (AUROC
-0.877 vs 0.989 at 20 %; uniform flips 0.984 vs 0.993, ``benchmarks/results/detection.md``).
-``grad_params="last"`` (output layer only) is the default: on digits with 20 % flips it gave
-AUROC 0.951 vs 0.882 with all layers, in two thirds of the time.
-The output layer of the default model has 330 gradient entries, which are no longer
-projected to 256 (a projection must at least halve the size): digits AUROC 0.956 / 0.968 /
-0.965 on seeds 0–2 vs 0.951 / 0.947 / 0.952 projected, and Spearman against the exact
-trajectory leave-one-out 0.67 vs 0.48 on seed 0 (0.62 mean over 3 seeds unprojected;
-``benchmarks/results/fidelity_dvemb.md``). That benchmark also bounds where the first-order
-unrolling holds: Spearman ≥ 0.8 needs a small learning rate (hidden 32, all layers, no
-projection, 3-seed mean: 0.96 at lr 0.02, 0.85 at 0.05, 0.58 at 0.2).
+majority, so it trails knn_shapley on images with confusable-pair flips
+(``benchmarks/results/detection.md``).
 
-**Images with confusable-pair flips** (MNIST subsets of 1,200 valued / 300 target images,
-20 % pair flips, tuning seeds 10-12) were at chance with the earlier defaults (raw pixels
-through a CNN, lr 0.05, 5 epochs: AUROC 0.73 on seed 10; on target_trained features
-0.81 / 0.64 / 0.51). The cause is the single final target gradient: the value is first
-order in it, and once the model has partly learnt the pair flips that gradient is small
-and its direction swings from step to step (the same run scored 0.81 at 5 epochs, 0.53 at
-10, 0.77 at 20). Averaging the target gradient over ``target_points`` evenly spaced steps
-of the last epoch removes most of that swing (0.81 → 0.88, 0.64 → 0.85), and the smaller
-lr 0.02 (where the first-order unrolling is also most faithful, see above) with 10 epochs
-on ``target_trained`` features gives 0.86 / 0.91 / 0.87. Those are the defaults;
-``target_points=1`` is the paper's estimator. On the full bundled MNIST (20 % pair flips,
-seeds 0-2, never used for tuning) the defaults give 0.908 / 0.854 / 0.867 (mean 0.876)
-with 1,000 target images and 0.880 / 0.824 / 0.822 (mean 0.842) with 500, against
-0.695 ± 0.058 with the earlier defaults (2026-11-23). What is left is the
-first-order estimate itself: it still trails knn_shapley (0.99) on pair flips.
+The defaults, and why (the tuning runs behind them: ``benchmarks/results/method_design_notes.md``;
+fidelity to exact leave-one-out retraining: ``benchmarks/results/fidelity_dvemb.md``):
+``grad_params="last"`` (the output layer only) finds flips better than all layers, in less time;
+gradients are projected only when a projection at least halves them (projecting the default
+model's output layer lost both AUROC and fidelity); the first-order unrolling holds only at a
+small learning rate, hence ``lr`` 0.02 with 10 epochs on ``target_trained`` features; and the
+target gradient is averaged over ``target_points`` evenly spaced steps of the last epoch
+(``target_points=1`` is the paper's estimator), because once the model has partly learnt pair
+flips one final gradient is small and swings from step to step.
 """
 from __future__ import annotations
 
@@ -225,8 +210,7 @@ def _projection(p: int, proj_dim: int, proj_seed: int, device: torch.device,
     """
     if proj_dim == 0 or (2 * proj_dim >= p and p <= MAX_UNPROJECTED):
         # a projection that does not at least halve the gradient saves little (recursion cost k²) and
-        # costs fidelity: default model, output layer (330 entries) → 256 dims took Spearman vs exact
-        # leave-one-out from 0.67 to 0.48 (benchmarks/results/fidelity_dvemb.md)
+        # costs fidelity (benchmarks/results/method_design_notes.md, fidelity_dvemb.md)
         if p > MAX_UNPROJECTED:
             raise ValueError(f"dvemb without projection keeps a {p}×{p} matrix; set proj_dim (e.g. 256) "
                              f"for models with more than {MAX_UNPROJECTED} gradient entries.")

@@ -11,9 +11,8 @@ reconstructs its input (mean squared error, no labels), which ranks rows with no
 features low.
 
 Its model learns from the target set alone, so its scores are only as sharp as a model
-fitted to those rows: with 1,000 target images (bundled MNIST, 20 % flips) flips reach
-AUROC 0.74 against 0.99 for knn_shapley, while 360 target rows of 8x8 digits suffice for
-0.96 (``benchmarks/results/detection.md``).
+fitted to those rows: on images it trails knn_shapley by far, while a few hundred target
+rows of a small table suffice (``benchmarks/results/detection.md``).
 """
 from __future__ import annotations
 
@@ -60,8 +59,8 @@ class DVGSValuator(BaseValuator):
             "point: about as much as training the net on the valued rows.")
     Params = DVGSParams
     supports_regression = True
-    #: measured on digits (20 % flips): AUROC 0.99 on target_trained vs 0.975 on raw features;
-    #: for noisy-feature detection (autoencoder mode) choose raw features.
+    #: for label flips neither space wins everywhere (``benchmarks/results/detection_dvgs_embedding.md``);
+    #: for noisy features (autoencoder mode) choose raw (``benchmarks/results/dvgs_features.md``)
     default_embedding = "target_trained"
     torch_threads = torch_models.SMALL_MODEL_THREADS  # see benchmarks/results/threads.md
 
@@ -118,7 +117,8 @@ def _cosines(model, x, y, task, names, g_target, chunk_size: int = 1024, check=N
     (the cancel check) runs after every chunk: a scoring point over many rows takes seconds."""
     out = np.empty(len(x), dtype=np.float64)
     g_unit = g_target / g_target.norm().clamp_min(1e-12)
-    # dense layers: dot products and norms without forming the per-sample gradients (exact, ~10× faster)
+    # dense layers: dot products and norms without forming the per-sample gradients (exact; what it saves:
+    # benchmarks/results/cost_training.md)
     for start, dots, sq in torch_models.per_sample_grad_dots(model, x, y, task, g_unit, names=names,
                                                              chunk_size=chunk_size):
         if check is not None:

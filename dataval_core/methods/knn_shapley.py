@@ -10,7 +10,8 @@ and the value is the mean over target points. The recursion is evaluated for a c
 target points at once, as a forward cumulative sum from the farthest point, so memory is
 O(chunk · N) and 100,000 × 5,000 runs in bounded memory. Each chunk ranks the valued
 points by one SIMD sort of 64-bit keys (distance bits above, row index below) instead of
-a stable argsort: 4-5× faster, and ties still go to the lower row index, so the values
+a stable argsort: several times faster (``benchmarks/results/method_design_notes.md``), and
+ties still go to the lower row index, so the values
 are those of a stable sort on any machine. Chunks are independent tasks on the compute
 backend (threads, or Ray tasks sharing the arrays through the object store), summed in
 chunk order so the values do not depend on where they ran.

@@ -14,11 +14,11 @@ Differences from the reference code, on purpose: the embedding is computed once,
 inside every cost evaluation; every row is valued (no silent 10k subsample); W is
 computed once, with exact OT on a stratified sample, between the classes of the clean
 target set (the reference compares valued class c, whose noisy labels blur it, with
-target class c'), and weighted 0.5 (measured best on held-in seeds of MNIST with
-confusable-pair flips); the label term is not halved twice; potentials come from exact OT by default;
-the relabel gain is added to the
-gradient (``relabel_weight = 0`` gives the paper's score), because on confusable-pair flips
-the gradient alone ranks flips poorly; the suggestion is the nearest target row's class,
+target class c'), and weighted 0.5 (the best on held-in seeds of MNIST with confusable-pair
+flips); the label term is not halved twice; potentials come from exact OT by default; the
+relabel gain is added to the gradient (``relabel_weight = 0`` gives the paper's score),
+because on confusable-pair flips the gradient alone ranks flips poorly (both measured in
+``benchmarks/results/ot_pair_flips.md``); the suggestion is the nearest target row's class,
 not the class that receives the row's mass (that one mostly repeats the given label).
 """
 from __future__ import annotations

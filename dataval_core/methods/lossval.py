@@ -29,8 +29,8 @@ Choices where the reference code is inconsistent or loose (each one documented h
   cost; ``label_cost=0`` is the reference code's features-only term. The repo's docstring says the
   OT compares the joint (X, y) distribution while its code passes X only; with normalised masses
   and features only, the loss term ℓ_n·S² is tiny next to the potential term whenever the batch
-  already resembles the target (S ≈ 0), so flipped labels went undetected (AUROC 0.44–0.70 on
-  well-separated blobs vs 1.0 with λ = 1; digits, 20 % flips: 0.951 vs 0.979).
+  already resembles the target (S ≈ 0), so flipped labels went undetected, even on
+  well-separated blobs (``benchmarks/results/method_design_notes.md``).
 * **Sinkhorn.** Our own log-domain Sinkhorn in torch with a fixed iteration count (stable in
   float32, deterministic, no warning floods; POT's float32 Sinkhorn does not reach its default
   tolerance). ε is ``sinkhorn_reg`` times the mean target–target cost, so one setting suits any
@@ -40,8 +40,9 @@ Choices where the reference code is inconsistent or loose (each one documented h
   ``target_batch_size`` target rows (a seeded split of the target set, cycled), not the whole
   set, and starts Sinkhorn from that chunk's potential of its previous use, so a few iterations
   suffice. The chunk's self-term OT(b, b) is computed once in setup. ε uses the exact mean target
-  cost from first and second moments (no M × M matrix). Together this brings LossVal from about
-  32× to under 4× one plain training run with the same AUROC (``benchmarks/results/lossval.md``).
+  cost from first and second moments (no M × M matrix). Together this brings LossVal from tens of
+  plain training runs to a few, with the same AUROC (``benchmarks/results/lossval.md``,
+  ``cost_training.md``).
 """
 from __future__ import annotations
 

@@ -58,10 +58,8 @@ class SavaParams(_ot.OTParams):
 
     batch_size: int = param(2048, low=16, high=MAX_OT_SIDE,
                             help="Rows per valued and per target batch. Larger batches track lava more closely "
-                                 "(Spearman with lava 0.908 at the default 2048, 0.876 at 1024, with 20,000 rows) "
-                                 "at about the same "
-                                 "total CPU time; memory per worker grows with its square (about 330 MB at "
-                                 "2048 x 2,500 with the exact solver).")
+                                 "at about the same total CPU time; memory per worker grows with its square "
+                                 "(measured: benchmarks/results/fidelity_sava.md).")
     outer_reg: float = param(0.01, low=0.0, high=10.0,
                              help="Entropic regularisation of the outer OT between batches, relative to the "
                                   "largest batch-pair cost (the reference's 0.01); 0 = exact outer OT.")
