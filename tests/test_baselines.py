@@ -134,3 +134,24 @@ def test_self_confidence_regression_scores_corrupted_targets_low():
     problem = Problem.from_arrays(x, y, x[:0], y[:0], task="regression")
     values = get_valuator("self_confidence", seed=0).fit(problem).values
     assert values[bad].max() < np.median(values[~bad])
+
+
+def test_data_oob_subbags_above_max_bag_rows_and_still_finds_flips(blobs, monkeypatch):
+    """Above ``max_bag_rows`` each model is fitted on at most that many distinct rows, not on the whole set."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.tree import DecisionTreeClassifier
+
+    problem, noisy = blobs
+    fitted_rows = []
+    fit = DecisionTreeClassifier.fit
+    monkeypatch.setattr(DecisionTreeClassifier, "fit",
+                        lambda self, x, y, **kw: fitted_rows.append(len(x)) or fit(self, x, y, **kw))
+    cap = problem.n // 4
+    params = {"n_estimators": 40, "max_bag_rows": cap, "n_jobs": 1}
+    sub = get_valuator("data_oob", params, seed=3).fit(problem)
+    assert len(fitted_rows) == 40 and max(fitted_rows) <= cap
+    assert roc_auc_score(noisy, -sub.values) > 0.9
+    np.testing.assert_array_equal(get_valuator("data_oob", params, seed=3).fit(problem).values, sub.values)
+    fitted_rows.clear()
+    get_valuator("data_oob", {"n_estimators": 10, "n_jobs": 1}, seed=3).fit(problem)
+    assert set(fitted_rows) == {problem.n}  # below the cap: the whole array, drawn rows as weights

@@ -8,10 +8,13 @@ The target set is not used.
 
 As scikit-learn's random forest (and pyDVL with one), a bootstrap is passed as sample
 weights (how often each row was drawn) on the whole float32 array rather than as a copy
-of the drawn rows. Bags are independent tasks of ``BAGS_PER_TASK`` models on the compute
-backend (threads sized by ``n_jobs``, or Ray tasks sharing the arrays through the object
-store); every bag draws from its own seed, taken in order from the run's generator, and
-task sums are added in task order, so values depend on the seed only.
+of the drawn rows. Above ``max_bag_rows`` valued rows each bag draws that many rows
+(subbagging) and its model is fitted on the distinct rows drawn only, so a model's cost
+stops growing with the data while every row is still out of bag for most models. Bags
+are independent tasks of ``BAGS_PER_TASK`` models on the compute backend (threads sized
+by ``n_jobs``, or Ray tasks sharing the arrays through the object store); every bag draws
+from its own seed, taken in order from the run's generator, and task sums are added in task
+order, so values depend on the seed only.
 """
 from __future__ import annotations
 
@@ -52,6 +55,10 @@ class DataOOBParams:
     base_model: str = param("tree", choices=("tree", "logistic", "knn"),
                             help="Model fitted on each bootstrap sample (tree = random-forest-style tree).")
     max_samples: float = param(1.0, low=0.1, high=1.0, help="Bootstrap sample size as a fraction of the valued set.")
+    max_bag_rows: int = param(10_000, low=10, high=100_000_000,
+                              help="Largest bootstrap sample, in rows: larger valued sets are subbagged, so each "
+                                   "model's cost stops growing with the data "
+                                   "(benchmarks/results/scale_consensus.md).")
     n_jobs: int = param(0, low=0, high=CORES, help="Models fitted at once on the local backend; 0 = all local cores.")
 
 
@@ -78,7 +85,8 @@ class DataOOBValuator(BaseValuator):
         tasks = [(seeds[i:i + BAGS_PER_TASK],) for i in range(0, params.n_estimators, BAGS_PER_TASK)]
         backend = self.compute_backend()
         shared = {"x": x, "y": y, "classify": classify, "n_classes": problem.n_classes,
-                  "size": max(2, round(params.max_samples * n)), "base_model": params.base_model,
+                  "size": max(2, min(round(params.max_samples * n), params.max_bag_rows)),
+                  "base_model": params.base_model,
                   # local threads share the flag: a cancel stops a task between its models, not after all ten
                   "check": reporter.check if backend.name == "local" else None}
         score_sum = np.zeros(n)
@@ -117,6 +125,8 @@ def fit_bags(shared: dict, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
         model = _make_model(shared["base_model"], classify, int(bag_rng.integers(2**31 - 1)))
         if shared["base_model"] == "knn":  # no sample weights: the distinct drawn rows
             model.fit(x[~oob], y[~oob])
+        elif shared["size"] < n:  # a subbag: the distinct drawn rows, weighted, cost set by the bag
+            model.fit(x[~oob], y[~oob], sample_weight=drawn[~oob].astype(np.float64))
         else:
             model.fit(x, y, sample_weight=drawn.astype(np.float64))
         pred = model.predict(x[oob])
