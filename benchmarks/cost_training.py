@@ -2,10 +2,10 @@
 
 N = 10,000 valued rows of a 10-class Gaussian mixture in d = 64 (20 % labels flipped, so the
 AUROC column is a sanity check), 2,000 clean target rows. For each method (defaults, the
-valuator's own MLP 128,32) one plain training run is timed with ``dataval_core.torch_models.fit_model``
+valuator's own MLP 128,32) one plain training run is timed with ``_plain_training.plain_training``
 on the valued rows with the method's epochs and batch size, and the ratio method / plain is
 reported. DVGS trains on the target set only, so its model training is also shown on those
-rows (``fit_model`` on the 2,000 target rows with DVGS's epochs and batch size).
+rows (``plain_training`` on the 2,000 target rows with DVGS's epochs and batch size).
 
 Every timing is the best of ``--repeats`` runs after a warm-up run of each code path on a
 tiny problem (first calls import parts of torch), with a fixed number of torch threads.
@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine_line
+from _plain_training import plain_training
 
 from dataval_core import torch_models
 from dataval_core.methods.dvemb import DVEmbParams
@@ -51,8 +52,7 @@ def mixture(n: int, m: int, d: int = 64, classes: int = 10, flip: float = 0.2, s
 
 def plain(x, y, epochs: int, batch_size: int, hidden=(128, 32)) -> None:
     model = torch_models.make_model(x.shape[1], int(y.max()) + 1, hidden=hidden, seed=0)
-    torch_models.fit_model(model, x, y, epochs=epochs, batch_size=batch_size, seed=0, device=torch.device("cpu"),
-                           threads=None)
+    plain_training(model, x, y, epochs=epochs, batch_size=batch_size, seed=0)
 
 
 def best(fn, repeats: int):
@@ -134,7 +134,7 @@ def main() -> None:
              f"{args.threads}. CPU only. Times: best of {args.repeats} runs after a warm-up, wall clock, on a "
              "2-core machine shared with other jobs (timed runs hold /tmp/dataval-bench.lock, but tests and apps "
              "of other agents may still run), so the CPU-time ratio (bold) is the steadier one.", "",
-             "Plain = `dataval_core.torch_models.fit_model` (Adam) of the same model on the valued rows "
+             "Plain = `benchmarks/_plain_training.py` (Adam) of the same model on the valued rows "
              "with the method's "
              "epochs and batch size (for DVGS: its epochs and target batch size). Method = "
              "`get_valuator(name, {}).fit(problem)` with default parameters (defaults include the training, "

@@ -4,7 +4,7 @@ The protocol of ``benchmarks/detect.py``: a stratified 20 % target set, labels o
 rows flipped uniformly at rate 0.2, lossval with its default embedding, AUROC(noisy, −value).
 One torch thread (the training methods' default). ``--params`` overrides lossval parameters
 (JSON), so variants are compared on the same seeds; each run prints one JSON line, with the
-CPU time of one plain training run of the same model (``fit_model``, lossval's epochs and batch
+CPU time of one plain training run of the same model (``_plain_training``, lossval's epochs and batch
 size, on the same valued rows) and the ratio of the two.
 
     flock /tmp/dataval-bench.lock nice .venv/bin/python benchmarks/lossval_quality.py --seeds 0 1 2
@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _plain_training import plain_training
 
 from dataval_core import torch_models
 from dataval_core.embeddings import build_problem
@@ -35,8 +40,8 @@ def plain_training_cpu(ds, params: LossValParams, seed: int) -> float:
     model = torch_models.make_model(problem.x.shape[1], problem.n_classes, problem.image_shape, hidden=hidden,
                                     seed=seed)
     cpu = time.process_time()
-    torch_models.fit_model(model, problem.x, problem.y, epochs=params.epochs, batch_size=params.batch_size,
-                           lr=params.lr, seed=seed, device=torch.device("cpu"))
+    plain_training(model, problem.x, problem.y, epochs=params.epochs, batch_size=params.batch_size, lr=params.lr,
+                   seed=seed)
     return time.process_time() - cpu
 
 

@@ -146,41 +146,6 @@ def as_targets(y: np.ndarray, task: str, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(np.asarray(y), dtype=torch.float32, device=device).reshape(-1, 1)
 
 
-def fit_model(model: nn.Module, x: np.ndarray, y: np.ndarray, *, task: str = "classification",
-              epochs: int = 30, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-4,
-              seed: int = 0, device: torch.device | None = None, reporter: Reporter | None = None,
-              stage: str = "train", threads: int | None = SMALL_MODEL_THREADS) -> nn.Module:
-    """Train ``model`` with Adam on (x, y); deterministic for a given seed.
-
-    Reports one progress unit per epoch and stops between epochs when cancelled. Runs with
-    ``threads`` torch threads (see :func:`torch_threads`; None keeps the caller's).
-    """
-    with torch_threads(threads):
-        return _fit_model(model, x, y, task=task, epochs=epochs, batch_size=batch_size, lr=lr,
-                          weight_decay=weight_decay, seed=seed, device=device, reporter=reporter, stage=stage)
-
-
-def _fit_model(model, x, y, *, task, epochs, batch_size, lr, weight_decay, seed, device, reporter, stage):
-    device = device or pick_device()
-    model.to(device).train()
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
-    yt = as_targets(y, task, device)
-    criterion = loss_fn(task)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    gen = torch_generator(seed)
-    tick = EpochTicker(reporter, stage, epochs)
-    for epoch in range(epochs):
-        batches = batch_order(len(xt), batch_size, gen)
-        for s, idx in enumerate(batches):
-            tick.step(epoch, s, len(batches))
-            idx = idx.to(device)
-            optimizer.zero_grad(set_to_none=True)
-            criterion(model(xt[idx]), yt[idx]).backward()
-            optimizer.step()
-        tick.epoch_done(epoch)
-    return model.eval()
-
-
 class EpochTicker:
     """Progress and cancellation for an epoch loop: :meth:`step` checks the cancel flag at every
     step and reports at most every :data:`PROGRESS_EVERY_S` inside an epoch (``done`` stays at the

@@ -11,7 +11,7 @@ import torch
 from dataval_core import torch_models
 from dataval_core.methods.lossval import joint_cost, mean_target_cost
 from dataval_core.problem import Problem
-from dataval_core.progress import Cancelled
+from dataval_core.progress import Cancelled, as_reporter
 from dataval_core.registry import get_valuator
 
 
@@ -126,6 +126,25 @@ def test_training_methods_run_on_one_thread_and_restore_the_callers(method, big_
     try:
         get_valuator(method, {"epochs": 1, "hidden": "8"}, seed=0).fit(
             small, progress=lambda p: seen.append(torch.get_num_threads()))
+        assert seen and set(seen) == {torch_models.SMALL_MODEL_THREADS}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(caller)
+
+
+def test_learned_embeddings_train_on_one_thread_and_restore_the_callers(big_problem):
+    """target_trained, cross_fitted and consensus's learned space train through train_embedder."""
+    from dataval_core.embeddings import learned
+
+    x = np.concatenate([big_problem.x[:200], big_problem.x_target[:60]])
+    y = np.concatenate([big_problem.y[:200], big_problem.y_target[:60]])
+    caller = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = []
+    try:
+        learned.target_trained_model(x, y, np.arange(200, 260), image_shape=None, task="classification",
+                                     n_classes=big_problem.n_classes, seed=0,
+                                     reporter=as_reporter(lambda p: seen.append(torch.get_num_threads())))
         assert seen and set(seen) == {torch_models.SMALL_MODEL_THREADS}
         assert torch.get_num_threads() == 2
     finally:

@@ -66,8 +66,17 @@ def train_embedder(x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, stop_idx
     """Train :func:`make_embedder` with Adam on ``train_idx``; keep the epoch with the lowest loss on ``stop_idx``.
 
     With an empty ``stop_idx`` it trains for a fixed budget instead. Deterministic for a seed;
-    progress once per epoch (cancel between epochs).
+    progress once per epoch (cancel between epochs). Runs on ``torch_models.SMALL_MODEL_THREADS``
+    torch threads, as the training methods do (``benchmarks/results/threads.md``).
     """
+    with torch_models.torch_threads(torch_models.SMALL_MODEL_THREADS):
+        return _train(x, y, train_idx, stop_idx, image_shape=image_shape, task=task, out_dim=out_dim, seed=seed,
+                      reporter=reporter, stage=stage, max_steps=max_steps)
+
+
+def _train(x: np.ndarray, y: np.ndarray, train_idx: np.ndarray, stop_idx: np.ndarray, *,
+           image_shape: tuple[int, int, int] | None, task: str, out_dim: int, seed: int,
+           reporter: Reporter | None, stage: str, max_steps: int) -> nn.Sequential:
     device = torch_models.pick_device()
     model = make_embedder(x.shape[1], out_dim, image_shape, seed).to(device)
     xt = torch.as_tensor(np.asarray(x[train_idx], dtype=np.float32), device=device)
