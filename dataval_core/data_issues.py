@@ -131,6 +131,16 @@ def content_hashes(dataset: Dataset) -> np.ndarray:
     return pd.util.hash_pandas_object(table, index=False).to_numpy(dtype=np.uint64)
 
 
+def exact_reference_copies(dataset: Dataset) -> int:
+    """How many valued rows have a reference row's content (:func:`content_hashes`): the quick check, with no
+    embedding, behind the Data page's warning; :func:`find_issues` also finds near copies."""
+    is_ref = np.asarray(dataset.is_target, dtype=bool)
+    if not is_ref.any():
+        return 0
+    hashes = content_hashes(dataset)
+    return int(np.isin(hashes[~is_ref], hashes[is_ref]).sum())
+
+
 def issue_embedding(name: str | None) -> str:
     """The embedding issues are measured in: the run's (``None``: raw), except raw for one learned from the
     labels (``target_trained``, ``cross_fitted``), which pulls each class together, so that distances there

@@ -20,8 +20,10 @@ import numpy as np
 from .backend import Backend, get_backend
 from .progress import Reporter
 
-#: distance cells (query rows × all rows) per chunk; each cell costs about 16 bytes of temporaries
+#: distance cells (query rows × all rows) per chunk; each cell costs about 6 bytes of temporaries
 CHUNK_CELLS = 2**23
+#: columns per block: a block's minimum bounds its distances (see :func:`chunk_neighbours`)
+BLOCK = 16
 
 
 @dataclass(frozen=True)
@@ -71,14 +73,11 @@ def nearest_neighbours(x: np.ndarray, is_reference: np.ndarray, k: int, *, backe
         raise ValueError(f"Nearest neighbours need at least two rows and one reference flag per row; got {n} rows "
                          f"and {len(is_reference)} flags.")
     order = np.concatenate([np.flatnonzero(~is_reference), np.flatnonzero(is_reference)])
-    xo = x[order] - x.mean(axis=0)  # centred: the float32 products lose less to cancellation
+    xo = np.ascontiguousarray(x[order] - x.mean(axis=0))  # centred: the float32 products lose less to cancellation
     n_valued, m = int((~is_reference).sum()), int(is_reference.sum())
     k = max(1, min(k, n - 1))
-    k_ref = max(0, min(k, m - 1))
-    xo = np.ascontiguousarray(xo)
-    shared = {"x": xo, "minus_2x": -2.0 * xo, "sq": np.einsum("ij,ij->i", xo, xo), "n_valued": n_valued, "k": k,
-              "k_ref": k_ref}
-    chunk = int(max(1, min(n, CHUNK_CELLS // n)))
+    shared = {"x": xo, "k": k, "k_ref": max(0, min(k, m - 1)), **_columns(xo, n_valued)}
+    chunk = int(max(1, min(n, CHUNK_CELLS // len(shared["col_row"]))))
     tasks = [(start, min(n, start + chunk)) for start in range(0, n, chunk)]
     parts = [part for _, part in get_backend(backend).map(
         chunk_neighbours, tasks, reporter or Reporter(), "nearest neighbours", shared=shared,
@@ -96,50 +95,83 @@ def nearest_neighbours(x: np.ndarray, is_reference: np.ndarray, k: int, *, backe
 
     return Neighbours(top_index=index("top"), top_distance=rows("top_d"), valued_index=index("valued"),
                       valued_distance=rows("valued_d"), reference_index=index("reference"),
-                      reference_distance=rows("reference_d"), reference_kth=rows("kth"), k_reference=k_ref)
+                      reference_distance=rows("reference_d"), reference_kth=rows("kth"),
+                      k_reference=shared["k_ref"])
+
+
+def _columns(xo: np.ndarray, n_valued: int) -> dict[str, Any]:
+    """The distance matrix's columns: the valued rows, then the reference rows, each part padded to whole
+    blocks of :data:`BLOCK`; each column is ``[-2 x, ‖x‖²]``, so that one product with ``[q, 1]`` gives
+    ``‖x‖² − 2⟨q, x⟩``, which orders a query's distances as its squared distances do."""
+    n, m = n_valued, len(xo) - n_valued
+    pad_v, pad_r = -n % BLOCK, -m % BLOCK
+    col_row = np.concatenate([np.arange(n), np.full(pad_v, -1), n + np.arange(m), np.full(pad_r, -1)])
+    real = col_row >= 0
+    xa = np.zeros((len(col_row), xo.shape[1] + 1), dtype=np.float32)
+    xa[real, :-1] = -2.0 * xo
+    xa[real, -1] = np.einsum("ij,ij->i", xo, xo)
+    col_of_row = np.flatnonzero(real)  # the column of each internal row
+    return {"xa": xa, "col_row": col_row, "pad": np.flatnonzero(~real), "col_of_row": col_of_row,
+            "split": n + pad_v}
 
 
 def chunk_neighbours(shared: dict[str, Any], start: int, stop: int) -> dict[str, np.ndarray]:
-    """Neighbours of internal rows ``start:stop`` (valued rows first, then reference rows)."""
-    x, n_valued, k, k_ref = shared["x"], shared["n_valued"], shared["k"], shared["k_ref"]
+    """Neighbours of internal rows ``start:stop`` (valued rows first, then reference rows).
+
+    Each part of the columns is cut into strided blocks (block j of a part of B·M columns holds columns
+    j, j + M, …, j + (B−1)·M), whose minima cost one elementwise pass. A row's k nearest lie in its k blocks of
+    smallest minimum, and its nearest valued (reference) row in the valued (reference) block of smallest
+    minimum, so only those blocks are searched.
+    """
+    x, k, k_ref, split = shared["x"], shared["k"], shared["k_ref"], shared["split"]
     q = x[start:stop]
-    # ‖x‖² − 2⟨q, x⟩: each row's squared distances less its own ‖q‖², which orders them the same
-    d = q @ shared["minus_2x"].T
-    d += shared["sq"]
-    rows = np.arange(stop - start)
-    d[rows, rows + start] = np.inf  # never its own neighbour
-    top, top_d = _top_k(x, q, d, k)
-    out = {"top": top, "top_d": top_d}
-    for key, lo, hi in (("valued", 0, n_valued), ("reference", n_valued, len(x))):
+    rows = np.arange(len(q))
+    d = np.hstack([q, np.ones((len(q), 1), dtype=np.float32)]) @ shared["xa"].T
+    d[:, shared["pad"]] = np.inf
+    d[rows, shared["col_of_row"][start:stop]] = np.inf  # never its own neighbour
+    parts = [(lo, hi, d[:, lo:hi].reshape(len(q), BLOCK, (hi - lo) // BLOCK).min(axis=1))
+             for lo, hi in ((0, split), (split, d.shape[1]))]
+    out = dict(zip(("top", "top_d"), _top_k(x, q, d, parts, shared["col_row"], k)))
+    for key, (lo, hi, minima) in zip(("valued", "reference"), parts):
         idx = np.full(len(q), -1, dtype=np.int64)
         dist = np.full(len(q), np.nan)
         if hi > lo:
-            best = d[:, lo:hi].argmin(axis=1)
-            found = np.isfinite(d[rows, lo + best])
-            idx[found] = lo + best[found]
+            cols = _block_columns(minima.argmin(axis=1)[:, None], lo, hi)[:, 0]  # (rows, BLOCK)
+            best = np.take_along_axis(cols, np.take_along_axis(d, cols, 1).argmin(axis=1)[:, None], 1)[:, 0]
+            found = np.isfinite(d[rows, best])
+            idx[found] = shared["col_row"][best[found]]
             dist[found] = np.sqrt(((x[idx[found]].astype(np.float64) - q[found]) ** 2).sum(axis=1))
         out[key], out[f"{key}_d"] = idx, dist
-    kth = np.full(len(q), np.nan)
+    out["kth"] = np.full(len(q), np.nan)
     if k_ref:
-        ref = np.partition(d[:, n_valued:], k_ref - 1, axis=1)[:, k_ref - 1] + shared["sq"][start:stop]
-        kth = np.sqrt(np.maximum(ref, 0.0)).astype(np.float64)
-    out["kth"] = kth
+        ref = np.partition(d[:, split:], k_ref - 1, axis=1)[:, k_ref - 1] + np.einsum("ij,ij->i", q, q)
+        out["kth"] = np.sqrt(np.maximum(ref, 0.0)).astype(np.float64)
     return out
 
 
-def _top_k(x: np.ndarray, q: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest rows of each query, with float64 distances, nearest first (ties: lower index first).
+def _block_columns(blocks: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The columns of blocks ``blocks`` (numbered within the part ``lo:hi``), shape ``blocks.shape + (BLOCK,)``."""
+    return lo + blocks[..., None] + np.arange(BLOCK) * ((hi - lo) // BLOCK)
 
-    Candidates are every entry of ``d`` up to the row's k-th smallest (a partition and a mask: about half the
-    cost of an argpartition), so ties at the k-th place are all weighed.
-    """
-    kth = np.partition(d, k - 1, axis=1)[:, k - 1:k]
-    flat = np.flatnonzero(d <= kth)
-    row, col = np.divmod(flat, d.shape[1])
-    diff = x[col].astype(np.float64) - q[row]
-    dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    order = np.lexsort((col, dist, row))
-    row, col, dist = row[order], col[order], dist[order]
-    rank = np.arange(len(row)) - np.searchsorted(row, row)  # place within its row
-    keep = rank < k
-    return col[keep].reshape(len(q), k), dist[keep].reshape(len(q), k)
+
+def _top_k(x: np.ndarray, q: np.ndarray, d: np.ndarray, parts: list, col_row: np.ndarray,
+           k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest rows of each query with float64 distances, nearest first (ties: lower index first),
+    searched in the ``k`` blocks of smallest minimum."""
+    cands = []
+    for lo, hi, minima in parts:
+        if hi > lo:
+            kb = min(k, minima.shape[1])
+            blocks = np.argpartition(minima, kb - 1, axis=1)[:, :kb]
+            cands.append(_block_columns(blocks, lo, hi).reshape(len(q), -1))
+    cols = np.concatenate(cands, axis=1)
+    near = np.argpartition(np.take_along_axis(d, cols, 1), k - 1, axis=1)[:, :k]
+    return _exact_sorted(x, q, col_row[np.take_along_axis(cols, near, 1)])
+
+
+def _exact_sorted(x: np.ndarray, q: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate rows of each query with float64 distances, nearest first (ties: lower index first)."""
+    diff = x[candidates].astype(np.float64) - q[:, None, :]
+    dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+    order = np.lexsort((candidates, dist), axis=-1)
+    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(dist, order, axis=1)

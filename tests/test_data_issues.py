@@ -9,7 +9,14 @@ from PIL import Image
 from sklearn.neighbors import NearestNeighbors
 
 from dataval_core import neighbours
-from dataval_core.data_issues import COLUMNS, content_hashes, dataset_issues, find_issues, issue_embedding
+from dataval_core.data_issues import (
+    COLUMNS,
+    content_hashes,
+    dataset_issues,
+    exact_reference_copies,
+    find_issues,
+    issue_embedding,
+)
 from dataval_core.dataset import DataError
 from dataval_core.embeddings.raw import raw_features
 from dataval_core.io import load_dataset, load_frame
@@ -157,3 +164,29 @@ def test_dataset_issues_embeds_in_the_runs_embedding_but_never_a_learned_one(tmp
     assert set(rows["outlier"]) <= set(issues.view("outliers").index)
     assert issue_embedding("target_trained") == issue_embedding(None) == "raw"
     assert issue_embedding("cross_fitted") == "raw" and issue_embedding("columns:emb") == "columns:emb"
+
+
+def test_exact_reference_copies_counts_valued_rows_holding_reference_content():
+    frame, rows = planted_table()
+    ds = load_frame(frame, "label")
+    assert exact_reference_copies(ds) == 0  # no reference
+    is_target = np.zeros(len(frame), dtype=bool)
+    is_target[rows["exact_src"] + rows["near_src"]] = True  # near copies are not exact ones
+    assert exact_reference_copies(ds.replace(is_target=is_target)) == 3
+
+
+@pytest.mark.parametrize("n_ref", [0, 1, 2, 37])
+def test_neighbours_with_any_reference_size_match_brute_force(n_ref):
+    rng = np.random.default_rng(n_ref)
+    x = rng.normal(size=(37, 3)).astype(np.float32)
+    is_ref = np.arange(37) < n_ref
+    found = neighbours.nearest_neighbours(x, is_ref, 5)
+    d, idx = NearestNeighbors(n_neighbors=6, algorithm="brute").fit(x).kneighbors(x)
+    np.testing.assert_array_equal(found.top_index, idx[:, 1:])
+    np.testing.assert_allclose(found.top_distance, d[:, 1:], rtol=1e-5)
+    full = np.linalg.norm(x[:, None] - x[None], axis=2) + np.diag(np.full(37, np.inf))
+    for part, index in ((~is_ref, found.valued_index), (is_ref, found.reference_index)):
+        masked = np.where(part[None, :], full, np.inf)
+        has = np.isfinite(masked.min(axis=1))
+        np.testing.assert_array_equal(index, np.where(has, masked.argmin(axis=1), -1))
+    assert found.k_reference == max(0, min(5, n_ref - 1))
