@@ -239,3 +239,11 @@ def test_rolled_up_status_and_seconds_are_stored_and_shown(tmp_path, monkeypatch
     assert seconds.to_dict() == pytest.approx({
         f"{m} (on the features as given)": result.timings[f"member:{m}@raw"] + result.timings[f"probe:{m}@raw"]
         for m in ("knn_shapley", "sava")})
+
+
+def test_auto_portfolio_leaves_out_the_costly_members_on_large_data():
+    small = C.parse_members("auto", False, n_valued=C.LARGE_ROWS - 1)
+    large = C.parse_members("auto", False, n_valued=C.LARGE_ROWS)
+    assert ("sava", "learned") in small and all(m not in C.COSTLY_AT_SCALE for m, _ in large)
+    assert set(large) == set(small) - {("sava", "learned")}
+    assert ("sava", "learned") in C.parse_members("knn_shapley@raw,sava@learned", False, n_valued=10**6)

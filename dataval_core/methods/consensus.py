@@ -9,7 +9,10 @@ weights come from the data:
    space: the penultimate layer of a small net trained on the target rows only (the
    ``target_trained`` embedding, built here once from the same arrays). Valued labels never
    shape that net, so the probe below can reuse it.
-2. **Members.** Each member runs on the valued set (the values the user gets).
+2. **Members.** Each member runs on the valued set (the values the user gets). From
+   :data:`LARGE_ROWS` valued rows the automatic portfolio leaves out the members in
+   :data:`COSTLY_AT_SCALE` (sava: a transport problem per batch pair took more time than all
+   other members together, for no AUROC: ``benchmarks/results/scale_consensus.md``).
 3. **Self-probe.** A copy of (up to ``probe_rows``) valued rows gets ``probe_rate`` extra
    flips: half to a uniformly random other class, half to the class a target-trained model
    most confuses it with (the confusion matrix of that model's predictions on the valued
@@ -71,6 +74,10 @@ DEFAULT_MEMBERS = {
     "table": ("knn_shapley@raw", "knn_shapley@learned", "data_oob@raw", "dvgs@learned", "sava@learned"),
     "regression": ("data_oob@raw", "data_oob@learned", "dvgs@learned"),
 }
+#: valued rows from which the automatic portfolio leaves out :data:`COSTLY_AT_SCALE`
+LARGE_ROWS = 20_000
+#: members whose cost outgrows their share of the weight on large data (measured at 50,000 rows)
+COSTLY_AT_SCALE = ("sava",)
 #: share of rows suspected in regression (no suggestions to count disagreements from)
 REGRESSION_SUSPECT_SHARE = 0.2
 #: temperatures of the probe-weighted rank means (AUROC units)
@@ -83,17 +90,23 @@ TIE = 0.0005
 @dataclass(frozen=True)
 class ConsensusParams:
     members: str = param("auto", help="Comma-separated method@space (space: raw or learned), or 'auto' "
-                                      "(the measured portfolio for images or tables).")
+                                      "(the measured portfolio for images or tables; without sava from "
+                                      "20,000 valued rows).")
     probe_rows: int = param(1500, low=50, high=1_000_000,
                             help="Valued rows copied for the self-probe (fewer: faster, noisier weights).")
     probe_rate: float = param(0.1, low=0.01, high=0.5, help="Fraction of the probe copy given extra flips.")
 
 
-def parse_members(text: str, is_image: bool, regression: bool = False) -> tuple[tuple[str, str], ...]:
-    """``"knn_shapley@raw,sava@learned"`` → ((method, space), ...); ``"auto"`` → the default portfolio."""
+def parse_members(text: str, is_image: bool, regression: bool = False,
+                  n_valued: int = 0) -> tuple[tuple[str, str], ...]:
+    """``"knn_shapley@raw,sava@learned"`` → ((method, space), ...); ``"auto"`` → the default portfolio
+    (for ``n_valued`` ≥ :data:`LARGE_ROWS`, without :data:`COSTLY_AT_SCALE`)."""
     kind = "regression" if regression else "image" if is_image else "table"
-    items = DEFAULT_MEMBERS[kind] if text.strip() == "auto" else \
-        tuple(s.strip() for s in text.split(",") if s.strip())
+    if text.strip() == "auto":
+        items = tuple(m for m in DEFAULT_MEMBERS[kind]
+                      if n_valued < LARGE_ROWS or m.partition("@")[0] not in COSTLY_AT_SCALE)
+    else:
+        items = tuple(s.strip() for s in text.split(",") if s.strip())
     out = []
     for item in items:
         method, _, space = item.partition("@")
@@ -153,7 +166,8 @@ class ConsensusValuator(BaseValuator):
 
     def _compute(self, problem: Problem, params: ConsensusParams, rng: np.random.Generator,
                  reporter: Reporter) -> Output:
-        members = parse_members(params.members, problem.image_shape is not None, not problem.is_classification)
+        members = parse_members(params.members, problem.image_shape is not None, not problem.is_classification,
+                                problem.n)
         s_embed, s_probe, *s_members = [int(s) for s in rng.integers(0, 2**31 - 1, size=2 + len(members))]
         n, n_classes = problem.n, problem.n_classes
         start = time.perf_counter()
