@@ -7,13 +7,14 @@ from dataval_core.dataset import DataError
 from dataval_core.samples import SAMPLES
 from dataval_core.targets import DEFAULT_FOLDS
 from dataval_core.workspace import WorkspaceError
-from ui import actions, data, grid, layout, state
+from ui import actions, data, grid, issues_view, layout, state
 
 layout.page("Data",
             "Load the labeled dataset to curate. Every sample keeps a stable id (row number, id column or "
             "path in the zip) from here to the export.")
 
 layout.demo_card()
+issues_view.reference_warning()  # the current dataset's reference holds copies of valued rows
 
 source = st.segmented_control("Source", ["Bundled sample", "Upload a file", "Your datasets"],
                               default="Bundled sample", required=True, key="data_source")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from dataval_core.curation import review_table
 from dataval_core.registry import get_spec
-from ui import actions, layout, review, reviewstate, state
+from ui import actions, issues_view, layout, review, reviewstate, state
 
 layout.page("Review",
             "Lowest-valued samples first: the likeliest to be mislabeled or harmful. Keep, drop or relabel; every "
@@ -36,8 +36,14 @@ res = review.result(run)
 others = [review.result(r) for r in runs if r.run_id != run.run_id]
 current, log_size = review.stored_decisions(record)
 frame = review_table(ds, res, current, others)
-status = t2.selectbox("Show", review.STATUS_FILTERS, key="rv_status", on_change=reviewstate.to_first_page,
-                      help="Undecided: samples without a decision yet (decided ones leave this view).")
+status = t2.selectbox("Show", review.STATUS_FILTERS + reviewstate.SHOW_ISSUES, key="rv_status",
+                      on_change=reviewstate.to_first_page,
+                      help="Undecided: samples without a decision yet (decided ones leave this view). The last "
+                           "four are data issues found by distance in this run's embedding, each sorted by its score.")
+if status in reviewstate.SHOW_ISSUES:  # a data-issue view (ui/issues_view.py) in place of the run's values
+    reviewstate.save(record.key)
+    issues_view.show(record, ds, run, issues_view.kind_of(status))
+    st.stop()
 view = t3.segmented_control("View", ["Grid", "Table"], required=True, key="rv_view")
 active = (bool(st.session_state.get("rv_classes")) + (st.session_state.get("rv_sort") != review.SORTS[0])
           + (tuple(st.session_state.get("rv_pct", (0.0, 100.0))) != (0.0, 100.0))

@@ -10,9 +10,13 @@ layout.page("Export",
             "folder layout, relabeled images moved to their new class folder), plus the values of every run, "
             "the decisions audit log and a one-page report. Files are built when you click.")
 record, ds = layout.require_dataset()
+dedupe = st.toggle("Leave out the extra copies of exact duplicates", key="exp_dedupe",
+                   help="Rows with the same content (feature columns, or image bytes) and the same label as an "
+                        "earlier row are left out of the cleaned dataset: one copy of each stays. Copies with "
+                        "different labels all stay: decide them on Review (Show: Conflicting duplicates).")
 
 try:
-    counts = downloads.plan_counts(record, ds)
+    counts = downloads.plan_counts(record, ds, dedupe)
 except (DataError, WorkspaceError) as exc:
     st.error(str(exc))
     st.stop()
@@ -27,9 +31,12 @@ if counts["target_file_rows"]:
                "your data and are not exported. Counts above are over the input file's rows.")
 else:
     st.caption("Target (validation) rows are part of your data and are exported too (counted as kept).")
+if dedupe:
+    n = counts["duplicates"]
+    st.caption(f"{n:,} extra {'copy' if n == 1 else 'copies'} of exact duplicates left out of the cleaned dataset.")
 
 with st.container(horizontal=True, gap="small", key="exp_buttons"):  # wraps on narrow screens, never cut
-    for label, name, mime, build in downloads.downloads(record, ds):
+    for label, name, mime, build in downloads.downloads(record, ds, dedupe):
         st.download_button(label, data=build, file_name=name, mime=mime, on_click="ignore",
                            icon=":material/download:", key=f"exp_{name}")
 

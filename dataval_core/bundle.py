@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from .data_issues import DataIssues
 from .dataset import Dataset
 from .decisions import full_log
 from .export import ZIP_TIME, export_dataset, values_table
@@ -23,7 +24,8 @@ from .result import Results
 
 
 def export_bundle(dataset: Dataset, results: Results, decisions: pd.DataFrame | None, out_zip: str | Path,
-                  metrics: Mapping[str, pd.DataFrame | Mapping[str, Any]] | None = None) -> Path:
+                  metrics: Mapping[str, pd.DataFrame | Mapping[str, Any]] | None = None, *,
+                  issues: DataIssues | None = None, drop_duplicates: bool = False) -> Path:
     """Everything the Export page offers, in one zip for a single download button.
 
     The zip holds the cleaned dataset (``<name>_cleaned.csv``/``.parquet``/``.zip``,
@@ -36,6 +38,8 @@ def export_bundle(dataset: Dataset, results: Results, decisions: pd.DataFrame | 
         decisions: the audit log, or ``None``.
         out_zip: where to write the bundle.
         metrics: extra sections for the report (see :func:`~dataval_core.report.html_report`).
+        issues: the data issues, a report section per type (see :func:`~dataval_core.report.html_report`).
+        drop_duplicates: leave the extra copies of exact duplicates out of the cleaned dataset.
 
     Returns:
         ``out_zip`` as a Path.
@@ -45,11 +49,11 @@ def export_bundle(dataset: Dataset, results: Results, decisions: pd.DataFrame | 
     values = io.StringIO()
     values_table(dataset, results).to_csv(values, index=False)
     texts = {"values.csv": values.getvalue(), "decisions.csv": full_log(decisions).to_csv(index=False),
-             "report.html": html_report(dataset, results, decisions, metrics)}
+             "report.html": html_report(dataset, results, decisions, metrics, issues=issues)}
     partial = out_zip.with_name(out_zip.name + ".part")  # a failed export leaves no half-written bundle
     try:
         with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(partial, "w") as zf:
-            cleaned = export_dataset(dataset, decisions, Path(tmp))
+            cleaned = export_dataset(dataset, decisions, Path(tmp), drop_duplicates=drop_duplicates)
             info = zipfile.ZipInfo(cleaned.name, date_time=ZIP_TIME)
             info.compress_type = zipfile.ZIP_STORED if cleaned.suffix == ".zip" else zipfile.ZIP_DEFLATED
             with open(cleaned, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:

@@ -7,6 +7,7 @@ from functools import partial
 import pandas as pd
 
 from dataval_core.bundle import export_bundle
+from dataval_core.data_issues import DataIssues
 from dataval_core.dataset import Dataset
 from dataval_core.export import (
     export_counts,
@@ -17,7 +18,7 @@ from dataval_core.export import (
 from dataval_core.result import ValuationResult
 from dataval_core.workspace import DatasetRecord
 
-from . import actions, review, state
+from . import actions, issues_view, review, state
 
 SUFFIX = {"csv": "csv", "parquet": "parquet", "images": "zip", "images-manifest": "zip"}
 
@@ -27,10 +28,11 @@ def results(record: DatasetRecord) -> dict[str, ValuationResult]:
     return {r.label: review.result(r) for r in reversed(actions.finished_runs(record))}
 
 
-def plan_counts(record: DatasetRecord, ds: Dataset) -> dict[str, int]:
+def plan_counts(record: DatasetRecord, ds: Dataset, drop_duplicates: bool = False) -> dict[str, int]:
     """How many of the input's rows the export keeps undecided, keeps, drops and relabels, how many rows the
-    cleaned file has (``exported``) and how many separate target-file rows it leaves out."""
-    return export_counts(ds, state.workspace().decision_log(record.key))
+    cleaned file has (``exported``), how many copies of exact duplicates it leaves out (``duplicates``, with
+    ``drop_duplicates``) and how many separate target-file rows it leaves out."""
+    return export_counts(ds, state.workspace().decision_log(record.key), drop_duplicates=drop_duplicates)
 
 
 def cleaned_name(ds: Dataset) -> str:
@@ -38,10 +40,10 @@ def cleaned_name(ds: Dataset) -> str:
     return f"{ds.name}_cleaned.{SUFFIX.get(ds.source_format, 'csv')}"
 
 
-def cleaned_bytes(record: DatasetRecord, ds: Dataset) -> bytes:
-    """The cleaned dataset in the input's format."""
+def cleaned_bytes(record: DatasetRecord, ds: Dataset, drop_duplicates: bool = False) -> bytes:
+    """The cleaned dataset in the input's format (without the extra copies of exact duplicates if asked)."""
     path = export_dataset(ds, state.workspace().decision_log(record.key),
-                          state.workspace().export_dir(record.key) / cleaned_name(ds))
+                          state.workspace().export_dir(record.key) / cleaned_name(ds), drop_duplicates=drop_duplicates)
     return path.read_bytes()
 
 
@@ -57,17 +59,19 @@ def decisions_bytes(record: DatasetRecord) -> bytes:
     return path.read_bytes()
 
 
-def report_bytes(record: DatasetRecord, ds: Dataset) -> bytes:
-    """The one-page HTML report with the plots."""
+def report_bytes(record: DatasetRecord, ds: Dataset, issues: DataIssues | None = None) -> bytes:
+    """The one-page HTML report with the plots (and a section per data-issue type when ``issues`` are given)."""
     from dataval_core.report import html_report
 
-    return html_report(ds, results(record), state.workspace().decision_log(record.key)).encode()
+    return html_report(ds, results(record), state.workspace().decision_log(record.key), issues=issues).encode()
 
 
-def bundle_bytes(record: DatasetRecord, ds: Dataset) -> bytes:
+def bundle_bytes(record: DatasetRecord, ds: Dataset, issues: DataIssues | None = None,
+                 drop_duplicates: bool = False) -> bytes:
     """All of the above in one zip."""
     path = export_bundle(ds, results(record), state.workspace().decision_log(record.key),
-                         state.workspace().export_dir(record.key) / f"{ds.name}_export.zip")
+                         state.workspace().export_dir(record.key) / f"{ds.name}_export.zip", issues=issues,
+                         drop_duplicates=drop_duplicates)
     return path.read_bytes()
 
 
@@ -87,12 +91,17 @@ def log_preview(record: DatasetRecord, n: int = 200) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def downloads(record: DatasetRecord, ds: Dataset) -> list[tuple[str, str, str, Callable[[], bytes]]]:
-    """(label, file name, mime, zero-argument builder) for each download button."""
+def downloads(record: DatasetRecord, ds: Dataset,
+              drop_duplicates: bool = False) -> list[tuple[str, str, str, Callable[[], bytes]]]:
+    """(label, file name, mime, zero-argument builder) for each download button; the report holds the data
+    issues already computed on Review (:func:`ui.issues_view.report_issues`)."""
+    issues = issues_view.report_issues(record)
     return [
-        ("Cleaned dataset", cleaned_name(ds), "application/octet-stream", partial(cleaned_bytes, record, ds)),
+        ("Cleaned dataset", cleaned_name(ds), "application/octet-stream",
+         partial(cleaned_bytes, record, ds, drop_duplicates)),
         ("values.csv (all runs)", "values.csv", "text/csv", partial(values_bytes, record, ds)),
         ("decisions.csv", "decisions.csv", "text/csv", partial(decisions_bytes, record)),
-        ("HTML report", f"{ds.name}_report.html", "text/html", partial(report_bytes, record, ds)),
-        ("Everything (zip)", f"{ds.name}_export.zip", "application/zip", partial(bundle_bytes, record, ds)),
+        ("HTML report", f"{ds.name}_report.html", "text/html", partial(report_bytes, record, ds, issues)),
+        ("Everything (zip)", f"{ds.name}_export.zip", "application/zip",
+         partial(bundle_bytes, record, ds, issues, drop_duplicates)),
     ]

@@ -17,8 +17,12 @@ from typing import Any
 
 import streamlit as st
 
+from dataval_core.data_issues import ISSUE_TITLES
+
 PAGE_SIZES = (12, 24, 48, 100)
 STATUS_FILTERS = ("Undecided", "All", "Dropped", "Relabeled", "Kept")
+#: the other "Show" choices: one data-issue type each, drawn by ui/issues_view.py
+SHOW_ISSUES = tuple(ISSUE_TITLES.values())
 SORTS = ("Value (lowest first)", "Class", "Suggestion ≠ label first", "Flagged by most runs")
 VIEWS = ("Grid", "Table")
 _PREFS = "rv_prefs"
@@ -38,7 +42,7 @@ def _parsers(runs: Mapping[str, Any], classes: set[str]) -> dict[str, Callable[[
     def one_of(options):
         return lambda v: v if v in options else None
 
-    return {"rv_run": one_of(runs), "rv_status": one_of(STATUS_FILTERS), "rv_sort": one_of(SORTS),
+    return {"rv_run": one_of(runs), "rv_status": one_of(STATUS_FILTERS + SHOW_ISSUES), "rv_sort": one_of(SORTS),
             "rv_view": one_of(VIEWS), "rv_pct": _pct,
             "rv_classes": lambda v: [c for c in (v.split(",") if isinstance(v, str) else v) if c in classes],
             "rv_size": lambda v: int(v) if int(v) in PAGE_SIZES else None,
