@@ -111,7 +111,7 @@ def show(record: DatasetRecord, ds: Dataset, run: RunRecord, kind: str) -> None:
     where = "the given reference" if found.reference == "given" else "all other rows (no reference given)"
     st.caption(f"Distances in the **{found.embedding}** embedding of run {run.label}. Near duplicates: closer than "
                f"{found.threshold:.3g} ({found.params.near_ratio:g} × the median nearest-neighbour distance). "
-               f"Outliers: the {found.params.k}-th nearest row of {where} farther than {found.fence:.3g}. "
+               f"Outliers: fewer than {found.params.k} rows of {where} within {found.fence:.3g}. "
                f"Computed in {found.seconds:.1f} s.")
     if rows.empty:
         st.info(f"No {ISSUE_TITLES[kind].lower()} found." if kind != "reference_copies" or found.reference == "given"
@@ -134,6 +134,8 @@ def _page(key: str, n_items: int, per_page: int) -> slice:
     pages = max(1, -(-n_items // per_page))
     if st.session_state.get(key, 1) > pages:
         st.session_state[key] = 1
+    if pages == 1:
+        return slice(0, per_page)
     number = int(st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=key, width=140))
     return slice((number - 1) * per_page, number * per_page)
 
@@ -161,7 +163,7 @@ def _features(ds: Dataset, ids: list[str]) -> pd.DataFrame:
 def _groups(record: DatasetRecord, ds: Dataset, run: RunRecord, kind: str, rows: pd.DataFrame,
             decided: Mapping[str, tuple[str, Any]]) -> None:
     order = list(dict.fromkeys(rows["near_group"].astype(int)))
-    st.markdown(f"**{len(order):,}** groups · {len(rows):,} samples · closest first")
+    st.markdown(f"**{len(order):,}** group{'s' * (len(order) != 1)} · {len(rows):,} samples · closest first")
     for g in order[_page("rv_issue_page", len(order), GROUPS_PER_PAGE)]:
         members = rows[rows["near_group"] == g]
         labels = sorted(set(members["label"].astype(str)))
