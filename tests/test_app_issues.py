@@ -103,3 +103,34 @@ def test_every_issue_view_draws(workspace_dir, tmp_path, choice):
     at.selectbox(key="rv_status").set_value(choice).run()
     _rerun_until(at, lambda a: any("Distances in the **raw** embedding" in c.value for c in a.caption))
     assert not errors(at)
+
+
+def test_table_groups_and_copies_read_as_columns_side_by_side(workspace_dir):
+    """A table: each group's rows (and each reference copy beside its reference row) as columns of one table."""
+    import numpy as np
+    from test_data_issues import planted_table
+
+    from dataval_core.io import load_frame
+    from dataval_core.jobs import JobManager
+
+    frame, rows = planted_table()
+    is_target = np.zeros(len(frame), dtype=bool)
+    is_target[rows["exact_src"] + list(range(60, 90))] = True
+    ds = load_frame(frame, "label").replace(is_target=is_target)
+    ws = AppWorkspace(workspace_dir)
+    sid = new_session_id()
+    record = ws.add_dataset(sid, ds)
+    jobs = JobManager(ws, max_workers=1)
+    assert jobs.wait(jobs.submit_run(record.key, ds, "knn_shapley"), timeout=60).status == "done"
+    jobs.shutdown()
+    at = show(new_app(sid), "Conflicting duplicates", "rv_group_drop_")
+    tables = [t.value for t in at.dataframe]
+    assert len(tables) == 3 and all(t.shape == (6, 2) for t in tables)  # 6 features x the group's 2 rows
+    assert {tuple(t.columns) for t in tables} == {(str(a), str(b)) for a, b in zip(rows["conflict_src"],
+                                                                                   rows["conflict"])}
+    at.selectbox(key="rv_status").set_value("Copies of reference rows").run()
+    _rerun_until(at, lambda a: any(b.key.startswith("rv_issue_drop_") for b in a.button))
+    assert {tuple(t.value.columns) for t in at.dataframe} == {(str(c), str(s)) for s, c in zip(rows["exact_src"],
+                                                                                               rows["exact"])}
+    at.switch_page("app_pages/1_data.py").run()
+    assert any("holds exact copies of 3 valued rows" in w.value for w in at.warning)
