@@ -55,7 +55,7 @@ class DataOOBParams:
     base_model: str = param("tree", choices=("tree", "logistic", "knn"),
                             help="Model fitted on each bootstrap sample (tree = random-forest-style tree).")
     max_samples: float = param(1.0, low=0.1, high=1.0, help="Bootstrap sample size as a fraction of the valued set.")
-    max_bag_rows: int = param(10_000, low=10, high=100_000_000,
+    max_bag_rows: int = param(5_000, low=10, high=100_000_000,
                               help="Largest bootstrap sample, in rows: larger valued sets are subbagged, so each "
                                    "model's cost stops growing with the data "
                                    "(benchmarks/results/scale_consensus.md).")
