@@ -154,11 +154,11 @@ class ConsensusValuator(BaseValuator):
     """Portfolio of methods; a self-probe with injected flips decides whose values to trust (see module)."""
 
     name = "consensus"
-    summary = ("Recommended: a portfolio (knn_shapley, data_oob, dvgs, sava) weighted by a self-probe with "
-               "injected flips.")
+    summary = ("Recommended: a portfolio (knn_shapley, data_oob, dvgs; sava below 20,000 rows) weighted by a "
+               "self-probe with injected flips.")
     low_value = "the members' percentiles combined; low = several methods agree the sample is suspicious."
-    cost = ("its members' runs twice (on the valued rows, then on a probe copy of up to probe_rows rows), "
-            "plus one small net when a member uses the learned space.")
+    cost = ("its members' runs on the valued rows, then on a probe copy of up to probe_rows rows, plus one "
+            "small net when a member uses the learned space (times: benchmarks/results/scale_consensus.md).")
     Params = ConsensusParams
     default_embedding = "raw"
     supports_regression = True
