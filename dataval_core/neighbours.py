@@ -6,8 +6,9 @@ distance to the k-th nearest reference row (the outlier score). All of them come
 brute-force pass: rows are taken in chunks of :data:`CHUNK_CELLS` distance cells, as in
 :mod:`dataval_core.methods.knn_shapley`, so memory stays bounded at 100,000 rows, and each chunk
 is a task on the compute backend (threads, or Ray). Candidates are picked on float32
-squared distances from one matrix product; their distances are then recomputed exactly in
-float64, so identical rows are at distance 0 and ties go to the lower row index. Results
+squared distances from one matrix product; small distances, where that product loses
+precision, are computed again from the rows in float64, so identical rows are at distance 0
+and ties go to the lower row index. Results
 are keyed by chunk, so they do not depend on where the chunks ran.
 """
 from __future__ import annotations
@@ -24,6 +25,8 @@ from .progress import Reporter
 CHUNK_CELLS = 2**23
 #: columns per block: a block's minimum bounds its distances (see :func:`chunk_neighbours`)
 BLOCK = 16
+#: squared distances below this fraction of ‖q‖² + ‖x‖² are computed again from the rows (see :func:`_sorted`)
+RECOMPUTE = 1e-2
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,9 @@ def _columns(xo: np.ndarray, n_valued: int) -> dict[str, Any]:
     xa[real, :-1] = -2.0 * xo
     xa[real, -1] = np.einsum("ij,ij->i", xo, xo)
     col_of_row = np.flatnonzero(real)  # the column of each internal row
+    wide = xo.astype(np.float64)
     return {"xa": xa, "col_row": col_row, "pad": np.flatnonzero(~real), "col_of_row": col_of_row,
-            "split": n + pad_v}
+            "split": n + pad_v, "sq": np.einsum("ij,ij->i", wide, wide)}
 
 
 def chunk_neighbours(shared: dict[str, Any], start: int, stop: int) -> dict[str, np.ndarray]:
@@ -131,7 +135,7 @@ def chunk_neighbours(shared: dict[str, Any], start: int, stop: int) -> dict[str,
     d[rows, shared["col_of_row"][start:stop]] = np.inf  # never its own neighbour
     parts = [(lo, hi, d[:, lo:hi].reshape(len(q), BLOCK, (hi - lo) // BLOCK).min(axis=1))
              for lo, hi in ((0, split), (split, d.shape[1]))]
-    out = dict(zip(("top", "top_d"), _top_k(x, q, d, parts, shared["col_row"], k)))
+    out = dict(zip(("top", "top_d"), _top_k(x, shared["sq"], start, d, parts, shared["col_row"], k)))
     for key, (lo, hi, minima) in zip(("valued", "reference"), parts):
         idx = np.full(len(q), -1, dtype=np.int64)
         dist = np.full(len(q), np.nan)
@@ -144,7 +148,7 @@ def chunk_neighbours(shared: dict[str, Any], start: int, stop: int) -> dict[str,
         out[key], out[f"{key}_d"] = idx, dist
     out["kth"] = np.full(len(q), np.nan)
     if k_ref:
-        ref = np.partition(d[:, split:], k_ref - 1, axis=1)[:, k_ref - 1] + np.einsum("ij,ij->i", q, q)
+        ref = np.partition(d[:, split:], k_ref - 1, axis=1)[:, k_ref - 1] + shared["sq"][start:stop]
         out["kth"] = np.sqrt(np.maximum(ref, 0.0)).astype(np.float64)
     return out
 
@@ -154,24 +158,37 @@ def _block_columns(blocks: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return lo + blocks[..., None] + np.arange(BLOCK) * ((hi - lo) // BLOCK)
 
 
-def _top_k(x: np.ndarray, q: np.ndarray, d: np.ndarray, parts: list, col_row: np.ndarray,
+def _top_k(x: np.ndarray, sq: np.ndarray, start: int, d: np.ndarray, parts: list, col_row: np.ndarray,
            k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest rows of each query with float64 distances, nearest first (ties: lower index first),
-    searched in the ``k`` blocks of smallest minimum."""
+    """The ``k`` nearest rows of queries ``start:`` and their distances, nearest first (ties: lower index
+    first), searched in the ``k`` blocks of smallest minimum."""
     cands = []
     for lo, hi, minima in parts:
         if hi > lo:
             kb = min(k, minima.shape[1])
             blocks = np.argpartition(minima, kb - 1, axis=1)[:, :kb]
-            cands.append(_block_columns(blocks, lo, hi).reshape(len(q), -1))
+            cands.append(_block_columns(blocks, lo, hi).reshape(len(d), -1))
     cols = np.concatenate(cands, axis=1)
     near = np.argpartition(np.take_along_axis(d, cols, 1), k - 1, axis=1)[:, :k]
-    return _exact_sorted(x, q, col_row[np.take_along_axis(cols, near, 1)])
+    cols = np.take_along_axis(cols, near, 1)
+    squared = np.take_along_axis(d, cols, 1).astype(np.float64) + sq[start:start + len(d), None]
+    return _sorted(x, sq, start, col_row[cols], squared)
 
 
-def _exact_sorted(x: np.ndarray, q: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The candidate rows of each query with float64 distances, nearest first (ties: lower index first)."""
-    diff = x[candidates].astype(np.float64) - q[:, None, :]
-    dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+def _sorted(x: np.ndarray, sq: np.ndarray, start: int, candidates: np.ndarray,
+            squared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate rows of queries ``start:`` with their distances, nearest first (ties: lower index first).
+
+    ``squared`` comes from the float32 product, whose error is a small fraction of ``‖q‖² + ‖x‖²``; where the
+    squared distance is below :data:`RECOMPUTE` of that, it is computed again from the rows' difference in
+    float64, so identical rows are at distance 0 and near duplicates are measured exactly.
+    """
+    queries = start + np.arange(len(candidates))[:, None]
+    close = squared < RECOMPUTE * (sq[candidates] + sq[queries])
+    if close.any():
+        i, j = np.nonzero(close)
+        diff = x[candidates[i, j]].astype(np.float64) - x[start + i]
+        squared[i, j] = np.einsum("ij,ij->i", diff, diff)
+    dist = np.sqrt(np.maximum(squared, 0.0))
     order = np.lexsort((candidates, dist), axis=-1)
     return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(dist, order, axis=1)
