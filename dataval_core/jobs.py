@@ -13,14 +13,14 @@ import errno
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from .dataset import Dataset
-from .progress import ACTIVE_STATES, CancelFlag, Cancelled, Progress, ProgressCallback, RunState
-from .workspace import Workspace, WorkspaceError
+from .progress import ACTIVE_STATES, CancelFlag, Cancelled, EtaSmoother, Progress, ProgressCallback, RunState
+from .workspace import RunRecord, Workspace, WorkspaceError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,24 @@ def one_line_error(exc: BaseException) -> str:
     return text if len(text) <= _MAX_ERROR_CHARS else text[:_MAX_ERROR_CHARS - 1] + "…"
 
 
+#: part of the bar for features a finished run of this dataset already built (they come from the cache)
+CACHED_EMBEDDING_SHARE = 0.02
+
+
+def run_plan(history: Sequence[RunRecord], method: str, embedding: str | None) -> tuple[float | None, float | None]:
+    """How a new run's progress is drawn, from the dataset's earlier runs: the part of the bar for building its
+    features, and the seconds it is expected to take (for the ETA before it reports any progress).
+
+    Features a finished run already built with this embedding come from the cache, so they get a sliver of the
+    bar (None: the runner's default for the embedding). The expected seconds are the method time of the last
+    finished run with the same method and embedding (whose features are cached now), else None.
+    """
+    done = [r for r in history if r.status == RunState.DONE]
+    cached = embedding is not None and any(r.embedding == embedding for r in done)
+    same = [r for r in done if r.method == method and r.embedding == embedding and "method" in r.timings]
+    return (CACHED_EMBEDDING_SHARE if cached else None), (float(same[-1].timings["method"]) if same else None)
+
+
 @dataclass(frozen=True)
 class JobSnapshot:
     """What a page shows about one job at one moment.
@@ -60,8 +78,10 @@ class JobSnapshot:
         total: units in the stage.
         message: the engine's detail text.
         elapsed: seconds since the job started running (0 while queued).
-        eta: estimated seconds left in the current stage, None when unknown.
+        eta: estimated seconds left in the whole job (:class:`~dataval_core.progress.EtaSmoother`: steady, it
+            does not restart with each stage), None when unknown.
         error: one-line error when ``status == "failed"``.
+        overall: fraction of the whole job done, across its stages; it never goes back.
     """
 
     job_id: str
@@ -73,10 +93,16 @@ class JobSnapshot:
     elapsed: float
     eta: float | None
     error: str | None
+    overall: float = 0.0
 
     @property
     def fraction(self) -> float:
-        return 1.0 if self.status == RunState.DONE else (0.0 if self.total <= 0 else min(1.0, self.done / self.total))
+        """The bar's fraction: the whole job's, never the current stage's alone."""
+        return 1.0 if self.status == RunState.DONE else min(1.0, max(0.0, self.overall))
+
+    @property
+    def stage_fraction(self) -> float:
+        return 1.0 if self.total <= 0 else min(1.0, self.done / self.total)
 
     @property
     def finished(self) -> bool:
@@ -86,7 +112,7 @@ class JobSnapshot:
 class _Job:
     """Mutable job state, touched only under the manager's lock."""
 
-    def __init__(self, job_id: str):
+    def __init__(self, job_id: str, expected_s: float | None = None):
         self.job_id = job_id
         self.cancel = threading.Event()
         self.status = RunState.QUEUED
@@ -95,7 +121,8 @@ class _Job:
         self.total = 0
         self.message = ""
         self.started: float | None = None
-        self.stage_started: float | None = None
+        self.overall = 0.0
+        self.eta = EtaSmoother(expected_s=expected_s)
         self.ended: float | None = None
         self.error: str | None = None
         self.result: Any = None
@@ -130,6 +157,7 @@ class JobManager:
         The run is recorded at once; its values are saved to the workspace when it
         finishes. Parameter errors surface as a failed run with a one-line message.
         """
+        share, expected_s = run_plan(self.workspace.list_runs(key), method, embedding)
         run_id = self.workspace.create_run(key, method, embedding=embedding, params=dict(params or {}), seed=seed)
 
         def work(progress: ProgressCallback, cancel: CancelFlag) -> None:
@@ -138,14 +166,14 @@ class JobManager:
             self.workspace.set_run_status(run_id, RunState.RUNNING)
             result = run_valuation(dataset, method, embedding=embedding, params=dict(params or {}), seed=seed,
                                    progress=progress, cancel=cancel, cache_dir=self.workspace.cache_dir,
-                                   backend=backend)
+                                   backend=backend, embedding_share=share)
             self.workspace.save_result(run_id, result)
 
         def on_end(status: RunState, error: str | None) -> None:
             if status != RunState.DONE:
                 self.workspace.set_run_status(run_id, status, error=error)
 
-        self._start(run_id, work, on_end)
+        self._start(run_id, work, on_end, expected_s=expected_s)
         return run_id
 
     def submit_task(self, job_id: str, task: Task) -> str:
@@ -160,8 +188,8 @@ class JobManager:
         return job_id
 
     def _start(self, job_id: str, work: Task, on_end: Callable[[RunState, str | None], None] | None, *,
-               unless_live: bool = False) -> None:
-        job = _Job(job_id)
+               unless_live: bool = False, expected_s: float | None = None) -> None:
+        job = _Job(job_id, expected_s)
         with self._lock:
             old = self._jobs.get(job_id)
             if unless_live and old is not None and old.status not in (RunState.FAILED, RunState.CANCELLED):
@@ -179,13 +207,12 @@ class JobManager:
     def _body(self, job: _Job, work: Task, on_end: Callable[[RunState, str | None], None] | None) -> None:
         def progress(p: Progress) -> None:
             with self._lock:
-                if p.stage != job.stage:
-                    job.stage, job.stage_started = p.stage, time.monotonic()
-                job.done, job.total, job.message = p.done, p.total, p.message
+                job.stage, job.done, job.total, job.message = p.stage, p.done, p.total, p.message
+                job.overall = max(job.overall, p.fraction if p.overall is None else p.overall)
 
         with self._lock:
             job.status, job.started = RunState.RUNNING, time.monotonic()
-            job.stage, job.stage_started = "starting", job.started
+            job.stage = "starting"
         status, error, result = RunState.DONE, None, None
         try:
             if job.cancel.is_set():
@@ -215,11 +242,9 @@ class JobManager:
                 return None
             now = job.ended or time.monotonic()
             elapsed = 0.0 if job.started is None else now - job.started
-            eta = None
-            if job.status == RunState.RUNNING and job.total > job.done > 0 and job.stage_started is not None:
-                eta = (time.monotonic() - job.stage_started) * (job.total - job.done) / job.done
+            eta = job.eta.update(now, elapsed, job.overall) if job.status == RunState.RUNNING else None
             return JobSnapshot(job_id, job.status, job.stage, job.done, job.total, job.message, elapsed, eta,
-                               job.error)
+                               job.error, job.overall)
 
     def result(self, job_id: str) -> Any:
         """The return value of a finished task (None for runs, whose values are in the workspace)."""

@@ -142,18 +142,6 @@ def test_values_csv_has_a_percentile_beside_each_value():
     assert table["percentile__lava"].iloc[6:].isna().all()
 
 
-def test_eta_is_counted_down_and_blended_and_restarts_with_the_stage():
-    from ui.progress import ETA_WEIGHT, smoothed_eta
-
-    store: dict = {}
-    assert smoothed_eta(store, "r", "embedding", None, 0.0) is None  # nothing to estimate yet: the stage is shown
-    assert smoothed_eta(store, "r", "fit", 100.0, 10.0) == 100.0
-    # 10 s later the reading jumps to 800 s (one slow batch): the shown ETA moves only part of the way
-    assert smoothed_eta(store, "r", "fit", 800.0, 20.0) == pytest.approx((1 - ETA_WEIGHT) * 90 + ETA_WEIGHT * 800)
-    assert smoothed_eta(store, "r", "fit", None, 30.0) == pytest.approx((1 - ETA_WEIGHT) * 90 + ETA_WEIGHT * 800 - 10)
-    assert smoothed_eta(store, "r", "score", 5.0, 31.0) == 5.0
-
-
 def test_curation_summaries_and_truth_flags(tmp_path):
     from dataval_core.curation import (
         class_summary,

@@ -1,7 +1,6 @@
 """Live progress of background runs: a polling fragment with bars, ETA and cancel buttons."""
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -37,25 +36,6 @@ def _active(record: DatasetRecord) -> list[RunRecord]:
     return [r for r in state.workspace().list_runs(record.key) if r.status in ACTIVE_STATES]
 
 
-#: weight of a new ETA reading against the running estimate (lower = steadier)
-ETA_WEIGHT = 0.3
-
-
-def smoothed_eta(store: dict, job_id: str, stage: str, eta: float | None, now: float) -> float | None:
-    """A steady ETA for ``job_id``: the last estimate counted down, blended with the new reading.
-
-    Restarts when the stage changes; None while the stage has no estimate yet.
-    """
-    prev = store.get(job_id)
-    if prev is not None and prev["stage"] == stage and prev["eta"] is not None:
-        counted = max(0.0, prev["eta"] - (now - prev["time"]))
-        value = counted if eta is None else (1 - ETA_WEIGHT) * counted + ETA_WEIGHT * eta
-    else:
-        value = eta
-    store[job_id] = {"stage": stage, "eta": value, "time": now}
-    return value
-
-
 def _bar(run: RunRecord) -> None:
     snap = state.jobs().snapshot(run.run_id)
     c1, c2 = st.columns([6, 1], vertical_alignment="bottom")
@@ -66,10 +46,9 @@ def _bar(run: RunRecord) -> None:
         text = f"**{run.label}** — queued, waiting for a free worker"
     else:
         step = f" {snap.done}/{snap.total}" if snap.total > 1 else ""
-        eta = smoothed_eta(st.session_state.setdefault("_eta", {}), run.run_id, snap.stage, snap.eta,
-                           time.monotonic())
-        left = f"ETA {_seconds(eta)}" if eta is not None else f"estimating time left once {snap.stage} reports"
-        text = f"**{run.label}** — {snap.stage}{step} · elapsed {_seconds(snap.elapsed)} · {left}"
+        left = f"about {_seconds(snap.eta)} left" if snap.eta is not None else "estimating the time left"
+        text = (f"**{run.label}** — {snap.fraction:.0%} · {snap.stage}{step} · elapsed {_seconds(snap.elapsed)} · "
+                f"{left}")
     c1.progress(snap.fraction, text=text)
     c2.button("Cancel", key=f"cancel_{run.run_id}", on_click=actions.cancel_run, args=(run.run_id,),
               icon=":material/stop_circle:")

@@ -18,10 +18,12 @@ import numpy as np
 
 from ..progress import Reporter
 
-#: image files per task: large enough that loading the network per worker is amortised
+#: image files per task at most: large enough that loading the network per worker is amortised
 CHUNK = 256
 #: images per forward pass within a task
 BATCH = 32
+#: a small image set is cut into at least this many tasks, so its progress moves while it is read
+MIN_TASKS = 8
 
 _NETWORKS: dict[str, Any] = {}
 _NETWORKS_LOCK = threading.Lock()
@@ -43,16 +45,26 @@ def _chunk_features(features: Callable[[Sequence[Path]], np.ndarray], paths: Seq
         return np.concatenate([features(paths[i:i + BATCH]) for i in range(0, len(paths), BATCH)])
 
 
+def chunk_size(n: int) -> int:
+    """Files per task for ``n`` files: :data:`CHUNK`, or less so that at least :data:`MIN_TASKS` tasks report
+    progress (200 images in one chunk showed 0/200 until all were done); always whole batches of :data:`BATCH`,
+    so the forward passes, and the features, are the same as with one chunk."""
+    per_task = -(-max(n, 1) // MIN_TASKS)
+    return min(CHUNK, max(BATCH, -(-per_task // BATCH) * BATCH))
+
+
 def extract_features(paths: Sequence[Path], features: Callable[[Sequence[Path]], np.ndarray], reporter: Reporter,
                      stage: str, backend: Any = None) -> np.ndarray:
     """``features(batch of paths)`` over every path, in chunks run by ``backend`` (None: this machine).
 
     ``features`` must be a module-level function (it travels to worker processes and Ray
-    workers) that gets its network from :func:`network`. Progress counts images done.
+    workers) that gets its network from :func:`network`. Progress counts images done, reported per finished
+    chunk (:func:`chunk_size`).
     """
     from ..backend import get_backend
 
-    chunks = [(list(paths[i:i + CHUNK]),) for i in range(0, len(paths), CHUNK)]
+    size = chunk_size(len(paths))
+    chunks = [(list(paths[i:i + size]),) for i in range(0, len(paths), size)]
     done = get_backend(backend).map(_chunk_features, chunks, reporter, stage, shared=features,
                                     units=[len(c[0]) for c in chunks], ordered=True)
     return np.concatenate([feats for _, feats in done])
