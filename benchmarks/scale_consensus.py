@@ -82,7 +82,7 @@ def main() -> None:
         for spec in args.methods:
             out = Path(tmp) / "values.csv"
             seconds, rss = run_cli(spec, data, ref, out, args.seed)
-            got = pd.read_csv(out)
+            got = pd.read_csv(out, dtype={"id": str})
             got = got[got["role"] == "valued"]
             got = got.iloc[np.argsort(got["id"].astype(int).to_numpy())]
             auroc = roc_auc_score(flipped, -got["value"].to_numpy())
