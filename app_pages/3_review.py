@@ -35,7 +35,7 @@ reviewstate.select_run(run.run_id)
 res = review.result(run)
 others = [review.result(r) for r in runs if r.run_id != run.run_id]
 current, log_size = review.stored_decisions(record)
-frame = review_table(ds, res, current, others)
+frame = review_table(ds, res, current, others, truth=review.truth_of(record, ds))
 status = t2.selectbox("Show", review.STATUS_FILTERS + reviewstate.SHOW_ISSUES, key="rv_status",
                       on_change=reviewstate.to_first_page,
                       help="Undecided: samples without a decision yet (decided ones leave this view). The last "

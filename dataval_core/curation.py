@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .calibration import calibrated_confidence
+from .columns import is_truth_like
 from .dataset import DataError, Dataset
 from .result import ValuationResult
 
@@ -69,8 +71,13 @@ def suggestion_confidence(result: ValuationResult, others: Sequence[ValuationRes
     return conf
 
 
+#: ``review_table``'s default: look the user's truth up (:func:`user_truth`)
+_FIND: tuple[str, np.ndarray] = ("", np.array([]))
+
+
 def review_table(dataset: Dataset, result: ValuationResult, decisions: pd.DataFrame | None = None,
-                 others: Sequence[ValuationResult] = ()) -> pd.DataFrame:
+                 others: Sequence[ValuationResult] = (),
+                 truth: tuple[str, np.ndarray] | None = _FIND) -> pd.DataFrame:
     """One row per sample ``result`` valued, lowest value first.
 
     Args:
@@ -79,6 +86,7 @@ def review_table(dataset: Dataset, result: ValuationResult, decisions: pd.DataFr
         decisions: the decisions in force, one row per decided id (``id``, ``action``,
             ``new_label``; e.g. :func:`dataval_core.decisions.current_decisions`), or ``None``.
         others: the other runs on the dataset, for ``flagged_by``.
+        truth: the user's own truth (:func:`user_truth`, looked up when not given; None: none).
 
     Returns:
         Columns ``id``, ``label`` (text), ``value``, ``percentile`` (0 = lowest of the run),
@@ -87,7 +95,8 @@ def review_table(dataset: Dataset, result: ValuationResult, decisions: pd.DataFr
         :mod:`dataval_core.calibration`), ``flagged_by`` (runs, of ``result`` and ``others``,
         that put the sample in their lowest :data:`LOW_PERCENTILE` percent), ``action``
         (``None`` = undecided) and ``new_label``; with injected noise also ``noisy`` and
-        ``original`` (the true label).
+        ``original`` (the true label); with the user's own truth (:func:`user_truth`) also ``truth``, that
+        column's cell as text (None where empty), and ``truth_from``, the column's name.
 
     Raises:
         DataError: ``result`` holds ids that are not in ``dataset``.
@@ -104,10 +113,71 @@ def review_table(dataset: Dataset, result: ValuationResult, decisions: pd.DataFr
     for col in ("action", "new_label"):
         frame[col] = _or_none(current[col].reindex(frame["id"]).to_numpy(dtype=object))
     if dataset.noisy is not None:
-        truth = dataset.original_labels if dataset.original_labels is not None else dataset.labels
+        true_labels = dataset.original_labels if dataset.original_labels is not None else dataset.labels
         frame["noisy"] = dataset.noisy[pos]
-        frame["original"] = dataset.label_names(truth)[pos].astype(str)
+        frame["original"] = dataset.label_names(true_labels)[pos].astype(str)
+    truth = user_truth(dataset) if truth is _FIND else truth
+    if truth is not None:
+        frame["truth"] = _or_none(truth[1][pos])
+        frame["truth_from"] = truth[0]
     return frame.sort_values("rank", ignore_index=True)
+
+
+def user_truth(dataset: Dataset) -> tuple[str, np.ndarray] | None:
+    """The user's own truth about each row, shown beside the sample on Review: ``(column, cells)`` with one text
+    cell per dataset row (None where empty), or None when the data hold none.
+
+    A table's truth is a column the features leave out (the Data page's "Leave out", proposed for truth-like
+    columns); an image set's, a column of its manifest CSV besides ``path`` and the label. Of those, the first
+    named and shaped like the truth (``is_mislabeled``, ``true_label``: see
+    :func:`~dataval_core.columns.is_truth_like`) is taken, else the first that marks known-bad rows
+    (true/false, 0/1 or a few such words).
+    """
+    frame, rows = _truth_source(dataset)
+    if frame is None:
+        return None
+    named = [c for c in frame.columns if is_truth_like(c, frame[c])]
+    flags = [c for c in frame.columns if _marks_rows(frame[c].dropna())]
+    if not (named or flags):
+        return None
+    column = (named or flags)[0]
+    cells = np.full(len(dataset), None, dtype=object)
+    values = frame[column].to_numpy(dtype=object)
+    ok = rows >= 0
+    cells[rows[ok]] = [None if pd.isna(v) else str(v) for v in values[ok]]
+    return str(column), cells
+
+
+def _truth_source(dataset: Dataset) -> tuple[pd.DataFrame | None, np.ndarray]:
+    """The columns that may hold the user's truth, and the dataset row of each of their rows (-1: none)."""
+    if dataset.table is not None:
+        skip = {dataset.label_column, dataset.meta.get("id_column"), *dataset.feature_columns}
+        frame = dataset.table[[c for c in dataset.table.columns if c not in skip]]
+        n = min(len(frame), len(dataset))
+        return frame.iloc[:n], np.arange(n)
+    name = dataset.meta.get("manifest_name")
+    if dataset.image_root is None or not name or not (Path(dataset.image_root) / name).is_file():
+        return None, np.array([], dtype=np.int64)
+    try:
+        manifest = pd.read_csv(Path(dataset.image_root) / name, dtype=object)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None, np.array([], dtype=np.int64)  # the manifest was read at upload; the truth is extra
+    if "path" not in manifest.columns:
+        return None, np.array([], dtype=np.int64)
+    index = pd.Series(np.arange(len(dataset)), index=dataset.ids)
+    paths = manifest["path"].astype(str).str.strip().str.replace("\\", "/", regex=False).str.lstrip("./")
+    rows = index.reindex(paths).fillna(-1).to_numpy(dtype=np.int64)
+    label = dataset.meta.get("label_column", "label")
+    return manifest.drop(columns=[c for c in ("path", label) if c in manifest.columns]), rows
+
+
+def _marks_rows(col: pd.Series) -> bool:
+    """A column that marks known-bad rows: boolean, 0/1, or a few words such as yes/no, bad/good."""
+    if pd.api.types.is_bool_dtype(col) or (pd.api.types.is_numeric_dtype(col) and set(col.unique()) <= {0, 1}):
+        return True
+    words = col.astype(str).str.strip().str.lower()
+    return len(words) > 0 and bool(words.isin(_TRUE_WORDS | {"0", "false", "no", "good", "clean", "ok"}).all()) \
+        and words.nunique() <= 4
 
 
 def _or_none(values: np.ndarray) -> pd.Series:

@@ -27,7 +27,7 @@ import pandas as pd
 import streamlit as st
 
 from dataval_core.calibration import CONFIDENT_SURE
-from dataval_core.curation import given
+from dataval_core.curation import given, user_truth
 from dataval_core.dataset import Dataset
 from dataval_core.decisions import new_event_key
 from dataval_core.jobs import one_line_error
@@ -206,6 +206,23 @@ def _decision_button(label: str, key: str, chosen: bool, record: DatasetRecord, 
               args=(record, run, rec, action, new_label, new_event_key()), **kw)
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _user_truth(root: str, key: str, _ds: Dataset) -> tuple[str, Any] | None:
+    return user_truth(_ds)
+
+
+def truth_of(record: DatasetRecord, ds: Dataset) -> tuple[str, Any] | None:
+    """The user's own truth column of the dataset (read once per dataset; a manifest is read from disk)."""
+    return _user_truth(state.workspace_root(), record.key, ds)
+
+
+def truth_text(rec: Mapping[Any, Any]) -> str:
+    """The user's own truth on a card (``is_mislabeled: True``), from the column left out of the features."""
+    if not given(rec.get("truth")):
+        return ""
+    return f"  \n:violet[{rec['truth_from']}: **{rec['truth']}**]"
+
+
 def _card(i: int, rec: Mapping[Any, Any], record: DatasetRecord, run: RunRecord, classes: Sequence[str],
           path: str, gen: int) -> None:
     relabel = _relabel_option(rec)
@@ -221,7 +238,7 @@ def _card(i: int, rec: Mapping[Any, Any], record: DatasetRecord, run: RunRecord,
                       args=(sid,), help="Show the image larger.", type="tertiary")
         st.markdown(f"**#{rec['rank']}** · label **{rec['label']}**")
         flip = f"  \n:orange[injected flip, truly {rec['original']}]" if rec.get("noisy") else ""
-        st.caption(f"`{sid}`  \n{value_text(rec)}  \n{_suggestion_text(rec)}{flip}")
+        st.caption(f"`{sid}`  \n{value_text(rec)}  \n{_suggestion_text(rec)}{flip}{truth_text(rec)}")
         # the decision as stored (read after this run's callbacks wrote): no widget holds it; undecided cards
         # say nothing (both buttons plain), which keeps them short
         if rec["action"] is not None:
@@ -277,7 +294,8 @@ def zoom_dialog(ds: Dataset, frame: pd.DataFrame, sample_id: str) -> None:
     """The image of ``sample_id`` at a readable size, with its facts."""
     rec = frame[frame["id"] == sample_id].iloc[0].to_dict()
     st.image(grid.thumbnail(grid.image_paths(ds)[sample_id], size=grid.ZOOM_PX), width=grid.ZOOM_PX)
-    st.markdown(f"`{sample_id}` · label **{rec['label']}** · {value_text(rec)} · {_suggestion_text(rec)}")
+    st.markdown(f"`{sample_id}` · label **{rec['label']}** · {value_text(rec)} · {_suggestion_text(rec)}"
+                + truth_text(rec).replace("  \n", " · "))
 
 
 _TABLE_DECISIONS = ("—", "keep", "drop", "relabel")
@@ -331,6 +349,9 @@ def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunR
                           "flagged by": page["flagged_by"]})
     if "noisy" in page:
         shown["noisy"] = page["noisy"]
+    if "truth" in page and len(page):  # the user's own truth, beside the label (left out of the features)
+        shown.insert(list(shown.columns).index("label") + 1, f"truth: {page['truth_from'].iloc[0]}",
+                     page["truth"].map(lambda v: str(v) if given(v) else ""))
     if ds.table is not None:
         features = ds.table.set_index(ds.ids)[list(ds.feature_columns)[:12]]
         shown = shown.join(features, on="id", rsuffix=" (feature)")
