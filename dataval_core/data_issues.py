@@ -53,9 +53,9 @@ COLUMNS = ("id", "role", "label", "exact_group", "near_group", "group_size", "co
 
 @dataclass(frozen=True)
 class IssueParams:
-    """How the checks decide; the defaults were chosen on the benchmark's tuning half (docs/cli.md)."""
+    """How the checks decide; the defaults were chosen on the tuning half of ``benchmarks/data_issues.py``."""
 
-    k: int = param(10, low=1, high=100, help="Neighbour rank of the outlier score (distance to the k-th nearest "
+    k: int = param(20, low=1, high=100, help="Neighbour rank of the outlier score (distance to the k-th nearest "
                                               "reference row).")
     near_ratio: float = param(0.2, low=0.0, high=1.0, help="Near duplicates: rows closer than this fraction of "
                                                             "the median nearest-neighbour distance.")

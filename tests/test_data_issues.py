@@ -121,7 +121,7 @@ def test_neighbour_pass_matches_brute_force_and_chunking(monkeypatch):
         np.testing.assert_array_equal(a, b)
     d, idx = NearestNeighbors(n_neighbors=5, algorithm="brute").fit(x).kneighbors(x)
     np.testing.assert_allclose(whole.top_distance, d[:, 1:], atol=1e-5)
-    assert whole.top_index[5, 0] == 9 and whole.top_index[9, 0] == 5
+    assert whole.top_index[5, 0] == 9 and whole.top_index[9, 0] == 5 and whole.top_distance[5, 0] == 0.0
     ref = np.flatnonzero(is_ref)
     dr, ir = NearestNeighbors(n_neighbors=5, algorithm="brute").fit(x[ref]).kneighbors(x)
     valued_rows = ~is_ref
@@ -133,7 +133,7 @@ def test_neighbour_pass_matches_brute_force_and_chunking(monkeypatch):
 def test_deterministic_and_parameters_checked():
     frame, _ = planted_table(seed=3)
     ds, first = issues_of(frame)
-    second = find_issues(ds, raw_features(ds).x, params={"k": "10"})
+    second = find_issues(ds, raw_features(ds).x, params={"k": "20"})  # the default, as the CLI passes it
     pd.testing.assert_frame_equal(first.frame, second.frame)
     with pytest.raises(ValueError, match="The 'near_ratio' parameter of issues must be a float in the range"):
         find_issues(ds, raw_features(ds).x, params={"near_ratio": 2})
