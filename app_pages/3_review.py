@@ -5,7 +5,7 @@ import streamlit as st
 
 from dataval_core.curation import review_table
 from dataval_core.registry import get_spec
-from ui import actions, issues_view, layout, review, reviewstate, state
+from ui import actions, issues_view, layout, review, reviewstate, similar, state
 
 layout.page("Review",
             "Lowest-valued samples first: the likeliest to be mislabeled or harmful. Keep, drop or relabel; every "
@@ -103,6 +103,7 @@ reviewstate.save(record.key)
 
 review.bulk_bar(record, run, ds, shown, page)
 review.shortcut_bar(record, run, page, state.workspace().can_undo(record.key, state.session_id()))
+similar.strip(record, ds, run, frame, view)
 
 if view == "Grid" and ds.modality == "image":
     review.card_grid(page, ds, record, run)
@@ -110,6 +111,7 @@ elif view == "Grid":
     st.info("Grid view shows images; this dataset is a table, so use the Table view.")
 else:
     review.table_view(page, ds, record, run, log_size)
+    similar.table_picker(page)
 if page.empty:
     st.caption("Nothing matches these filters.")
 zoom = st.session_state.pop("rv_zoom", None)

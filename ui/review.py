@@ -174,6 +174,14 @@ def _on_zoom(sample_id: str) -> None:
     st.session_state["rv_zoom"] = sample_id
 
 
+#: the sample whose nearest neighbours the find-similar strip shows (``ui/similar.py``)
+SIMILAR = "rv_similar"
+
+
+def on_similar(sample_id: str) -> None:
+    st.session_state[SIMILAR] = sample_id
+
+
 def value_text(rec: Mapping[Any, Any]) -> str:
     """``p 3 · value -0.012``: the percentile (comparable across methods) beside the raw value."""
     return f"p {rec['percentile']:.0f} · value `{rec['value']:.3g}`"
@@ -224,18 +232,21 @@ def truth_text(rec: Mapping[Any, Any]) -> str:
 
 
 def _card(i: int, rec: Mapping[Any, Any], record: DatasetRecord, run: RunRecord, classes: Sequence[str],
-          path: str, gen: int) -> None:
+          path: str, gen: int, prefix: str = "") -> None:
+    """One card; ``prefix`` keeps the keys of a second set of cards (the find-similar strip) apart."""
     relabel = _relabel_option(rec)
     sid = rec["id"]
-    with st.container(key=f"card_{i}", border=True, width=CARD_PX):
+    with st.container(key=f"{prefix}card_{i}", border=True, width=CARD_PX):
         top = st.columns([3, 1], vertical_alignment="top", gap="small")
         top[0].image(grid.thumbnail(path), width=96)
-        tick = f"rv_tick_{gen}_{sid}"
+        tick = f"{prefix}rv_tick_{gen}_{sid}"
         top[1].checkbox("Tick", value=sid in st.session_state.get(TICKS, ()), key=tick,
                         on_change=_on_tick, args=(sid, tick, gen),
                         label_visibility="collapsed", help="Tick for a bulk action.")
-        top[1].button("", icon=":material/zoom_in:", key=f"rv_zoom_{sid}", on_click=_on_zoom,
+        top[1].button("", icon=":material/zoom_in:", key=f"{prefix}rv_zoom_{sid}", on_click=_on_zoom,
                       args=(sid,), help="Show the image larger.", type="tertiary")
+        top[1].button("", icon=":material/join_inner:", key=f"{prefix}rv_similar_{sid}", on_click=on_similar,
+                      args=(sid,), help="Find similar samples (nearest in this run's embedding).", type="tertiary")
         st.markdown(f"**#{rec['rank']}** · label **{rec['label']}**")
         flip = f"  \n:orange[injected flip, truly {rec['original']}]" if rec.get("noisy") else ""
         st.caption(f"`{sid}`  \n{value_text(rec)}  \n{_suggestion_text(rec)}{flip}{truth_text(rec)}")
@@ -243,27 +254,27 @@ def _card(i: int, rec: Mapping[Any, Any], record: DatasetRecord, run: RunRecord,
         # say nothing (both buttons plain), which keeps them short
         if rec["action"] is not None:
             st.markdown(_state_text(rec))
-        with st.container(horizontal=True, gap="small", key=f"rv_do_{sid}"):
+        with st.container(horizontal=True, gap="small", key=f"{prefix}rv_do_{sid}"):
             # no help tooltips here: a tooltip adds a second button element inside each decision button
-            _decision_button(KEEP, f"rv_keep_{sid}", rec["action"] == "keep", record, run, rec, "keep",
+            _decision_button(KEEP, f"{prefix}rv_keep_{sid}", rec["action"] == "keep", record, run, rec, "keep",
                              width="stretch")
-            _decision_button(DROP, f"rv_drop_{sid}", rec["action"] == "drop", record, run, rec, "drop",
+            _decision_button(DROP, f"{prefix}rv_drop_{sid}", rec["action"] == "drop", record, run, rec, "drop",
                              width="stretch")
-        with st.container(horizontal=True, gap="small", vertical_alignment="center", key=f"rv_more_{sid}"):
+        with st.container(horizontal=True, gap="small", vertical_alignment="center", key=f"{prefix}rv_more_{sid}"):
             if relabel:
                 chosen = rec["action"] == "relabel" and rec["new_label"] == str(rec["suggested"])
-                _decision_button(relabel, f"rv_sug_{sid}", chosen, record, run, rec, "relabel",
+                _decision_button(relabel, f"{prefix}rv_sug_{sid}", chosen, record, run, rec, "relabel",
                                  str(rec["suggested"]), help=f"Relabel as {rec['suggested']}, the suggested label.")
             if classes:
                 others = [c for c in classes if c != rec["label"]]
-                with st.popover("", icon=":material/edit:", key=f"rv_relabel_{sid}",
+                with st.popover("", icon=":material/edit:", key=f"{prefix}rv_relabel_{sid}",
                                 help="Relabel this sample to a class you pick."):
-                    pick = f"rv_pick_{sid}"
+                    pick = f"{prefix}rv_pick_{sid}"
                     st.selectbox("New label", others, index=None, placeholder="Pick a class…", key=pick)
-                    st.button("Relabel", key=f"rv_relabel_go_{sid}", on_click=_on_relabel,
+                    st.button("Relabel", key=f"{prefix}rv_relabel_go_{sid}", on_click=_on_relabel,
                               args=(record, run, rec, pick, new_event_key()))
             if rec["action"] is not None:
-                st.button("", icon=":material/restart_alt:", key=f"rv_reset_{sid}", type="tertiary",
+                st.button("", icon=":material/restart_alt:", key=f"{prefix}rv_reset_{sid}", type="tertiary",
                           on_click=_on_decide, args=(record, run, rec, UNDECIDED, None, new_event_key()),
                           help="Set back to undecided.")
 
@@ -279,14 +290,16 @@ _CARD_CSS = """<style>
 </style>"""
 
 
-def card_grid(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord) -> None:
-    """Image cards for the rows of ``page`` (thumbnail, tick, zoom, rank, percentile, suggestion, decision)."""
+def card_grid(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord, prefix: str = "") -> None:
+    """Image cards for the rows of ``page`` (thumbnail, tick, zoom, similar, rank, percentile, suggestion, decision).
+
+    ``prefix`` starts every key, for a second grid on the page (the find-similar strip)."""
     st.html(_CARD_CSS)
     paths = grid.image_paths(ds)
     gen = st.session_state.get("rv_gen", 0)
-    with st.container(horizontal=True, gap="small", key="rv_cards"):
+    with st.container(horizontal=True, gap="small", key=f"{prefix}rv_cards"):
         for i, rec in enumerate(page.to_dict("records")):
-            _card(i, rec, record, run, ds.classes, paths[rec["id"]], gen)
+            _card(i, rec, record, run, ds.classes, paths[rec["id"]], gen, prefix)
 
 
 @st.dialog("Sample", width="large")
@@ -332,7 +345,8 @@ def _on_table_edit(record: DatasetRecord, run: RunRecord, rows: list[dict[str, A
         _save(record, out, f"{event}:{digest.hexdigest()[:16]}")
 
 
-def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord, log_size: int = 0) -> None:
+def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRecord, log_size: int = 0,
+               prefix: str = "") -> None:
     """The rows of ``page`` as an editable table: tick a row for bulk actions, or set its decision in place.
 
     ``log_size``: rows in the dataset's decision log (part of the editor's key, so it never repeats)."""
@@ -362,7 +376,7 @@ def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunR
     digest = hashlib.sha1(repr((page["id"].tolist(), page["action"].tolist(), page["new_label"].tolist(),
                                 sorted(ticked & set(page["id"])), log_size,
                                 st.session_state.get("rv_table_gen", 0))).encode()).hexdigest()[:12]
-    key = f"rv_editor_{run.run_id}_{digest}"
+    key = f"{prefix}rv_editor_{run.run_id}_{digest}"
     classes = [str(c) for c in ds.classes]
     st.data_editor(shown, hide_index=True, key=key, on_change=_on_table_edit,
                    args=(record, run, rows, key, new_event_key()),
