@@ -54,7 +54,7 @@ def _manifest_zip() -> bytes:
     return buf.getvalue()
 
 
-def test_an_image_manifest_truth_column_reaches_the_cards(workspace_dir, tmp_path):  # noqa: F811
+def test_an_image_manifest_truth_column_reaches_the_cards(workspace_dir, tmp_path):
     from dataval_core.jobs import JobManager
     from ui.sessions import AppWorkspace, new_session_id
 

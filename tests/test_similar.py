@@ -43,7 +43,7 @@ def test_similar_samples_leaves_reference_rows_out(tmp_path):
         similar_samples(ds, "nope")
 
 
-def test_review_find_similar_strip_decides_through_its_own_cards(workspace_dir, tmp_path):  # noqa: F811
+def test_review_find_similar_strip_decides_through_its_own_cards(workspace_dir, tmp_path):
     sid, key, run_id = seeded_session(workspace_dir, tmp_path)
     at = new_app(sid)
     at.switch_page("app_pages/3_review.py").run()

@@ -287,6 +287,8 @@ _CARD_CSS = """<style>
 [class*="st-key-rv_do_"], [class*="st-key-rv_more_"] { flex-wrap: nowrap; }
 [class*="st-key-card_"] { padding: 0.5rem; gap: 0.35rem; }
 [class*="st-key-card_"] [data-testid="stCaptionContainer"] p { overflow-wrap: anywhere; }
+[class*="st-key-card_"] [data-testid="stColumn"] [data-testid="stVerticalBlock"] { gap: 0.2rem; }
+[class*="st-key-rv_zoom_"] button, [class*="st-key-rv_similar_"] button { min-height: 1.6rem; padding: 0 0.2rem; }
 </style>"""
 
 
