@@ -1,7 +1,7 @@
 """Valuate: pick methods, embeddings and parameters; runs go on in the background."""
 import streamlit as st
 
-from dataval_core.backend import ADDRESS_ENV, describe_target, get_backend
+from dataval_core.backend import backend_classes, get_backend
 from dataval_core.embeddings import list_embeddings
 from dataval_core.registry import list_valuators
 from dataval_core.targets import describe_mode
@@ -38,15 +38,16 @@ for name in chosen:
         params = forms.params_form(cls.Params, f"val_{name}")
         choices.append({"method": name, "embedding": embedding, "params": params})
 
-where = st.radio("Compute on", ["this machine", "Ray cluster"], horizontal=True, key="val_backend",
+kinds = {cls.title: cls for cls in backend_classes()}
+where = st.radio("Compute on", list(kinds), horizontal=True, key="val_backend",
                  help="sava, knn_shapley, data_oob and the pretrained image embeddings can fan their tasks out "
                       "over a Ray cluster; same values.")
-backend = get_backend("local")
-if where == "Ray cluster":
-    address = st.text_input("Ray address", key="val_ray_address", placeholder="host:6379",
-                            help=f"Empty: ${ADDRESS_ENV}, else a cluster running on this machine, else a local Ray.")
-    backend = get_backend("ray", address.strip() or None)
-st.caption(f"Runs compute on {describe_target(backend)}.")
+address = None
+if kinds[where].takes_address:
+    address = st.text_input(f"{where} address", key=f"val_{kinds[where].name}_address", placeholder="host:6379",
+                            help=kinds[where].address_help)
+backend = get_backend(kinds[where].name, (address or "").strip() or None)
+st.caption(f"Runs compute on {backend.describe_target()}.")
 
 c1, c2 = st.columns([1, 5], vertical_alignment="bottom")
 seed = c1.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="val_seed",

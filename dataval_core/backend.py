@@ -2,16 +2,23 @@
 
 A method splits its work into tasks (sava's batch pairs, knn_shapley's target chunks,
 data_oob's bags) and hands them to :meth:`Backend.map` with the read-only data they
-share. The backend runs them, reports progress in finished tasks, checks the cancel flag
-at least twice a second (cancelling the outstanding tasks), and yields each result with
-its task index. Results are keyed by index, so values do not depend on the backend,
-the worker count or the finishing order.
+share and a :class:`Work` that states what the tasks are like (a worker cap the user asked
+for, whether they hold the GIL). The backend owns every execution detail: how many workers,
+threads or processes, BLAS threads per worker, how a task gets its rows (:meth:`Backend.rows`,
+see :mod:`dataval_core.rows`) and whether a running task can see the cancel flag
+(:func:`checkpoint`). It reports progress in finished tasks, checks the cancel flag at least
+twice a second (cancelling the outstanding tasks), and yields each result with its task
+index. Results are keyed by index, so values do not depend on the backend, the worker count
+or the finishing order. Methods never ask which backend they run on.
 
 ``ray``: the shared data go to Ray's object store once (``ray.put``), every task is a
 remote call that Ray retries when its worker or node dies (``max_retries``); when the
 retries are spent the run fails with :class:`BackendError` and returns no values.
-Arrays that live in a file (``np.memmap``) travel as :class:`RowSource` (path, dtype,
-shape) so workers read their rows from shared storage themselves.
+Rows of arrays that live in a file (``np.memmap``) travel as :class:`RowSource` (path,
+dtype, shape) so workers read them from shared storage themselves.
+
+A backend is one subclass of :class:`Backend` registered with :func:`register`
+(``docs/architecture.md``, "A compute backend").
 """
 from __future__ import annotations
 
@@ -27,18 +34,22 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from .progress import Reporter
+from .rows import DriverRows, Rows, RowSource, WorkerRows
+
+__all__ = ["ADDRESS_ENV", "BACKENDS", "Backend", "BackendError", "LocalBackend", "RayBackend", "RowSource", "Rows",
+           "Work", "backend_classes", "checkpoint", "get_backend", "local_cores", "register"]
 
 #: how often (seconds) a waiting driver checks the cancel flag
 POLL_S = 0.25
 #: times Ray reruns a task whose worker or node died before the run fails
 RAY_MAX_RETRIES = 3
-BACKENDS = ("local", "ray")
 ADDRESS_ENV = "DATAVAL_RAY_ADDRESS"
 
 
@@ -52,70 +63,141 @@ def local_cores() -> int:
 
 
 @dataclass(frozen=True)
-class RowSource:
-    """A picklable handle on a 2-D array: a memory-mapped file by path, or the array itself.
+class Work:
+    """What a method states about one batch of tasks; the backend decides how to run them.
 
-    Workers on other machines open the file themselves (it must be on shared storage),
-    so the rows never pass through the driver or the object store.
+    Attributes:
+        max_workers: the most tasks at once the user asked for (a method's ``n_jobs``); 0 = no cap.
+            A cluster backend schedules over the whole cluster and may ignore it.
+        holds_gil: the tasks hold the GIL for long stretches, long enough that starting worker
+            processes (about a second each) pays off; a local backend then runs them in processes.
+        small_blas: the tasks' linear algebra is many small products, which one BLAS thread per
+            worker runs as fast; a local backend then limits BLAS to one thread while several
+            workers run. Left False for large products: BLAS keeps its threads, and its results
+            (rounding) stay those of a run on this machine without a backend.
     """
 
-    array: np.ndarray | None
-    path: str | None = None
-    dtype: str = "float32"
-    shape: tuple[int, ...] = ()
-    offset: int = 0
+    max_workers: int = 0
+    holds_gil: bool = False
+    small_blas: bool = False
 
-    @classmethod
-    def of(cls, x: np.ndarray) -> RowSource:
-        obj: Any = x
-        while obj is not None:
-            if isinstance(obj, np.memmap) and obj.filename and x.flags.c_contiguous and obj.shape == x.shape:
-                return cls(None, str(obj.filename), x.dtype.str, tuple(x.shape), int(obj.offset))
-            obj = getattr(obj, "base", None)
-        return cls(np.asarray(x))
 
-    def open(self) -> np.ndarray:
-        if self.array is not None:
-            return self.array
-        assert self.path is not None
-        return np.memmap(self.path, dtype=np.dtype(self.dtype), mode="r", offset=self.offset, shape=self.shape)
+_TASK = threading.local()
+
+
+def checkpoint() -> None:
+    """A task's cancel check, called between units of its work (a model, a batch pair).
+
+    Raises :class:`~dataval_core.progress.Cancelled` when the run's cancel flag is set and the
+    task runs where the flag can be seen (a thread of the driver's process); a no-op where it
+    cannot (a worker process, a Ray worker: there the backend stops the task from outside).
+    """
+    check = getattr(_TASK, "check", None)
+    if check is not None:
+        check()
+
+
+def _with_check(check: Callable[[], None] | None, fn: Callable, shared: Any, *args: Any) -> Any:
+    """``fn(shared, *args)`` with :func:`checkpoint` bound to ``check`` in this thread."""
+    before = getattr(_TASK, "check", None)
+    _TASK.check = check
+    try:
+        return fn(shared, *args)
+    finally:
+        _TASK.check = before
+
+
+_BLAS_LOCK = threading.Lock()
+#: the process-wide BLAS limit while any local map runs several workers: how many maps hold it, and the limiter
+_BLAS: dict[str, Any] = {"users": 0, "limiter": None}
+
+
+@contextmanager
+def _one_blas_thread(active: bool) -> Iterator[None]:
+    """BLAS limited to one thread while several workers run (avoids oversubscription).
+
+    The limit is process-wide: the first map to enter sets it and the last to leave restores
+    the original, so runs side by side (the app's jobs) never leave BLAS stuck at one thread.
+    """
+    if not active:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with _BLAS_LOCK:
+        if _BLAS["users"] == 0:
+            _BLAS["limiter"] = threadpool_limits(limits=1, user_api="blas")
+        _BLAS["users"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS["users"] -= 1
+            if _BLAS["users"] == 0:
+                _BLAS["limiter"].restore_original_limits()
+                _BLAS["limiter"] = None
 
 
 class Backend(ABC):
-    """Runs a method's tasks; subclasses say where."""
+    """Runs a method's tasks; subclasses say where and how.
 
-    name = "local"
-    #: whether workers read rows from a :class:`RowSource` themselves (else the driver sends them)
-    remote_reads = False
+    Subclasses set :attr:`name` and :attr:`title`, implement :meth:`describe`,
+    :meth:`describe_target` and :meth:`map`, and override :meth:`workers` (tasks at once) and
+    :meth:`rows` (who reads a task's rows) where the defaults (this machine's cores; the driver
+    reads) do not fit.
+    """
+
+    #: the name users type (``--backend``, ``get_backend``)
+    name: ClassVar[str] = ""
+    #: how the Valuate page offers it
+    title: ClassVar[str] = ""
+    #: whether it takes an address (``--ray-address``, the page's address field), and what an empty one means
+    takes_address: ClassVar[bool] = False
+    address_help: ClassVar[str] = ""
+
+    def __init__(self, address: str | None = None):
+        self.address = address
 
     def cores(self) -> int:
-        """CPUs the backend can use at once (sizes the task grain)."""
+        """CPUs the backend can use at once."""
         return local_cores()
+
+    def workers(self, work: Work = Work()) -> int:
+        """How many tasks of ``work`` run at once (methods size their task grain from it)."""
+        return max(1, work.max_workers or self.cores())
+
+    def rows(self, x: np.ndarray) -> Rows:
+        """How a task gets rows of ``x``: by default the driver reads them when it builds the task."""
+        return DriverRows(x)
 
     @abstractmethod
     def describe(self) -> str:
-        """Where runs compute, in words for the user."""
+        """Where runs compute, in words for the user (may connect)."""
+
+    @abstractmethod
+    def describe_target(self) -> str:
+        """Where runs will compute, in words, without connecting to anything."""
 
     @abstractmethod
     def map(self, fn: Callable, tasks: Sequence[tuple | Callable[[], tuple]], reporter: Reporter, stage: str, *,
-            shared: Any = None, workers: int = 0, processes: bool = False, units: Sequence[int] | None = None,
-            ordered: bool = False) -> Iterator[tuple[int, Any]]:
+            shared: Any = None, units: Sequence[int] | None = None, ordered: bool = False,
+            work: Work = Work()) -> Iterator[tuple[int, Any]]:
         """Run ``fn(shared, *task)`` for every task; yield ``(task index, result)``.
 
         Args:
-            fn: a module-level function (picklable for processes and Ray).
+            fn: a module-level function (picklable for processes and Ray). It may call
+                :func:`checkpoint` between units of its work.
             tasks: argument tuples, one per task, or zero-argument callables that build
                 them when the task is submitted (e.g. read a batch only when a worker is free).
             reporter: progress (``stage``, finished units of all) and the cancel flag.
             shared: read-only data every task needs, sent once per worker.
-            workers: local workers (0 = all cores); ignored by Ray, which uses the cluster.
-            processes: local only: worker processes instead of threads (for code holding the GIL).
             units: progress units per task (default 1 each).
             ordered: yield in task order (for sums whose rounding must not depend on timing).
+            work: what the tasks are like (worker cap, GIL, BLAS use); the backend decides how to run them.
 
         Raises:
             Cancelled: the cancel flag was set; outstanding tasks are cancelled.
-            BackendError: Ray lost a task's workers more often than it retries.
+            BackendError: the backend lost a task's workers more often than it retries.
         """
 
 
@@ -153,6 +235,7 @@ def _init_process(shared: Any) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")  # one BLAS thread per worker process
+    _TASK.check = None  # a forked worker does not see the driver's cancel flag
     _PROCESS_SHARED["shared"] = shared
 
 
@@ -171,28 +254,53 @@ def _process_context():
     return multiprocessing.get_context("spawn")
 
 
+BackendT = TypeVar("BackendT", bound=type[Backend])
+#: the backends by name, filled by :func:`register` at import
+_REGISTRY: dict[str, type[Backend]] = {}
+
+
+def register(cls: BackendT) -> BackendT:
+    """Class decorator: make a :class:`Backend` subclass available by its ``name``."""
+    if not cls.name or cls.name in _REGISTRY:
+        raise ValueError(f"A backend needs a new name; got {cls.name!r} (taken: {', '.join(_REGISTRY)}).")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+@register
 class LocalBackend(Backend):
-    """This machine: a thread pool, or worker processes that receive ``shared`` once."""
+    """This machine: a thread pool, or worker processes that receive ``shared`` once.
+
+    Workers: ``work.max_workers`` or all cores, at most one per task. GIL-holding work runs in
+    worker processes (one BLAS thread each) when there are several workers; threads otherwise, with
+    BLAS limited to one thread while several run ``small_blas`` work. Tasks in threads see the
+    cancel flag (:func:`checkpoint`).
+    """
 
     name = "local"
+    title = "this machine"
 
     def describe(self) -> str:
         return f"this machine ({local_cores()} cores)"
 
-    def map(self, fn, tasks, reporter, stage, *, shared=None, workers=0, processes=False, units=None,
-            ordered=False):
-        results = self._run(fn, list(tasks), reporter, stage, shared, workers, processes, units)
+    def describe_target(self) -> str:
+        return self.describe()
+
+    def map(self, fn, tasks, reporter, stage, *, shared=None, units=None, ordered=False, work=Work()):
+        tasks = list(tasks)
+        workers = max(1, min(self.workers(work), len(tasks)))
+        processes = work.holds_gil and workers > 1
+        results = self._run(fn, tasks, reporter, stage, shared, workers, processes, units, work.small_blas)
         return _ordered(results) if ordered else results
 
-    def _run(self, fn, tasks, reporter, stage, shared, workers, processes, units):
+    def _run(self, fn, tasks, reporter, stage, shared, workers, processes, units, small_blas):
         progress = _Progress(reporter, stage, units, len(tasks))
         if not tasks:
             return
-        workers = max(1, min(workers or local_cores(), len(tasks)))
         if workers == 1 and not processes:
             for i, args in enumerate(tasks):
                 reporter.check()
-                yield i, fn(shared, *_args(args))
+                yield i, _with_check(reporter.check, fn, shared, *_args(args))
                 progress.finished(i)
             return
         pool: Executor
@@ -206,7 +314,7 @@ class LocalBackend(Backend):
             pool = ThreadPoolExecutor(workers)
 
             def submit(args):
-                return pool.submit(fn, shared, *args)
+                return pool.submit(_with_check, reporter.check, fn, shared, *args)
 
         queue = iter(enumerate(tasks))
         pending: dict[Future, int] = {}
@@ -220,27 +328,37 @@ class LocalBackend(Backend):
 
         clean = False
         try:
-            top_up()
-            while pending:
-                finished, _ = wait(list(pending), timeout=POLL_S, return_when=FIRST_COMPLETED)
-                reporter.check()
-                for fut in finished:
-                    i = pending.pop(fut)
-                    result = fut.result()
-                    top_up()
-                    yield i, result
-                    progress.finished(i)
+            with _one_blas_thread(small_blas and not processes):
+                top_up()
+                while pending:
+                    finished, _ = wait(list(pending), timeout=POLL_S, return_when=FIRST_COMPLETED)
+                    reporter.check()
+                    for fut in finished:
+                        i = pending.pop(fut)
+                        result = fut.result()
+                        top_up()
+                        yield i, result
+                        progress.finished(i)
             clean = True
         finally:
             # on cancel or error: drop queued tasks and return now; running ones end on their own
             pool.shutdown(wait=clean, cancel_futures=True)
 
 
+@register
 class RayBackend(Backend):
-    """A Ray cluster: the one at ``address``, else a running one, else a local Ray on this machine."""
+    """A Ray cluster: the one at ``address``, else a running one, else a local Ray on this machine.
+
+    Every task is a one-CPU Ray task (Ray gives it one BLAS thread), scheduled over the whole
+    cluster: a worker cap and the GIL do not matter there. Workers read a task's rows themselves
+    (:class:`~dataval_core.rows.WorkerRows`); a running task cannot see the cancel flag, so a
+    cancel stops the outstanding tasks from the driver (``ray.cancel``).
+    """
 
     name = "ray"
-    remote_reads = True
+    title = "Ray cluster"
+    takes_address = True
+    address_help = f"Empty: ${ADDRESS_ENV}, else a cluster running on this machine, else a local Ray."
 
     def __init__(self, address: str | None = None):
         self.address = address or os.environ.get(ADDRESS_ENV) or None
@@ -276,6 +394,16 @@ class RayBackend(Backend):
         ray = self.connect()
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
+    def workers(self, work: Work = Work()) -> int:
+        return self.cores()
+
+    def rows(self, x: np.ndarray) -> Rows:
+        return WorkerRows(RowSource.of(x))
+
+    def describe_target(self) -> str:
+        return (f"the Ray cluster at {self.address}" if self.address else
+                "a Ray cluster running on this machine, or else a local Ray on its cores")
+
     def describe(self) -> str:
         ray = self.connect()
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
@@ -288,8 +416,7 @@ class RayBackend(Backend):
                                           retry_exceptions=False)(_ray_task).options(name=fn.__name__)
         return self._remote[fn]
 
-    def map(self, fn, tasks, reporter, stage, *, shared=None, workers=0, processes=False, units=None,
-            ordered=False):
+    def map(self, fn, tasks, reporter, stage, *, shared=None, units=None, ordered=False, work=Work()):
         results = self._run(fn, list(tasks), reporter, stage, shared, units)
         return _ordered(results) if ordered else results
 
@@ -387,20 +514,21 @@ def _ray_get(ray, ref, stage: str):
                            f"({type(exc).__name__}); the run stopped without values.") from None
 
 
-def describe_target(backend: Backend) -> str:
-    """Where ``backend`` will compute, in words, without connecting to anything."""
-    if isinstance(backend, RayBackend):
-        return (f"the Ray cluster at {backend.address}" if backend.address else
-                "a Ray cluster running on this machine, or else a local Ray on its cores")
-    return f"this machine ({local_cores()} cores)"
+#: the backends' names, in registration order
+BACKENDS = tuple(_REGISTRY)
+
+
+def backend_classes() -> tuple[type[Backend], ...]:
+    """Every registered backend class (the CLI's ``--backend`` choices, the Valuate page's options)."""
+    return tuple(_REGISTRY.values())
 
 
 def get_backend(name: str | Backend | None = None, address: str | None = None) -> Backend:
-    """The backend called ``name`` (``local`` when None); ``address`` is Ray's cluster address."""
+    """The backend called ``name`` (``local`` when None); ``address`` is where it connects, for a backend
+    that takes one (Ray's cluster address)."""
     if isinstance(name, Backend):
         return name
-    if name in (None, "", "local"):
-        return LocalBackend()
-    if name == "ray":
-        return RayBackend(address)
-    raise ValueError(f"Unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}.")
+    cls = _REGISTRY.get(name or "local")
+    if cls is None:
+        raise ValueError(f"Unknown backend {name!r}; choose one of: {', '.join(_REGISTRY)}.")
+    return cls(address)

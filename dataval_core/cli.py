@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .backend import BACKENDS
 from .targets import DEFAULT_FOLDS, REFERENCE_TRUST
 
 EXIT_USAGE, EXIT_ERROR, EXIT_CANCELLED = 2, 1, 130
@@ -80,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter, repeatable")
     v.add_argument("--out", required=True, help="output VALUES.csv (never one of the input files; written "
                                                  "atomically, so a failed run leaves no partial file)")
-    v.add_argument("--backend", choices=("local", "ray"), default="local",
+    v.add_argument("--backend", choices=BACKENDS, default="local",
                    help="where sava, knn_shapley, data_oob (consensus's members too) and the pretrained image "
                         "embeddings run their tasks: this machine (default) or a Ray cluster; same values either way")
     v.add_argument("--ray-address", metavar="ADDR",

@@ -18,6 +18,7 @@ from dataval_core.backend import (
     LocalBackend,
     RayBackend,
     RowSource,
+    Work,
     get_backend,
 )
 from dataval_core.methods import knn_shapley
@@ -100,7 +101,7 @@ def test_cancel_stops_the_outstanding_tasks_within_two_seconds(local_ray, backen
 
     with pytest.raises(Cancelled):
         list(be.map(_slow, [(i,) for i in range(40)], Reporter(progress, flag), "slow", shared=(tmp_path, 0.5),
-                    workers=2))
+                    work=Work(max_workers=2)))
     assert time.monotonic() - asked[0] < 2
     if backend == "ray":
         # 6 tasks were in flight (2 CPUs); once the cluster is idle again, the cancelled ones

@@ -6,15 +6,18 @@ local threads or Ray tasks. One local Ray (conftest's ``local_ray``) serves the 
 """
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_blobs_problem
 
 from dataval_core import get_valuator, list_valuators
-from dataval_core.backend import LocalBackend, RayBackend
+from dataval_core.backend import Backend, LocalBackend, RayBackend, RowSource, Work, get_backend
 from dataval_core.io import load_frame
 from dataval_core.registry import get_spec
+from dataval_core.rows import WorkerRows
 from dataval_core.runner import run_valuation
 from dataval_core.targets import no_reference
 
@@ -126,3 +129,57 @@ def test_cli_says_when_a_method_computes_here_despite_ray(local_ray, blobs, tmp_
                          "data_oob, sava, consensus)."]
     else:
         assert lines == []
+
+
+class Isolated(Backend):
+    """A third backend, written as one class and nothing else: each task runs in this process, one at a
+    time, on pickled copies of its function, shared data and arguments (as a remote worker gets them); it
+    reads its own rows (:class:`WorkerRows`) and cannot see the cancel flag (``checkpoint`` is a no-op)."""
+
+    name = "isolated"
+    title = "isolated copies"
+
+    def __init__(self, address=None):
+        super().__init__(address)
+        self.calls: list[str] = []
+
+    def describe(self) -> str:
+        return "this process, one pickled task at a time"
+
+    def describe_target(self) -> str:
+        return self.describe()
+
+    def rows(self, x):
+        return WorkerRows(RowSource.of(x))
+
+    def map(self, fn, tasks, reporter, stage, *, shared=None, units=None, ordered=False, work: Work | None = None):
+        tasks = list(tasks)
+        self.calls.append(fn.__name__)
+        units = units or [1] * len(tasks)
+        copied = pickle.loads(pickle.dumps(shared))
+        reporter.update(stage, 0, sum(units))
+        for i, task in enumerate(tasks):
+            reporter.check()
+            f, args = pickle.loads(pickle.dumps((fn, task() if callable(task) else task)))
+            yield i, f(copied, *args)
+            reporter.update(stage, sum(units[:i + 1]), sum(units))
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_a_third_backend_in_one_class_gives_the_local_values(blobs, name):
+    """No method asks which backend it has: one that only implements the Backend interface (rows read by the
+    task, no cancel flag in tasks, no worker cap honoured) gets every method's local values."""
+    problem, _ = blobs
+    other = Isolated()
+    a = get_valuator(name, FAST.get(name), seed=3, backend=LocalBackend()).fit(problem)
+    b = get_valuator(name, FAST.get(name), seed=3, backend=other).fit(problem)
+    assert_same_result(b, a)
+    if name in TASK_FN:
+        assert TASK_FN[name] in other.calls
+    assert bool(other.calls) == get_spec(name).load().uses_backend
+
+
+def test_backends_say_where_they_will_compute_without_connecting():
+    assert get_backend("local").describe_target().startswith("this machine (")
+    assert get_backend("ray", "h:1").describe_target() == "the Ray cluster at h:1"
+    assert Isolated().describe_target() == "this process, one pickled task at a time"

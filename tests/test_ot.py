@@ -165,8 +165,8 @@ def test_sava_worker_processes_give_the_thread_result(medium):
     procs = fit("sava", problem, seed=7, batch_size=64, n_jobs=2, parallel="processes")
     np.testing.assert_array_equal(procs.values, threads.values)
     assert list(procs.suggested_labels) == list(threads.suggested_labels)
-    assert use_processes("auto", 2, 100_000, 5_000) and not use_processes("auto", 2, 300, 100)
-    assert not use_processes("processes", 1, 100_000, 5_000)
+    assert use_processes("auto", 100_000, 5_000) and not use_processes("auto", 300, 100)
+    assert use_processes("processes", 300, 100) and not use_processes("threads", 100_000, 5_000)
 
 
 def test_sava_with_several_batches_tracks_lava_and_finds_flips(medium):

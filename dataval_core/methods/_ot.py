@@ -26,7 +26,6 @@ exact network simplex exists on CPU only.
 """
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 import time
@@ -40,6 +39,7 @@ import numpy as np
 
 from ..params import MAX_OT_SIDE, param
 from ..progress import Reporter
+from ..rows import read_rows
 
 T = TypeVar("T")
 #: seconds between the cancel checks made while a solve runs in its helper thread
@@ -101,50 +101,6 @@ def sq_distances(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
     d -= 2.0 * (xa @ xb.T)
     np.maximum(d, 0.0, out=d)
     return d
-
-
-def _file_map(x: np.ndarray) -> mmap.mmap | None:
-    """The shared file mapping behind ``x``, if any: ``x`` itself may be an ``np.memmap``
-    or a plain view of one (``np.asarray(memmap)``, as ``Problem.from_arrays`` makes)."""
-    obj: object = x
-    while obj is not None:
-        if isinstance(obj, np.memmap):
-            # copy-on-write maps ("c") are private: dropping their pages would lose edits
-            handle = getattr(obj, "_mmap", None)
-            if obj.mode != "c" and isinstance(handle, mmap.mmap) and hasattr(handle, "madvise"):
-                return handle
-            return None
-        obj = getattr(obj, "base", None)
-    return None
-
-
-def release_pages(x: np.ndarray) -> None:
-    """Drop this process's resident pages of a memory-mapped array (no-op otherwise).
-
-    The data stay in the OS page cache; the next read faults them back in. Keeps the
-    resident set of a streaming pass flat instead of growing to the file's size.
-    """
-    handle = _file_map(x)
-    if handle is not None:
-        handle.madvise(mmap.MADV_DONTNEED)
-
-
-def read_rows(x: np.ndarray, rows: np.ndarray, chunk: int = 128) -> np.ndarray:
-    """``x[rows]`` as a new float32 array, read ``chunk`` rows at a time from a memory map,
-    releasing the mapped pages after each chunk.
-
-    Each page fault on a file map also maps its neighbours (the kernel's fault-around,
-    64 KiB), so one fancy-index read of 1,000 rows scattered over a large file can map
-    most of the file at once; chunked reads keep that transient below ``chunk`` x 64 KiB.
-    """
-    rows = np.asarray(rows)
-    if _file_map(x) is None:
-        return np.asarray(x[rows], dtype=np.float32)
-    out = np.empty((len(rows), x.shape[1]), dtype=np.float32)
-    for start in range(0, len(rows), chunk):
-        out[start:start + chunk] = x[rows[start:start + chunk]]
-        release_pages(x)
-    return out
 
 
 def run_checked(fn: Callable[[], T], reporter: Reporter, stage: str, done: int, total: int,

@@ -11,8 +11,8 @@ weights (how often each row was drawn) on the whole float32 array rather than as
 of the drawn rows. Above ``max_bag_rows`` valued rows each bag draws that many rows
 (subbagging) and its model is fitted on the distinct rows drawn only, so a model's cost
 stops growing with the data while every row is still out of bag for most models. Bags
-are independent tasks of ``BAGS_PER_TASK`` models on the compute backend (threads sized
-by ``n_jobs``, or Ray tasks sharing the arrays through the object store); every bag draws
+are independent tasks of ``BAGS_PER_TASK`` models on the compute backend (local threads capped
+at ``n_jobs``, or Ray tasks sharing the arrays through the object store); every bag draws
 from its own seed, taken in order from the run's generator, and task sums are added in task
 order, so values depend on the seed only.
 """
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backend import Work, checkpoint
 from ..params import CORES, param
 from ..problem import Problem
 from ..progress import Reporter
@@ -83,19 +84,15 @@ class DataOOBValuator(BaseValuator):
         y = np.asarray(problem.y)
         seeds = rng.integers(0, 2**63 - 1, size=params.n_estimators)
         tasks = [(seeds[i:i + BAGS_PER_TASK],) for i in range(0, params.n_estimators, BAGS_PER_TASK)]
-        backend = self.compute_backend()
         shared = {"x": x, "y": y, "classify": classify, "n_classes": problem.n_classes,
                   "size": max(2, min(round(params.max_samples * n), params.max_bag_rows)),
-                  "base_model": params.base_model,
-                  # local threads share the flag: a cancel stops a task between its models, not after all ten
-                  "check": reporter.check if backend.name == "local" else None}
+                  "base_model": params.base_model}
         score_sum = np.zeros(n)
         oob_count = np.zeros(n)
         votes = np.zeros((n, problem.n_classes), dtype=np.int32) if classify else None
-        workers = params.n_jobs or CORES
-        for _, (scores, counts, task_votes) in backend.map(
-                fit_bags, tasks, reporter, "bagging", shared=shared, workers=workers,
-                units=[len(t[0]) for t in tasks], ordered=True):
+        for _, (scores, counts, task_votes) in self.compute_backend().map(
+                fit_bags, tasks, reporter, "bagging", shared=shared, units=[len(t[0]) for t in tasks], ordered=True,
+                work=Work(max_workers=params.n_jobs)):
             score_sum += scores
             oob_count += counts
             if votes is not None:
@@ -115,8 +112,7 @@ def fit_bags(shared: dict, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     scores, counts = np.zeros(n), np.zeros(n)
     votes = np.zeros((n, shared["n_classes"]), dtype=np.int32) if classify else None
     for seed in seeds:
-        if shared.get("check") is not None:
-            shared["check"]()
+        checkpoint()  # where the task sees the cancel flag (local threads): stop between models, not after all
         bag_rng = np.random.default_rng(seed)
         drawn = np.bincount(bag_rng.integers(0, n, shared["size"]), minlength=n)
         oob = drawn == 0

@@ -14,13 +14,13 @@ Memory is O(batch_size²) per worker plus 10 bytes per valued row and target bat
 stored per-pair scores, nearest classes and distances), never O(n · m): the valued rows are read batch by
 batch from ``problem.x`` (a read-only ``np.memmap`` is fine and its pages are released
 after each read, so resident memory stays flat), and the label cost W is computed once
-from a stratified sample. POT's network simplex holds the GIL, so for large problems the
-batches (and W's class pairs) are solved in spawned worker processes that receive the
-target batches once and one valued batch per task; small problems use a thread pool. On
-the ``ray`` backend (:mod:`dataval_core.backend`) the pairs are Ray tasks: the target
-batches and W go through the object store once, and each worker reads its valued batch
-from the shared file itself. Results are stored by batch index, so they do not depend on
-scheduling, worker kind or backend.
+from a stratified sample. The batch pairs (and W's class pairs) are tasks on the compute
+backend (:mod:`dataval_core.backend`), which receive the target batches and W once and one
+valued batch per task; the backend decides who reads that batch's rows (this machine: the
+driver, as the task is submitted; Ray: each worker, from the shared file) and how tasks run.
+sava tells it that exact solves on large problems hold the GIL (the local backend then uses
+worker processes) and the ``n_jobs`` cap. Results are stored by batch index, so they do not
+depend on scheduling, worker kind or backend.
 
 Differences from the reference code, on purpose: W from the whole target set (a
 stratified sample, as ``lava``), not from the first batch pair; outer marginals normalised (the reference's
@@ -37,17 +37,17 @@ from __future__ import annotations
 
 import time
 import warnings
-from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 
-from ..backend import Backend, RowSource
+from ..backend import Backend, Work, checkpoint
 from ..params import CORES, MAX_OT_SIDE, param
 from ..problem import Problem
 from ..progress import Reporter
 from ..result import ResultStatus
+from ..rows import release_pages
 from ..valuator import BaseValuator, Output
 from . import _ot
 
@@ -103,9 +103,8 @@ def stratified_batches(y: np.ndarray, n_batches: int, rng: np.random.Generator) 
     return np.split(grouped, np.cumsum(np.bincount(batch, minlength=n_batches))[:-1])
 
 
-#: re-exported for callers that stream a memory-mapped problem (CLI, benchmarks)
-release_pages = _ot.release_pages
-
+__all__ = ["SavaParams", "SavaValuator", "batch_bounds", "outer_plan", "release_pages", "stratified_batches",
+           "use_processes"]  # release_pages: for callers that stream a memory-mapped problem (CLI, benchmarks)
 
 
 def outer_plan(pair_cost: np.ndarray, reg: float) -> _ot.Duals:
@@ -133,31 +132,17 @@ def outer_plan(pair_cost: np.ndarray, reg: float) -> _ot.Duals:
     return _ot.Duals(f, g, plan, float(np.sum(plan * pair_cost)), converged)
 
 
-def _blas_single_thread(workers: int):
-    """Limit BLAS to one thread per worker while several workers run (avoids oversubscription)."""
-    if workers <= 1:
-        return nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _solve_group(state: dict, k: int, valued: np.ndarray, yk: np.ndarray, ls: tuple[int, ...]):
-    """OT of valued batch k against target batches ``ls``. ``valued`` holds the batch's
-    rows, or their indices when the worker reads them itself (``state["x"]``, a
-    :class:`~dataval_core.backend.RowSource`: the shared file, or the array in Ray's object store).
+def _solve_group(state: dict, k: int, valued, yk: np.ndarray, ls: tuple[int, ...]):
+    """OT of valued batch k against target batches ``ls``. ``valued`` is what ``state["x"]`` (the
+    backend's :class:`~dataval_core.rows.Rows` of the valued rows) took for the batch: its rows, or their
+    indices when the worker reads them itself.
 
     Returns ``(k, [(l, pair cost, harm score, nearest target class, its distance, converged), ...])``.
     """
-    if state.get("x") is not None:
-        x = state["x"].open()
-        valued = _ot.read_rows(x, valued)
-        release_pages(x)
-    xk = np.asarray(valued, dtype=np.float64)
+    xk = np.asarray(state["x"].read(valued), dtype=np.float64)
     out = []
     for l in ls:
-        if state.get("check") is not None:
-            state["check"]()
+        checkpoint()
         s = _ot.pair_scores(xk, yk, state["target_x"][l], state["target_y"][l], state["w"],
                             label_weight=state["label_weight"], relabel_weight=state["relabel_weight"],
                             solver=state["solver"], reg=state["reg"], device=state["device"])
@@ -170,10 +155,11 @@ def _apply(fn, *args):
     return fn(*args)
 
 
-def use_processes(parallel: str, workers: int, n: int, m: int) -> bool:
-    """Whether batch pairs go to worker processes (POT's network simplex holds the GIL,
-    so threads do not run solves in parallel; processes cost ~1 s each to start)."""
-    if workers <= 1 or parallel == "threads":
+def use_processes(parallel: str, n: int, m: int) -> bool:
+    """Whether the exact solves are worth worker processes (POT's network simplex holds the GIL,
+    so threads do not run solves in parallel; processes cost ~1 s each to start). The backend
+    decides whether it has processes to give (one worker, or a cluster, has none)."""
+    if parallel == "threads":
         return False
     return parallel == "processes" or n * m >= PROCESS_MIN_ENTRIES
 
@@ -204,9 +190,10 @@ class SavaValuator(BaseValuator):
         backend = self.compute_backend()
         solver = _ot.resolve_solver(params.solver, params.device)
         device = _ot.resolve_device(params.device, solver)
-        cores = backend.cores()
-        workers = cores if backend.remote_reads else max(1, min(params.n_jobs or cores, n_k * n_l))
-        processes = device == "cpu" and not backend.remote_reads and use_processes(params.parallel, workers, n, m)
+        # what the work is like; the backend decides workers, threads or processes, BLAS threads and row reads
+        work = Work(max_workers=params.n_jobs, holds_gil=device == "cpu" and use_processes(params.parallel, n, m),
+                    small_blas=True)
+        workers = min(backend.workers(work), n_k * n_l)
 
         y = np.asarray(problem.y)
         v_batches = stratified_batches(y, n_k, rng)
@@ -214,36 +201,29 @@ class SavaValuator(BaseValuator):
         pairs = _PairScores.empty(n, n_k, n_l, problem.n_classes)
         groups = _pair_groups(n_k, n_l, workers)
 
-        with _blas_single_thread(workers if not backend.remote_reads else 1):
-            reporter.update("label cost", 0, 1, "W between classes")
-            t = time.perf_counter()
-            w = _ot.label_cost(problem.x, y, problem.x_target, problem.y_target, problem.classes,
-                               per_class=params.label_samples, rng=rng,
-                               map_fn=_label_cost_map(backend, reporter, workers, processes)
-                               if processes or backend.remote_reads else _ot.checked_map(reporter, "label cost"))
-            release_pages(problem.x)
-            timings["label_cost"] = time.perf_counter() - t
+        reporter.update("label cost", 0, 1, "W between classes")
+        t = time.perf_counter()
+        w = _ot.label_cost(problem.x, y, problem.x_target, problem.y_target, problem.classes,
+                           per_class=params.label_samples, rng=rng, map_fn=_label_cost_map(backend, reporter, work))
+        release_pages(problem.x)
+        timings["label_cost"] = time.perf_counter() - t
 
-            # sent once per worker (Ray: through the object store); valued rows go per task,
-            # or, with Ray, workers read them from the shared file (or the stored array)
-            state = {"target_x": [np.asarray(problem.x_target[r], dtype=np.float64) for r in target_rows],
-                     "target_y": [np.asarray(problem.y_target)[r] for r in target_rows], "w": w,
-                     "label_weight": params.label_weight, "relabel_weight": params.relabel_weight,
-                     "solver": solver, "reg": params.reg, "device": device,
-                     "x": RowSource.of(problem.x) if backend.remote_reads else None,
-                     # threads of this process share the flag: cancel between a group's pairs (local threads only)
-                     "check": reporter.check if backend.name == "local" and not processes else None}
+        # sent once per worker (Ray: through the object store); each task carries what the backend's
+        # rows took for its valued batch: the rows (read here), or their indices (read by the worker)
+        rows = backend.rows(problem.x)
+        state = {"target_x": [np.asarray(problem.x_target[r], dtype=np.float64) for r in target_rows],
+                 "target_y": [np.asarray(problem.y_target)[r] for r in target_rows], "w": w,
+                 "label_weight": params.label_weight, "relabel_weight": params.relabel_weight,
+                 "solver": solver, "reg": params.reg, "device": device, "x": rows}
 
-            def task(k: int, ls: tuple[int, ...]) -> tuple:
-                rows = v_batches[k]
-                valued = rows if backend.remote_reads else _ot.read_rows(problem.x, rows)
-                return k, valued, y[rows], ls
+        def task(k: int, ls: tuple[int, ...]) -> tuple:
+            return k, rows.take(v_batches[k]), y[v_batches[k]], ls
 
-            tasks = [partial(task, *g) for g in groups]  # built when submitted: few batches in memory
-            t = time.perf_counter()
-            for _, (k, out) in backend.map(_solve_group, tasks, reporter, "batch pairs", shared=state,
-                                           workers=workers, processes=processes, units=[len(g[1]) for g in groups]):
-                pairs.add(k, v_batches[k], out)
+        tasks = [partial(task, *g) for g in groups]  # built when submitted: few batches in memory
+        t = time.perf_counter()
+        for _, (k, out) in backend.map(_solve_group, tasks, reporter, "batch pairs", shared=state,
+                                       units=[len(g[1]) for g in groups], work=work):
+            pairs.add(k, v_batches[k], out)
         timings["batch_pairs"] = time.perf_counter() - t
 
         reporter.update("outer OT", 0, 1, f"{n_k} x {n_l} batch costs")
@@ -265,12 +245,11 @@ def _pair_groups(n_k: int, n_l: int, workers: int) -> list[tuple[int, tuple[int,
     return [(k, (l,)) for k in range(n_k) for l in range(n_l)]
 
 
-def _label_cost_map(backend: Backend, reporter: Reporter, workers: int, processes: bool):
-    """A ``map`` that computes W's class pairs as backend tasks (worker processes or Ray), in order."""
+def _label_cost_map(backend: Backend, reporter: Reporter, work: Work):
+    """A ``map`` that computes W's class pairs as backend tasks, in order."""
     def label_map(fn, *iterables):
         tasks = list(zip(*iterables))
-        return [c for _, c in backend.map(_apply, tasks, reporter, "label cost", shared=fn, workers=workers,
-                                          processes=processes, ordered=True)]
+        return [c for _, c in backend.map(_apply, tasks, reporter, "label cost", shared=fn, ordered=True, work=work)]
     return label_map
 
 
