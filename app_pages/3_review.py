@@ -5,7 +5,7 @@ import streamlit as st
 
 from dataval_core.curation import review_table
 from dataval_core.registry import get_spec
-from ui import actions, issues_view, layout, review, reviewstate, similar, state
+from ui import actions, issues_view, layout, review, review_filter, reviewstate, similar, state
 
 layout.page("Review",
             "Lowest-valued samples first: the likeliest to be mislabeled or harmful. Keep, drop or relabel; every "
@@ -47,9 +47,11 @@ if status in reviewstate.SHOW_ISSUES:  # a data-issue view (ui/issues_view.py) i
 view = t3.segmented_control("View", ["Grid", "Table"], required=True, key="rv_view")
 active = (bool(st.session_state.get("rv_classes")) + (st.session_state.get("rv_sort") != review.SORTS[0])
           + (tuple(st.session_state.get("rv_pct", (0.0, 100.0))) != (0.0, 100.0))
-          + bool((st.session_state.get(reviewstate.jump_key()) or "").strip()))
+          + bool((st.session_state.get(reviewstate.jump_key()) or "").strip()) + bool(review_filter.text()))
 with t4.popover(f"Filters{f' ({active})' if active else ''}", icon=":material/tune:", width="stretch",
-                key="rv_filters", help="Go to an id; class, sort order and percentile range."):
+                key="rv_filters", help="Go to an id; a filter over any column, tag or note; class, sort order "
+                                       "and percentile range."):
+    review_filter.box(review_filter.columns(frame, ds))
     st.text_input("Go to id", key=reviewstate.jump_key(), placeholder="a sample id",
                   on_change=reviewstate.to_first_page, help="Show one sample by its id, whatever the filters.")
     classes = st.multiselect("Class", sorted(frame["label"].unique()), key="rv_classes", placeholder="All classes",
@@ -73,7 +75,7 @@ if jump:
                   icon=":material/search:")
     right.button("Show all", key="rv_clear_jump", on_click=reviewstate.clear_jump)
 else:
-    shown = review.filter_frame(frame, classes=classes, status=status, only_ids=only_ids,
+    shown = review.filter_frame(review_filter.apply(frame, ds), classes=classes, status=status, only_ids=only_ids,
                                 percentile_range=pct, sort=sort)
 if only_ids is not None and not jump:
     left, right = st.columns([5, 1], vertical_alignment="center")

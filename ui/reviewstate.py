@@ -30,7 +30,7 @@ _PREFS = "rv_prefs"
 SELECTED_RUN = "selected_run"
 #: widget key -> query parameter
 _URL = {"rv_run": "run", "rv_classes": "classes", "rv_status": "show", "rv_sort": "sort", "rv_view": "view",
-        "rv_pct": "pct", "rv_size": "size", "rv_page": "page"}
+        "rv_pct": "pct", "rv_size": "size", "rv_page": "page", "rv_where": "where"}
 
 
 def _pct(v: Any) -> tuple[float, float] | None:
@@ -46,7 +46,7 @@ def _parsers(runs: Mapping[str, Any], classes: set[str]) -> dict[str, Callable[[
             "rv_view": one_of(VIEWS), "rv_pct": _pct,
             "rv_classes": lambda v: [c for c in (v.split(",") if isinstance(v, str) else v) if c in classes],
             "rv_size": lambda v: int(v) if int(v) in PAGE_SIZES else None,
-            "rv_page": lambda v: max(1, int(v))}
+            "rv_page": lambda v: max(1, int(v)), "rv_where": lambda v: str(v)[:1000]}
 
 
 def restore(dataset_key: str, runs: Mapping[str, Any], *, default_run: str, default_view: str,
@@ -60,7 +60,7 @@ def restore(dataset_key: str, runs: Mapping[str, Any], *, default_run: str, defa
     saved = ss.setdefault(_PREFS, {}).get(dataset_key, {})
     url = {k: st.query_params[p] for k, p in _URL.items() if p in st.query_params}
     defaults = {"rv_run": default_run, "rv_classes": [], "rv_status": STATUS_FILTERS[0], "rv_sort": SORTS[0],
-                "rv_view": default_view, "rv_pct": (0.0, 100.0), "rv_size": 24, "rv_page": 1}
+                "rv_view": default_view, "rv_pct": (0.0, 100.0), "rv_size": 24, "rv_page": 1, "rv_where": ""}
     parsers = _parsers(runs, classes)
     shared = {"rv_run": ss[SELECTED_RUN]} if ss.get(SELECTED_RUN) in runs else {}
     for key, default in defaults.items():
@@ -89,7 +89,10 @@ def save(dataset_key: str) -> None:
             text = f"{value[0]:g}-{value[1]:g}"
         else:
             text = str(value)
-        if st.query_params.get(_URL[key]) != text:
+        if key == "rv_where" and not text:  # no filter: no empty parameter in every URL
+            if _URL[key] in st.query_params:
+                del st.query_params[_URL[key]]
+        elif st.query_params.get(_URL[key]) != text:
             st.query_params[_URL[key]] = text
 
 
