@@ -215,12 +215,14 @@ def _exact_groups(hashes: np.ndarray) -> np.ndarray:
 
 
 def _number_by_first(root: np.ndarray) -> np.ndarray:
-    """Relabel group roots (a row index per member, -1 for none) as 1, 2, … in order of each group's first row."""
+    """Relabel group roots (a number in 0..n-1 per member, -1 for none) as 1, 2, … in order of each group's
+    first row."""
     out = np.zeros(len(root), dtype=np.int64)
-    member = root >= 0
-    if member.any():
-        first_row = pd.Series(np.arange(len(root))[member]).groupby(root[member]).transform("min").to_numpy()
-        _, out[member] = np.unique(first_row, return_inverse=True)
+    member = np.flatnonzero(root >= 0)
+    if len(member):
+        first = np.full(len(root), len(root))
+        np.minimum.at(first, root[member], member)  # each root's first row
+        _, out[member] = np.unique(first[root[member]], return_inverse=True)
         out[member] += 1
     return out
 
@@ -247,40 +249,42 @@ def _frame(dataset: Dataset, nb: Neighbours, exact: np.ndarray, near: np.ndarray
     """The issues table without the outlier columns."""
     is_ref = np.asarray(dataset.is_target, dtype=bool)
     ids = dataset.ids
-    frame = pd.DataFrame({"id": ids, "role": np.where(is_ref, "target", "valued"),
-                          "label": dataset.label_names()})
     grouped = near > 0
-    frame["exact_group"] = _masked(exact, exact > 0, "Int64")
-    frame["near_group"] = _masked(near, grouped, "Int64")
-    frame["group_size"] = _masked(np.bincount(near)[near], grouped, "Int64")
-    frame["conflict"] = _masked(_conflicting(dataset, near)[near], grouped, "boolean")
-    frame["duplicate_distance"] = np.where(exact > 0, 0.0, np.where(near > 0, nb.top_distance[:, 0], np.nan))
+    columns: dict[str, Any] = {
+        "id": ids, "role": np.where(is_ref, "target", "valued"), "label": dataset.label_names(),
+        "exact_group": _masked(exact, exact > 0), "near_group": _masked(near, grouped),
+        "group_size": _masked(np.bincount(near)[near], grouped),
+        "conflict": _masked(_conflicting(dataset, near)[near], grouped),
+        "duplicate_distance": np.where(exact > 0, 0.0, np.where(grouped, nb.top_distance[:, 0], np.nan))}
     for key, idx, dist in (("valued", nb.valued_index, nb.valued_distance),
                            ("reference", nb.reference_index, nb.reference_distance)):
-        frame[f"nn_{key}_id"] = pd.Series(np.where(idx >= 0, ids[np.maximum(idx, 0)], None), dtype=object)
-        frame[f"nn_{key}_distance"] = dist
+        columns[f"nn_{key}_id"] = pd.Series(np.where(idx >= 0, ids[np.maximum(idx, 0)].astype(object), None),
+                                            dtype=object)
+        columns[f"nn_{key}_distance"] = dist
     copy = np.zeros(len(ids), dtype=bool)
     if is_ref.any():
         copy = (nb.reference_distance <= threshold) | np.isin(hashes, hashes[is_ref])
-    frame["reference_copy"] = _masked(copy, ~is_ref & is_ref.any(), "boolean")
-    return frame
+    columns["reference_copy"] = _masked(copy, ~is_ref & is_ref.any())
+    return pd.DataFrame(columns)
 
 
-def _masked(values: np.ndarray, keep: np.ndarray, dtype: str) -> pd.Series:
-    """``values`` as a nullable column, missing where ``keep`` is False."""
-    return pd.Series(values, dtype=dtype).mask(~keep)
+def _masked(values: np.ndarray, keep: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Integers or booleans as a nullable column (``Int64`` or ``boolean``), missing where ``keep`` is False."""
+    values = np.asarray(values)
+    if values.dtype == bool:
+        return pd.arrays.BooleanArray(values, ~keep)
+    return pd.arrays.IntegerArray(values.astype(np.int64), ~keep)
 
 
 def _conflicting(dataset: Dataset, groups: np.ndarray) -> np.ndarray:
     """Per group number (index 0 unused): True when its members carry more than one label."""
-    labels = pd.Series(np.asarray(dataset.labels))
+    labels = np.asarray(dataset.labels)
     if dataset.task != CLASSIFICATION:
-        labels = labels.astype(float).round(9)
+        labels = np.round(labels.astype(float), 9)
     member = groups > 0
-    distinct = labels[member].groupby(groups[member]).nunique()
-    out = np.zeros(groups.max() + 1, dtype=bool)
-    out[distinct.index.to_numpy()] = distinct.to_numpy() > 1
-    return out
+    _, codes = np.unique(labels[member], return_inverse=True)
+    pairs = np.unique(np.stack([groups[member], codes.ravel()]), axis=1)  # distinct (group, label) pairs
+    return np.bincount(pairs[0], minlength=groups.max() + 1) > 1
 
 
 def _add_outliers(frame: pd.DataFrame, score: np.ndarray, calibration: np.ndarray, iqr_factor: float) -> float:
@@ -292,5 +296,5 @@ def _add_outliers(frame: pd.DataFrame, score: np.ndarray, calibration: np.ndarra
     at_or_below = np.searchsorted(cal, score, side="right")
     frame["outlier_distance"] = score
     frame["outlier_percentile"] = 100.0 * (below + at_or_below) / (2 * max(len(cal), 1))
-    frame["is_outlier"] = pd.array(score > fence, dtype="boolean")
+    frame["is_outlier"] = _masked(score > fence, np.ones(len(score), dtype=bool))
     return fence

@@ -161,16 +161,19 @@ def _block_columns(blocks: np.ndarray, lo: int, hi: int) -> np.ndarray:
 def _top_k(x: np.ndarray, sq: np.ndarray, start: int, d: np.ndarray, parts: list, col_row: np.ndarray,
            k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest rows of queries ``start:`` and their distances, nearest first (ties: lower index
-    first), searched in the ``k`` blocks of smallest minimum."""
-    cands = []
-    for lo, hi, minima in parts:
-        if hi > lo:
-            kb = min(k, minima.shape[1])
-            blocks = np.argpartition(minima, kb - 1, axis=1)[:, :kb]
-            cands.append(_block_columns(blocks, lo, hi).reshape(len(d), -1))
-    cols = np.concatenate(cands, axis=1)
-    near = np.argpartition(np.take_along_axis(d, cols, 1), k - 1, axis=1)[:, :k]
-    cols = np.take_along_axis(cols, near, 1)
+    first), searched in each part's ``k`` blocks of smallest minimum (in the whole row for a small set)."""
+    if 4 * k * BLOCK >= d.shape[1]:  # a small set: a partition of the whole row costs less than the search
+        cols = np.argpartition(d, k - 1, axis=1)[:, :k]
+    else:
+        cands = []
+        for lo, hi, minima in parts:
+            if hi > lo:
+                kb = min(k, minima.shape[1])
+                blocks = np.argpartition(minima, kb - 1, axis=1)[:, :kb]
+                cands.append(_block_columns(blocks, lo, hi).reshape(len(d), -1))
+        cols = np.concatenate(cands, axis=1)
+        near = np.argpartition(np.take_along_axis(d, cols, 1), k - 1, axis=1)[:, :k]
+        cols = np.take_along_axis(cols, near, 1)
     squared = np.take_along_axis(d, cols, 1).astype(np.float64) + sq[start:start + len(d), None]
     return _sorted(x, sq, start, col_row[cols], squared)
 

@@ -190,3 +190,21 @@ def test_neighbours_with_any_reference_size_match_brute_force(n_ref):
         has = np.isfinite(masked.min(axis=1))
         np.testing.assert_array_equal(index, np.where(has, masked.argmin(axis=1), -1))
     assert found.k_reference == max(0, min(5, n_ref - 1))
+
+
+def test_block_search_on_a_larger_set_matches_brute_force():
+    """1,500 rows: the k nearest are searched in blocks (the small sets above take whole rows)."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(1500, 3)).astype(np.float32)
+    x[100] = x[1400]
+    is_ref = np.arange(1500) % 4 == 0
+    assert 4 * 5 * neighbours.BLOCK < 1500
+    found = neighbours.nearest_neighbours(x, is_ref, 5)
+    d, idx = NearestNeighbors(n_neighbors=6, algorithm="brute").fit(x).kneighbors(x)
+    np.testing.assert_allclose(found.top_distance, d[:, 1:], rtol=1e-4, atol=1e-6)
+    assert (found.top_index == idx[:, 1:]).mean() > 0.999  # the same rows, up to float32 near-ties
+    assert found.top_index[100, 0] == 1400 and found.top_distance[100, 0] == 0.0
+    ref = np.flatnonzero(is_ref)
+    dr, ir = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(x[ref]).kneighbors(x[~is_ref])
+    np.testing.assert_array_equal(found.reference_index[~is_ref], ref[ir[:, 0]])
+    np.testing.assert_allclose(found.reference_distance[~is_ref], dr[:, 0], rtol=1e-6)
