@@ -5,7 +5,7 @@ import streamlit as st
 
 from dataval_core.curation import review_table
 from dataval_core.registry import get_spec
-from ui import actions, issues_view, layout, review, review_filter, reviewstate, similar, state
+from ui import actions, focus, issues_view, layout, review, review_filter, reviewstate, similar, state
 
 layout.page("Review",
             "Lowest-valued samples first: the likeliest to be mislabeled or harmful. Keep, drop or relabel; every "
@@ -104,10 +104,11 @@ with st.container(horizontal=True, vertical_alignment="center", gap="small", key
 reviewstate.save(record.key)
 
 review.bulk_bar(record, run, ds, shown, page)
-review.shortcut_bar(record, run, page, state.workspace().can_undo(record.key, state.session_id()))
+focus.key_bar(record, run, page, state.workspace().can_undo(record.key, state.session_id()), ds.modality == "image")
 similar.strip(record, ds, run, frame, view)
 
 if view == "Grid" and ds.modality == "image":
+    focus.ring(page, grid=True)
     review.card_grid(page, ds, record, run)
 elif view == "Grid":
     st.info("Grid view shows images; this dataset is a table, so use the Table view.")

@@ -7,14 +7,24 @@ from dataval_core.dataset import Dataset
 from dataval_core.images import thumbnail_png
 
 THUMB_PX = 96
-#: side of the enlarged image in the zoom dialog
-ZOOM_PX = 384
+#: images smaller than this (longest side) are drawn enlarged in the lightbox with their pixels kept sharp
+SHARP_BELOW_PX = 256
 
 
 @st.cache_resource(show_spinner=False, max_entries=20_000)
 def thumbnail(path: str, size: int = THUMB_PX) -> bytes:
     """PNG thumbnail bytes of one image file (cached per path and size)."""
     return thumbnail_png(path, size=size)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def full_image(path: str) -> tuple[bytes, tuple[int, int]]:
+    """The whole image as PNG at its own resolution, and its (width, height) in pixels (the lightbox)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        size = im.size
+    return thumbnail_png(path, size=max(size)), size
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

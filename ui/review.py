@@ -306,11 +306,19 @@ def card_grid(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunRe
 
 @st.dialog("Sample", width="large")
 def zoom_dialog(ds: Dataset, frame: pd.DataFrame, sample_id: str) -> None:
-    """The image of ``sample_id`` at a readable size, with its facts."""
+    """The lightbox: the whole image of ``sample_id`` at its own resolution, as wide as the dialog (a small
+    image enlarged with sharp pixels), with its facts; the image's full-screen button shows it screen-sized."""
     rec = frame[frame["id"] == sample_id].iloc[0].to_dict()
-    st.image(grid.thumbnail(grid.image_paths(ds)[sample_id], size=grid.ZOOM_PX), width=grid.ZOOM_PX)
+    png, (w, h) = grid.full_image(grid.image_paths(ds)[sample_id])
+    sharp = "image-rendering: pixelated;" if max(w, h) < grid.SHARP_BELOW_PX else ""
+    # as wide as the dialog, but never taller than most of the window: the facts stay in view below it
+    st.html(f"<style>[role=dialog] [data-testid=stImage] img {{ max-height: 72vh; object-fit: contain; {sharp} }}"
+            "</style>")
+    st.image(png, width="stretch")
     st.markdown(f"`{sample_id}` · label **{rec['label']}** · {value_text(rec)} · {_suggestion_text(rec)}"
                 + truth_text(rec).replace("  \n", " · "))
+    st.caption(f"Original {w:,} × {h:,} px. The image's full-screen button (top right, on hover) shows it "
+               "screen-sized; Esc closes.")
 
 
 _TABLE_DECISIONS = ("—", "keep", "drop", "relabel")
@@ -532,17 +540,6 @@ def _bulk_button(record: DatasetRecord, run: RunRecord, targets: pd.DataFrame, a
                   help="Nothing is ticked, so this acts on the whole page: you are asked first.")
 
 
-def _first_card(record: DatasetRecord, run: RunRecord, rec: Mapping[Any, Any], action: str, event: str) -> None:
-    if action == "relabel":
-        sug = _relabel_option(rec)
-        if sug is None:
-            st.session_state[ERROR_KEY] = f"{rec['id']} has no suggestion that differs from its label."
-            return
-        _save(record, [_row(rec, run, "relabel", str(rec["suggested"]))], event, skip_unchanged=True)
-    else:  # a key pressed again before the page redrew names the same sample: written once
-        _save(record, [_row(rec, run, action)], event, skip_unchanged=True)
-
-
 def _turn_page(step: int, pages: int) -> None:
     st.session_state["rv_page"] = int(min(max(1, st.session_state.get("rv_page", 1) + step), pages))
 
@@ -553,22 +550,6 @@ def page_buttons(pages: int) -> None:
               icon=":material/chevron_left:", help="Previous page (P)")
     st.button("", key="rv_key_next", shortcut="N", type="tertiary", on_click=_turn_page, args=(1, pages),
               icon=":material/chevron_right:", help="Next page (N)")
-
-
-def shortcut_bar(record: DatasetRecord, run: RunRecord, page: pd.DataFrame, can_undo: bool) -> None:
-    """Keyboard shortcuts: K / D / A decide the first sample on the page, U undoes (N / P turn pages)."""
-    first = page.iloc[0].to_dict() if len(page) else None
-    with st.container(horizontal=True, vertical_alignment="center", gap="small", key="rv_keys"):
-        where = f" `{first['id']}`" if first else ""
-        st.caption(f"**Keys** — first sample{where}:", width="content")
-        for action, label, key, icon in (("keep", "Keep", "K", ":material/check:"),
-                                         ("drop", "Drop", "D", ":material/delete:"),
-                                         ("relabel", "Accept", "A", ":material/auto_fix_high:")):
-            st.button(label, key=f"rv_key_{action}", shortcut=key, icon=icon, type="tertiary", disabled=first is None,
-                      on_click=_first_card, args=(record, run, first, action, new_event_key()))
-        st.button("Undo", key="rv_undo", icon=":material/undo:", on_click=undo, args=(record, new_event_key()),
-                  shortcut="U", disabled=not can_undo,
-                  help="Sets back your latest decision or bulk action (also after a reload). The log keeps both.")
 
 
 def _review_cell(ids: list[str]) -> None:
