@@ -5,7 +5,7 @@ import streamlit as st
 
 from dataval_core.curation import review_table
 from dataval_core.registry import get_spec
-from ui import actions, focus, issues_view, layout, review, review_filter, reviewstate, similar, state
+from ui import actions, annotate, focus, issues_view, layout, review, review_filter, reviewstate, similar, state
 
 layout.page("Review",
             "Lowest-valued samples first: the likeliest to be mislabeled or harmful. Keep, drop or relabel; every "
@@ -35,7 +35,8 @@ reviewstate.select_run(run.run_id)
 res = review.result(run)
 others = [review.result(r) for r in runs if r.run_id != run.run_id]
 current, log_size = review.stored_decisions(record)
-frame = review_table(ds, res, current, others, truth=review.truth_of(record, ds))
+notes = annotate.stored(record)
+frame = annotate.with_annotations(review_table(ds, res, current, others, truth=review.truth_of(record, ds)), notes)
 status = t2.selectbox("Show", review.STATUS_FILTERS + reviewstate.SHOW_ISSUES, key="rv_status",
                       on_change=reviewstate.to_first_page,
                       help="Undecided: samples without a decision yet (decided ones leave this view). The last "
@@ -75,8 +76,8 @@ if jump:
                   icon=":material/search:")
     right.button("Show all", key="rv_clear_jump", on_click=reviewstate.clear_jump)
 else:
-    shown = review.filter_frame(review_filter.apply(frame, ds), classes=classes, status=status, only_ids=only_ids,
-                                percentile_range=pct, sort=sort)
+    shown = review.filter_frame(review_filter.apply(frame, ds, notes), classes=classes, status=status,
+                                only_ids=only_ids, percentile_range=pct, sort=sort)
 if only_ids is not None and not jump:
     left, right = st.columns([5, 1], vertical_alignment="center")
     hidden = len(set(only_ids)) - len(shown)
@@ -115,10 +116,14 @@ elif view == "Grid":
 else:
     review.table_view(page, ds, record, run, log_size)
     similar.table_picker(page)
+    annotate.table_picker(page)
 if page.empty:
     st.caption("Nothing matches these filters.")
 zoom = st.session_state.pop("rv_zoom", None)
 if zoom is not None and ds.modality == "image" and zoom in set(frame["id"]):
     review.zoom_dialog(ds, frame, zoom)
+tagging = st.session_state.get(annotate.OPEN)
+if tagging is not None and zoom is None and tagging in set(frame["id"]):
+    annotate.editor(record, tagging)
 
 review.overview(frame, ds)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from .annotations import annotations_table
 from .data_issues import DataIssues
 from .dataset import Dataset
 from .decisions import full_log
@@ -25,12 +26,13 @@ from .result import Results
 
 def export_bundle(dataset: Dataset, results: Results, decisions: pd.DataFrame | None, out_zip: str | Path,
                   metrics: Mapping[str, pd.DataFrame | Mapping[str, Any]] | None = None, *,
-                  issues: DataIssues | None = None, drop_duplicates: bool = False) -> Path:
+                  issues: DataIssues | None = None, drop_duplicates: bool = False,
+                  annotations: pd.DataFrame | None = None) -> Path:
     """Everything the Export page offers, in one zip for a single download button.
 
     The zip holds the cleaned dataset (``<name>_cleaned.csv``/``.parquet``/``.zip``,
-    see :func:`~dataval_core.export.export_dataset`), ``values.csv``, ``decisions.csv``
-    and ``report.html`` (see :func:`~dataval_core.report.html_report`).
+    see :func:`~dataval_core.export.export_dataset`), ``values.csv``, ``decisions.csv``,
+    ``annotations.csv`` (tags and note per sample) and ``report.html`` (see :func:`~dataval_core.report.html_report`).
 
     Args:
         dataset: the dataset as the app shows it.
@@ -40,6 +42,7 @@ def export_bundle(dataset: Dataset, results: Results, decisions: pd.DataFrame | 
         metrics: extra sections for the report (see :func:`~dataval_core.report.html_report`).
         issues: the data issues, a report section per type (see :func:`~dataval_core.report.html_report`).
         drop_duplicates: leave the extra copies of exact duplicates out of the cleaned dataset.
+        annotations: the tags and notes in force (``Workspace.annotations``), or ``None`` (an empty file).
 
     Returns:
         ``out_zip`` as a Path.
@@ -49,6 +52,7 @@ def export_bundle(dataset: Dataset, results: Results, decisions: pd.DataFrame | 
     values = io.StringIO()
     values_table(dataset, results).to_csv(values, index=False)
     texts = {"values.csv": values.getvalue(), "decisions.csv": full_log(decisions).to_csv(index=False),
+             "annotations.csv": annotations_table(annotations).to_csv(index=False),
              "report.html": html_report(dataset, results, decisions, metrics, issues=issues)}
     partial = out_zip.with_name(out_zip.name + ".part")  # a failed export leaves no half-written bundle
     try:

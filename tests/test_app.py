@@ -97,7 +97,7 @@ def test_page_with_dataset_and_run(workspace_dir, tmp_path, page):
         assert any(b.key.startswith("rv_drop_") for b in at.button)
         assert get_spec("knn_shapley").load().low_value in at.selectbox(key="rv_run").help
     if page == "app_pages/6_export.py":
-        assert len(at.download_button) == 5
+        assert len(at.download_button) == 6  # cleaned, values, decisions, annotations, report, zip
 
 
 def test_main_flow_upload_run_review_export(workspace_dir):

@@ -269,7 +269,8 @@ def test_export_bundle(tmp_path, image_dataset):
     ds = image_dataset
     out = export_bundle(ds, make_runs(ds), log(decision("cat/002.png", "drop")), tmp_path / "b" / "bundle.zip")
     with zipfile.ZipFile(out) as zf:
-        assert sorted(zf.namelist()) == ["decisions.csv", "pets_cleaned.zip", "report.html", "values.csv"]
+        assert sorted(zf.namelist()) == ["annotations.csv", "decisions.csv", "pets_cleaned.zip", "report.html",
+                                         "values.csv"]
         inner = zipfile.ZipFile(io.BytesIO(zf.read("pets_cleaned.zip")))
         assert "cat/002.png" not in inner.namelist() and len(inner.namelist()) == 5
         assert "<html" in zf.read("report.html").decode()

@@ -6,6 +6,7 @@ from functools import partial
 
 import pandas as pd
 
+from dataval_core.annotations import annotations_table
 from dataval_core.bundle import export_bundle
 from dataval_core.data_issues import DataIssues
 from dataval_core.dataset import Dataset
@@ -59,6 +60,11 @@ def decisions_bytes(record: DatasetRecord) -> bytes:
     return path.read_bytes()
 
 
+def annotations_bytes(record: DatasetRecord) -> bytes:
+    """annotations.csv: the tags and note in force per sample (samples with neither left out)."""
+    return annotations_table(state.workspace().annotations(record.key)).to_csv(index=False).encode()
+
+
 def report_bytes(record: DatasetRecord, ds: Dataset, issues: DataIssues | None = None) -> bytes:
     """The one-page HTML report with the plots (and a section per data-issue type when ``issues`` are given)."""
     from dataval_core.report import html_report
@@ -71,7 +77,7 @@ def bundle_bytes(record: DatasetRecord, ds: Dataset, issues: DataIssues | None =
     """All of the above in one zip."""
     path = export_bundle(ds, results(record), state.workspace().decision_log(record.key),
                          state.workspace().export_dir(record.key) / f"{ds.name}_export.zip", issues=issues,
-                         drop_duplicates=drop_duplicates)
+                         drop_duplicates=drop_duplicates, annotations=state.workspace().annotations(record.key))
     return path.read_bytes()
 
 
@@ -101,6 +107,7 @@ def downloads(record: DatasetRecord, ds: Dataset,
          partial(cleaned_bytes, record, ds, drop_duplicates)),
         ("values.csv (all runs)", "values.csv", "text/csv", partial(values_bytes, record, ds)),
         ("decisions.csv", "decisions.csv", "text/csv", partial(decisions_bytes, record)),
+        ("annotations.csv (tags, notes)", "annotations.csv", "text/csv", partial(annotations_bytes, record)),
         ("HTML report", f"{ds.name}_report.html", "text/html", partial(report_bytes, record, ds, issues)),
         ("Everything (zip)", f"{ds.name}_export.zip", "application/zip",
          partial(bundle_bytes, record, ds, issues, drop_duplicates)),

@@ -40,7 +40,7 @@ from dataval_core.workspace import (
     WorkspaceError,
 )
 
-from . import actions, grid, state
+from . import actions, annotate, grid, state
 from .reviewstate import SORTS, STATUS_FILTERS
 
 _STATUS_ACTION = {"Dropped": "drop", "Relabeled": "relabel", "Kept": "keep"}
@@ -250,6 +250,8 @@ def _card(i: int, rec: Mapping[Any, Any], record: DatasetRecord, run: RunRecord,
         st.markdown(f"**#{rec['rank']}** · label **{rec['label']}**")
         flip = f"  \n:orange[injected flip, truly {rec['original']}]" if rec.get("noisy") else ""
         st.caption(f"`{sid}`  \n{value_text(rec)}  \n{_suggestion_text(rec)}{flip}{truth_text(rec)}")
+        if rec.get("tags") or rec.get("note"):
+            st.markdown(annotate.card_text(rec))
         # the decision as stored (read after this run's callbacks wrote): no widget holds it; undecided cards
         # say nothing (both buttons plain), which keeps them short
         if rec["action"] is not None:
@@ -273,6 +275,8 @@ def _card(i: int, rec: Mapping[Any, Any], record: DatasetRecord, run: RunRecord,
                     st.selectbox("New label", others, index=None, placeholder="Pick a class…", key=pick)
                     st.button("Relabel", key=f"{prefix}rv_relabel_go_{sid}", on_click=_on_relabel,
                               args=(record, run, rec, pick, new_event_key()))
+            st.button("", icon=":material/sell:", key=f"{prefix}rv_tags_{sid}", type="tertiary",
+                      on_click=annotate.open_editor, args=(sid,), help="Tags and a note for this sample.")
             if rec["action"] is not None:
                 st.button("", icon=":material/restart_alt:", key=f"{prefix}rv_reset_{sid}", type="tertiary",
                           on_click=_on_decide, args=(record, run, rec, UNDECIDED, None, new_event_key()),
@@ -289,6 +293,9 @@ _CARD_CSS = """<style>
 [class*="st-key-card_"] [data-testid="stCaptionContainer"] p { overflow-wrap: anywhere; }
 [class*="st-key-card_"] [data-testid="stColumn"] [data-testid="stVerticalBlock"] { gap: 0.2rem; }
 [class*="st-key-rv_zoom_"] button, [class*="st-key-rv_similar_"] button { min-height: 1.6rem; padding: 0 0.2rem; }
+[class*="st-key-rv_more_"] { gap: 0.25rem; }
+[class*="st-key-rv_more_"] [class*="st-key-rv_tags_"] button,
+[class*="st-key-rv_more_"] [class*="st-key-rv_reset_"] button { padding: 0 0.1rem; }
 </style>"""
 
 
@@ -373,6 +380,9 @@ def table_view(page: pd.DataFrame, ds: Dataset, record: DatasetRecord, run: RunR
                           "flagged by": page["flagged_by"]})
     if "noisy" in page:
         shown["noisy"] = page["noisy"]
+    if "tags" in page:
+        shown["tags"] = page["tags"].map(lambda t: "; ".join(t) if t else "")
+        shown["note"] = page["note"]
     if "truth" in page and len(page):  # the user's own truth, beside the label (left out of the features)
         shown.insert(list(shown.columns).index("label") + 1, f"truth: {page['truth_from'].iloc[0]}",
                      page["truth"].map(lambda v: str(v) if given(v) else ""))

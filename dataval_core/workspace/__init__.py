@@ -2,7 +2,7 @@
 
 Layout under the workspace root (``$DATAVAL_WORKSPACE``, default ``./.dataval/``)::
 
-    workspace.sqlite            sessions, datasets, runs, decisions (the audit log)
+    workspace.sqlite            sessions, datasets, runs, decisions (the audit log), tags and notes
     uploads/<sha>/<name>        uploaded files, content-addressed
     files/<sha>/                what loaders extract from an upload (image folders)
     datasets/<hash>/            a dataset's rows, table copy and description (Parquet + JSON)

@@ -137,7 +137,8 @@ class Gc(Datasets, Runs):
         if not dry_run:
             with _faults(self.root), closing(self._connect()) as con, con:
                 for table, column in (("decisions", "dataset_key"), ("decision_events", "dataset_key"),
-                                      ("decision_steps", "dataset_key"), ("runs", "dataset_key"),
+                                      ("decision_steps", "dataset_key"), ("annotations", "dataset_key"),
+                                      ("annotation_events", "dataset_key"), ("runs", "dataset_key"),
                                       ("share_keys", "dataset_key"), ("session_datasets", "key"),
                                       ("datasets", "key")):
                     con.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))

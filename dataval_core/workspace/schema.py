@@ -81,12 +81,23 @@ def _migrate_v4(con: sqlite3.Connection) -> None:
                 "PRIMARY KEY (dataset_key, event))")
 
 
+def _migrate_v5(con: sqlite3.Connection) -> None:
+    """Tags and a note per sample: an append-only log (latest row per sample in force) and its event ledger."""
+    con.execute("CREATE TABLE annotations (seq INTEGER PRIMARY KEY AUTOINCREMENT, dataset_key TEXT NOT NULL, "
+                "id TEXT NOT NULL, tags TEXT NOT NULL, note TEXT NOT NULL, session TEXT, event TEXT, "
+                "time TEXT NOT NULL)")
+    con.execute("CREATE INDEX annotations_by_dataset ON annotations (dataset_key, id)")
+    con.execute("CREATE TABLE annotation_events (dataset_key TEXT NOT NULL, event TEXT NOT NULL, "
+                "time TEXT NOT NULL, PRIMARY KEY (dataset_key, event))")
+
+
 #: schema migrations in order; migration ``i`` takes a workspace from ``user_version`` i to i + 1
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migrate_v1,
     _migrate_v2,
     _migrate_v3,
     _migrate_v4,
+    _migrate_v5,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
