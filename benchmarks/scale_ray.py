@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -34,14 +35,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from scale_ot import _status_kib, generate
 
 
-def child(n: int, nodes: int, data_dir: Path) -> dict:
-    """One sava fit on a fresh ``nodes``-node cluster (one CPU each); a JSON-able record."""
+@contextmanager
+def one_cpu_cluster(nodes: int):
+    """A fresh ``ray.cluster_utils.Cluster`` of ``nodes`` one-CPU nodes, connected; shut down on exit."""
     import ray
     from ray.cluster_utils import Cluster
-    from sklearn.metrics import roc_auc_score
-
-    from dataval_core import Problem, get_valuator
-    from dataval_core.methods.sava import SavaParams, batch_bounds, release_pages
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 300 * 2**20})
     for _ in range(nodes - 1):
@@ -49,6 +47,20 @@ def child(n: int, nodes: int, data_dir: Path) -> dict:
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
     try:
+        yield
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def child(n: int, nodes: int, data_dir: Path) -> dict:
+    """One sava fit on a fresh ``nodes``-node cluster (one CPU each); a JSON-able record."""
+    from sklearn.metrics import roc_auc_score
+
+    from dataval_core import Problem, get_valuator
+    from dataval_core.methods.sava import SavaParams, batch_bounds, release_pages
+
+    with one_cpu_cluster(nodes):
         x = np.load(data_dir / "x.npy", mmap_mode="r")[:n]
         y, flipped = np.load(data_dir / "y.npy")[:n], np.load(data_dir / "flipped.npy")[:n]
         xt, yt = np.load(data_dir / "xt.npy"), np.load(data_dir / "yt.npy")
@@ -70,9 +82,6 @@ def child(n: int, nodes: int, data_dir: Path) -> dict:
                 "shared_bytes": target_state, "task_bytes": n * (4 + 8), "result_bytes": n * n_l * (4 + 2),
                 "auroc": float(roc_auc_score(flipped, -result.values)),
                 "checksum": float(np.sum(result.values * np.arange(1, n + 1) / n))}
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
 
 
 def run_child(n: int, nodes: int, data_dir: Path, timeout: float) -> dict:

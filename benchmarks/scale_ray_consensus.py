@@ -27,22 +27,16 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _machine import machine_line
 from gpu_scale import mixture
+from scale_ray import one_cpu_cluster
 
 
 def child(n: int, nodes: int) -> dict:
     """One consensus fit on a fresh ``nodes``-node cluster (one CPU each); a JSON-able record."""
-    import ray
-    from ray.cluster_utils import Cluster
     from sklearn.metrics import roc_auc_score
 
     from dataval_core import Problem, get_valuator
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 300 * 2**20})
-    for _ in range(nodes - 1):
-        cluster.add_node(num_cpus=1, object_store_memory=300 * 2**20)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
-    try:
+    with one_cpu_cluster(nodes):
         x, y, xt, yt, flipped = mixture(n, 5_000, 32)
         problem = Problem.from_arrays(x, y, xt, yt)
         t = time.perf_counter()
@@ -51,9 +45,6 @@ def child(n: int, nodes: int) -> dict:
         return {"n": n, "nodes": nodes, "fit_s": fit_s, "auroc": float(roc_auc_score(flipped, -result.values)),
                 "timings": {k: round(v, 1) for k, v in result.timings.items()},
                 "checksum": float(np.sum(result.values * np.arange(1, n + 1) / n))}
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
 
 
 def main() -> None:
