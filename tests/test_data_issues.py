@@ -208,3 +208,16 @@ def test_block_search_on_a_larger_set_matches_brute_force():
     dr, ir = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(x[ref]).kneighbors(x[~is_ref])
     np.testing.assert_array_equal(found.reference_index[~is_ref], ref[ir[:, 0]])
     np.testing.assert_allclose(found.reference_distance[~is_ref], dr[:, 0], rtol=1e-6)
+
+
+def test_table_hashes_compare_values_with_signed_zeros_alike():
+    frame = pd.DataFrame({"a": [1.0, -0.0, np.nan, 1.0, 2**60, 3.0], "b": [1, 0, 5, 1, 7, 7], "label": list("xyzwvu")})
+    frame["c"] = [True, False, True, True, False, False]
+    ds = load_frame(frame, "label")
+    h = content_hashes(ds)
+    assert h[0] == h[3] and len(set(h.tolist())) == 5  # rows 0 and 3 alike, the rest distinct
+    zero = load_frame(frame.assign(a=[1.0, 0.0, np.nan, 1.0, 2**60, 3.0]), "label")
+    np.testing.assert_array_equal(content_hashes(zero), h)  # -0.0 is 0.0
+    text = load_frame(frame.assign(d=list("pqrpst")), "label")  # a text column: pandas' row hash
+    th = content_hashes(text)
+    assert th[0] == th[3] and len(set(th.tolist())) == 5
