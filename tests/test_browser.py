@@ -59,11 +59,16 @@ def start_server(workspace: Path, log_path: Path, timeout: float = 60) -> tuple[
     raise RuntimeError(f"streamlit did not start; see {log_path}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def require_browser():
+    """Skip the calling test or fixture, with how to fix it, when Chromium or Playwright is missing."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not found: install it with 'apt-get install -y chromium'")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    return pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_browser()
     tmp = tmp_path_factory.mktemp("browser")
     proc, url = start_server(tmp / "ws", tmp / "streamlit.log")
     yield url, tmp

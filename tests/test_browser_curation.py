@@ -23,6 +23,7 @@ from test_browser import (
     CHROMIUM_ARGS,
     WAIT_MS,
     go,
+    require_browser,
     settle,
     shot,
     start_server,
@@ -34,9 +35,7 @@ WIDTH = 1024
 
 @pytest.fixture(scope="module")
 def fresh_server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: install it with 'apt-get install -y chromium'")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    require_browser()
     tmp = tmp_path_factory.mktemp("curation")
     proc, url = start_server(tmp / "ws", tmp / "streamlit.log")
     yield url, tmp

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from test_app import image_zip
-from test_browser import CHROMIUM, WAIT_MS, settle, start_server
+from test_browser import WAIT_MS, require_browser, settle, start_server
 
 pytestmark = pytest.mark.browser
 VIEWPORT = {"width": 1024, "height": 900}
@@ -143,9 +143,7 @@ def all_chosen(page, action: str, n: int = 24) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: install it with 'apt-get install -y chromium'")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    require_browser()
     tmp = tmp_path_factory.mktemp("decisions")
     root = tmp / "ws"
     sessions = seed_sessions(root, tmp, N_SESSIONS + 1)

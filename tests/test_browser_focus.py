@@ -4,21 +4,17 @@ ring from card to card, D drops the focused card (not the first) and the focus m
 zoom. Waits on states, never on time."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from test_browser_decisions import VIEWPORT, css_key, current, log_rows, seed_sessions, shown_choice, wait_cards
 
-from test_browser import CHROMIUM, WAIT_MS, settle, shot, start_server
+from test_browser import WAIT_MS, require_browser, settle, shot, start_server
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: install it with 'apt-get install -y chromium'")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    require_browser()
     tmp = tmp_path_factory.mktemp("focus")
     root = tmp / "ws"
     (sid, key), = seed_sessions(root, tmp, 1)

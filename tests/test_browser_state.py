@@ -11,7 +11,7 @@ import pytest
 from dataval_core.workspace import Workspace
 from ui.sessions import AppWorkspace
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, settle, shot, start_server
+from test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, require_browser, settle, shot, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -20,11 +20,7 @@ PASSWORD = "a demo for the stakeholders"
 
 @pytest.fixture
 def browser():
-    from pathlib import Path
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = require_browser()
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
