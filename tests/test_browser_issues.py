@@ -13,16 +13,14 @@ from urllib.parse import quote
 import pytest
 from test_app_issues import CONFLICT, issues_session
 
-from test_browser import ARTIFACTS, CHROMIUM, WAIT_MS, settle, start_server
+from test_browser import ARTIFACTS, WAIT_MS, require_browser, settle, start_server
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: install it with 'apt-get install -y chromium'")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    require_browser()
     tmp = tmp_path_factory.mktemp("issues")
     sid, key = issues_session(tmp / "ws", tmp)
     proc, url = start_server(tmp / "ws", tmp / "streamlit.log")
