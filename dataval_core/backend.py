@@ -23,7 +23,10 @@ A backend is one subclass of :class:`Backend` registered with :func:`register`
 from __future__ import annotations
 
 import os
+import pickle
+import tempfile
 import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
@@ -34,7 +37,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -239,6 +242,32 @@ def _init_process(shared: Any) -> None:
     _PROCESS_SHARED["shared"] = shared
 
 
+def _shared_file(shared: Any) -> str:
+    """``shared`` pickled to a private temporary file; its path.
+
+    A spawned worker reads its start-up arguments only after its imports (1-2 s), so shared
+    state of more than a pipe's buffer sent that way blocks ``pool.submit`` (and with it the
+    cancel check) until then; a path does not.
+    """
+    with tempfile.NamedTemporaryFile("wb", prefix="dataval-shared-", suffix=".pkl", delete=False) as f:
+        pickle.dump(shared, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return f.name
+
+
+def _init_process_from_file(path: str) -> None:
+    try:
+        with open(path, "rb") as f:
+            shared = pickle.load(f)
+    except FileNotFoundError:  # the run was cancelled before this worker started: its tasks are dropped
+        shared = None
+    _init_process(shared)
+
+
+def _remove_quietly(path: str) -> None:
+    with suppress(FileNotFoundError):
+        os.remove(path)
+
+
 def _call_in_process(fn: Callable, args: tuple) -> Any:
     return fn(_PROCESS_SHARED["shared"], *args)
 
@@ -305,8 +334,13 @@ class LocalBackend(Backend):
             return
         pool: Executor
         if processes:
-            pool = ProcessPoolExecutor(workers, mp_context=_process_context(), initializer=_init_process,
-                                       initargs=(shared,))
+            context = _process_context()
+            init: tuple = (_init_process, (shared,))
+            if context.get_start_method() == "spawn":
+                init = (_init_process_from_file, (_shared_file(shared),))
+            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init[0], initargs=init[1])
+            if init[0] is _init_process_from_file:  # removed once the pool is gone (done, or dropped on cancel)
+                weakref.finalize(pool, _remove_quietly, init[1][0])
 
             def submit(args):
                 return pool.submit(_call_in_process, fn, args)

@@ -220,10 +220,7 @@ CASES = [
     pytest.param(Case("sava", "^batch pairs", lambda: fit("sava", blobs(8000, 4000), {"label_samples": 50,
                                                                                     "parallel": "processes"}),
                       note="processes"),
-                 marks=[pytest.mark.slow, pytest.mark.xfail(reason=(
-                     "LocalBackend starts worker processes inside ProcessPoolExecutor.submit, which blocks the "
-                     "caller while a spawned worker imports and unpickles the shared state (1-2 s each, no "
-                     "cancel check): dataval_core/backend.py LocalBackend._run, top_up()"), strict=False)]),
+                 marks=pytest.mark.slow),  # spawned worker processes: seconds to start (make test-slow runs it)
     Case("consensus", "^consensus: embedding",
          lambda: valuation(lambda: split_target(mnist(), 0.3), "consensus", {"members": "knn_shapley@learned"})),
     Case("consensus", r"^consensus 1/1 knn_shapley@raw: ",
