@@ -81,7 +81,8 @@ def report_issues(record: DatasetRecord) -> DataIssues | None:
     if not runs:
         return None
     by_id = {r.run_id: r for r in runs}
-    return finished_issues(record, by_id.get(st.session_state.get(reviewstate.SELECTED_RUN)) or review.best_run(runs))
+    selected = by_id.get(str(st.session_state.get(reviewstate.SELECTED_RUN, "")))
+    return finished_issues(record, selected or review.best_run(runs))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -145,7 +146,7 @@ def _state_text(decided: Mapping[str, tuple[str, Any]], sample_id: str) -> str:
     return f":blue[relabeled → {new}]" if action == "relabel" else _STATE.get(action, str(action))
 
 
-def _member(ds: Dataset, rec: Mapping[str, Any], decided: Mapping[str, tuple[str, Any]], note: str = "") -> None:
+def _member(ds: Dataset, rec: Mapping[Any, Any], decided: Mapping[str, tuple[str, Any]], note: str = "") -> None:
     """One sample in a side-by-side row: its image (images) and its facts."""
     if ds.modality == "image":
         st.image(grid.thumbnail(grid.image_paths(ds)[rec["id"]]), width=96)
@@ -215,7 +216,7 @@ def group_rows(run: RunRecord, kind: str, members: list[dict[str, Any]], action:
     return out
 
 
-def _decision_row(rec: Mapping[str, Any], run: RunRecord, kind: str, action: str, new_label: str | None,
+def _decision_row(rec: Mapping[Any, Any], run: RunRecord, kind: str, action: str, new_label: str | None,
                   score: Any, rank: int) -> dict[str, Any]:
     value = None if score is None or pd.isna(score) else float(score)
     return {"id": str(rec["id"]), "action": action, "old_label": str(rec["label"]), "new_label": new_label,
