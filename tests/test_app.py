@@ -55,21 +55,26 @@ def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error] + [str(e.value) for e in at.exception]
 
 
-def seeded_session(workspace_dir: Path, tmp_path: Path) -> tuple[str, str, str]:
-    """A session with a small image dataset and one finished knn_shapley run (no UI involved)."""
+def session_with_run(workspace_dir: Path, ds, method: str = "knn_shapley",
+                     timeout: float = 60) -> tuple[str, str, str]:
+    """A new session holding ``ds`` and one finished ``method`` run (no UI involved): (sid, dataset key, run id)."""
     from dataval_core.jobs import JobManager
 
-    zpath = tmp_path / "tiny.zip"
-    zpath.write_bytes(image_zip())
     ws = AppWorkspace(workspace_dir)
-    ds = split_target(load_dataset(zpath, workdir=tmp_path / "tiny"), 0.25)
     sid = new_session_id()
     record = ws.add_dataset(sid, ds)
     jobs = JobManager(ws, max_workers=1)
-    run_id = jobs.submit_run(record.key, ds, "knn_shapley")
-    assert jobs.wait(run_id, timeout=60).status == "done"
+    run_id = jobs.submit_run(record.key, ds, method)
+    assert jobs.wait(run_id, timeout=timeout).status == "done"
     jobs.shutdown()
     return sid, record.key, run_id
+
+
+def seeded_session(workspace_dir: Path, tmp_path: Path) -> tuple[str, str, str]:
+    """A session with a small image dataset and one finished knn_shapley run (no UI involved)."""
+    zpath = tmp_path / "tiny.zip"
+    zpath.write_bytes(image_zip())
+    return session_with_run(workspace_dir, split_target(load_dataset(zpath, workdir=tmp_path / "tiny"), 0.25))
 
 
 @pytest.mark.parametrize("page", PAGES)

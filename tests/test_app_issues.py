@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from dataval_core.io import load_dataset
-from ui.sessions import AppWorkspace, new_session_id
+from ui.sessions import AppWorkspace
 
-from test_app import _rerun_until, errors, image_zip, new_app, workspace_dir  # noqa: F401 (workspace_dir: fixture)
+from test_app import _rerun_until, errors, image_zip, new_app, session_with_run, workspace_dir  # noqa: F401 (workspace_dir: fixture)
 
 #: the planted files: an exact copy of a/000.png filed under class b, a valued copy of the reference image c/000.png
 CONFLICT = ("a/000.png", "b/dup.png")
@@ -20,7 +20,6 @@ REF, REF_COPY = "c/000.png", "c/refcopy.png"
 
 def issues_session(workspace_dir: Path, tmp_path: Path) -> tuple[str, str]:
     """A session holding the tiny image set plus the planted copies, a 4-image reference, and a knn_shapley run."""
-    from dataval_core.jobs import JobManager
 
     root = tmp_path / "images"
     with zipfile.ZipFile(io.BytesIO(image_zip())) as zf:
@@ -29,13 +28,8 @@ def issues_session(workspace_dir: Path, tmp_path: Path) -> tuple[str, str]:
     (root / REF_COPY).write_bytes((root / REF).read_bytes())
     ds = load_dataset(root)
     ds = ds.replace(is_target=[i in (REF, "a/007.png", "b/007.png", "c/007.png") for i in ds.ids])
-    ws = AppWorkspace(workspace_dir)
-    sid = new_session_id()
-    record = ws.add_dataset(sid, ds)
-    jobs = JobManager(ws, max_workers=1)
-    assert jobs.wait(jobs.submit_run(record.key, ds, "knn_shapley"), timeout=60).status == "done"
-    jobs.shutdown()
-    return sid, record.key
+    sid, key, _ = session_with_run(workspace_dir, ds)
+    return sid, key
 
 
 def show(at, choice: str, ready: str):
@@ -111,18 +105,12 @@ def test_table_groups_and_copies_read_as_columns_side_by_side(workspace_dir):
     from test_data_issues import planted_table
 
     from dataval_core.io import load_frame
-    from dataval_core.jobs import JobManager
 
     frame, rows = planted_table()
     is_target = np.zeros(len(frame), dtype=bool)
     is_target[rows["exact_src"] + list(range(60, 90))] = True
     ds = load_frame(frame, "label").replace(is_target=is_target)
-    ws = AppWorkspace(workspace_dir)
-    sid = new_session_id()
-    record = ws.add_dataset(sid, ds)
-    jobs = JobManager(ws, max_workers=1)
-    assert jobs.wait(jobs.submit_run(record.key, ds, "knn_shapley"), timeout=60).status == "done"
-    jobs.shutdown()
+    sid, key, _ = session_with_run(workspace_dir, ds)
     at = show(new_app(sid), "Conflicting duplicates", "rv_group_drop_")
     tables = [t.value for t in at.dataframe]
     assert len(tables) == 3 and all(t.shape == (6, 2) for t in tables)  # 6 features x the group's 2 rows

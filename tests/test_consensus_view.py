@@ -6,28 +6,19 @@ import pytest
 from dataval_core.io import load_dataset
 from dataval_core.targets import split_target
 
-from test_app import errors, image_zip, new_app
+from test_app import errors, image_zip, new_app, session_with_run
 
 
 @pytest.fixture
 def consensus_session(tmp_path, monkeypatch):
     """A session with a tiny image dataset and one finished consensus run."""
-    from dataval_core.jobs import JobManager
-    from ui.sessions import AppWorkspace, new_session_id
 
     ws_dir = tmp_path / "ws"
     monkeypatch.setenv("DATAVAL_WORKSPACE", str(ws_dir))
     zpath = tmp_path / "tiny.zip"
     zpath.write_bytes(image_zip(per_class=12))
     ds = split_target(load_dataset(zpath, workdir=tmp_path / "tiny"), 0.25)
-    ws = AppWorkspace(ws_dir)
-    sid = new_session_id()
-    record = ws.add_dataset(sid, ds)
-    jobs = JobManager(ws, max_workers=1)
-    run_id = jobs.submit_run(record.key, ds, "consensus")
-    assert jobs.wait(run_id, timeout=120).status == "done"
-    jobs.shutdown()
-    return sid
+    return session_with_run(ws_dir, ds, "consensus", timeout=120)[0]
 
 
 @pytest.mark.parametrize("page", ["app_pages/2_valuate.py", "app_pages/5_compare.py"])

@@ -13,7 +13,7 @@ from dataval_core.dataset import Dataset
 from dataval_core.io import load_dataset
 from dataval_core.result import ValuationResult
 from dataval_core.targets import split_target
-from tests.test_app import errors, new_app, workspace_dir  # noqa: F401  (fixture)
+from tests.test_app import errors, new_app, session_with_run, workspace_dir  # noqa: F401  (fixture)
 
 
 def _table(features=("a",)) -> Dataset:
@@ -55,8 +55,7 @@ def _manifest_zip() -> bytes:
 
 
 def test_an_image_manifest_truth_column_reaches_the_cards(workspace_dir, tmp_path):
-    from dataval_core.jobs import JobManager
-    from ui.sessions import AppWorkspace, new_session_id
+    from ui.sessions import AppWorkspace
 
     zpath = tmp_path / "faces.zip"
     zpath.write_bytes(_manifest_zip())
@@ -65,13 +64,8 @@ def test_an_image_manifest_truth_column_reaches_the_cards(workspace_dir, tmp_pat
     marked = {i for i, c in zip(ds.ids, cells) if c == "yes"}
     assert column == "is_mislabeled" and marked == {"img/a0.png", "img/b0.png", "img/c0.png"}
 
+    sid, _, run_id = session_with_run(workspace_dir, ds)
     ws = AppWorkspace(workspace_dir)
-    sid = new_session_id()
-    record = ws.add_dataset(sid, ds)
-    jobs = JobManager(ws, max_workers=1)
-    run_id = jobs.submit_run(record.key, ds, "knn_shapley")
-    assert jobs.wait(run_id, timeout=60).status == "done"
-    jobs.shutdown()
     at = new_app(sid)
     at.switch_page("app_pages/3_review.py").run()
     at.selectbox(key="rv_status").set_value("All").run()
