@@ -23,7 +23,6 @@ A backend is one subclass of :class:`Backend` registered with :func:`register`
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
 import threading
 import weakref
@@ -39,6 +38,7 @@ from concurrent.futures import (
 )
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -243,21 +243,22 @@ def _init_process(shared: Any) -> None:
 
 
 def _shared_file(shared: Any) -> str:
-    """``shared`` pickled to a private temporary file; its path.
+    """The bytes multiprocessing would send a spawned worker for ``shared``, in a private temporary file
+    (mode 0600, written and read only by this run's processes; never user data); its path.
 
     A spawned worker reads its start-up arguments only after its imports (1-2 s), so shared
     state of more than a pipe's buffer sent that way blocks ``pool.submit`` (and with it the
     cancel check) until then; a path does not.
     """
-    with tempfile.NamedTemporaryFile("wb", prefix="dataval-shared-", suffix=".pkl", delete=False) as f:
-        pickle.dump(shared, f, protocol=pickle.HIGHEST_PROTOCOL)
+    with tempfile.NamedTemporaryFile("wb", prefix="dataval-shared-", delete=False) as f:
+        f.write(ForkingPickler.dumps(shared))
     return f.name
 
 
 def _init_process_from_file(path: str) -> None:
     try:
         with open(path, "rb") as f:
-            shared = pickle.load(f)
+            shared = ForkingPickler.loads(f.read())
     except FileNotFoundError:  # the run was cancelled before this worker started: its tasks are dropped
         shared = None
     _init_process(shared)
