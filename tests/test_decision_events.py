@@ -105,11 +105,13 @@ def test_a_version_3_workspace_gains_the_event_column_and_ledger(tmp_path):
     rec = ws.add_dataset("s", _table_dataset())
     ws.record_decisions(rec.key, "s", [{"id": "0", "action": "drop"}])
     with sqlite3.connect(ws.db_path) as con:  # back to the version 3 schema, as an older dataval left it
-        con.execute("DROP TABLE decision_events")
+        con.execute("DROP TABLE annotation_events")  # version 5's tables
+        con.execute("DROP TABLE annotations")
+        con.execute("DROP TABLE decision_events")  # version 4's
         con.execute("ALTER TABLE decisions DROP COLUMN event")
         con.execute("PRAGMA user_version = 3")
     again = Workspace(tmp_path / "ws")
     with sqlite3.connect(again.db_path) as con:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert again.decisions(rec.key)["id"].tolist() == ["0"]
     assert again.record_decisions(rec.key, "s", [{"id": "1", "action": "keep"}], event=new_event_key()) == 1
