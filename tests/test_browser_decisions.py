@@ -60,14 +60,14 @@ def seed_sessions(root: Path, tmp: Path, n: int) -> list[tuple[str, str]]:
 
 
 def seed_loader(root: Path) -> tuple[str, str]:
-    """A session whose current dataset is the bundled MNIST sample (20% target): its runs load the server."""
+    """A session whose current dataset is the bundled MNIST sample with no reference: its default run (consensus
+    on every row, cross-fitted: ten fits, minutes) loads the server for as long as the bulk actions take."""
     from dataval_core.samples import load_sample
-    from dataval_core.targets import split_target
     from ui.sessions import AppWorkspace
 
     ws = AppWorkspace(root)
     sid = ws.mint_session()
-    return sid, ws.add_dataset(sid, split_target(load_sample("mnist"), 0.2, seed=0)).key
+    return sid, ws.add_dataset(sid, load_sample("mnist")).key
 
 
 def start_valuation(browser, url: str, root: Path, sid: str, key: str):
