@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .backend import BACKENDS
 from .data_issues import ISSUE_TITLES, DataIssues, IssueParams, dataset_issues
 from .dataset import Dataset
 from .params import build, specs
@@ -24,7 +25,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
                                        "raw; a learned embedding is replaced by raw)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help=f"check parameter, repeatable: {names}")
-    p.add_argument("--backend", choices=("local", "ray"), default="local",
+    p.add_argument("--backend", choices=BACKENDS, default="local",
                    help="where the nearest-neighbour chunks run: this machine (default) or a Ray cluster")
     p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster to join (with --backend ray)")
     p.add_argument("--out", required=True, help="output ISSUES.csv, one row per sample (never one of the input "
