@@ -125,5 +125,8 @@ if zoom is not None and ds.modality == "image" and zoom in set(frame["id"]):
 tagging = st.session_state.get(annotate.OPEN)
 if tagging is not None and zoom is None and tagging in set(frame["id"]):
     annotate.editor(record, tagging)
+relabeling = st.session_state.get(review.RELABEL)
+if relabeling is not None and zoom is None and tagging is None and relabeling in set(frame["id"]):
+    review.relabel_dialog(record, run, frame, relabeling, ds.classes)
 
-review.overview(frame, ds)
+review.overview(frame, record, run, log_size)

@@ -333,3 +333,31 @@ def test_overview_low_share_table_and_empty_cells(workspace_dir, tmp_path):
     assert not shown[["new label", "suggested", "sure"]].isna().any().any()  # empty reads "" or "—", never None
     assert set(shown["new label"]) == {"—"}
     assert (shown["sure"] == "").all()  # a knn_shapley run: no calibrated confidence, no percentage
+
+
+def test_a_cards_relabel_button_opens_one_picker_that_writes_the_pick_once(workspace_dir, tmp_path):
+    sid, key, _ = seeded_session(workspace_dir, tmp_path)
+    at = _review(new_app(sid))
+    ids = _card_ids(at)
+    assert not [s for s in at.selectbox if s.key == "rv_pick"]  # no class menu drawn per card
+    at.button(key=f"rv_relabel_{ids[0]}").click().run()
+    label = card_label(at, ids[0])
+    others = at.selectbox(key="rv_pick").options
+    assert label not in others and len(others) >= 1
+    assert at.button(key="rv_relabel_go").disabled  # nothing picked yet: nothing to write
+    at.selectbox(key="rv_pick").select(others[0]).run()
+    assert _ws(workspace_dir).decisions(key).empty  # a pick alone writes nothing
+    at.button(key="rv_relabel_go").click().run()
+    assert not errors(at)
+    stored = _ws(workspace_dir).decisions(key)
+    assert stored[["id", "action", "new_label"]].values.tolist() == [[ids[0], "relabel", others[0]]]
+    assert len(_ws(workspace_dir).decision_log(key)) == 1
+    assert not [s for s in at.selectbox if s.key == "rv_pick"]  # the picker closed
+    at.run()
+    assert len(_ws(workspace_dir).decision_log(key)) == 1  # a rerun writes nothing
+
+
+def card_label(at: AppTest, sample_id: str) -> str:
+    """The label the card of ``sample_id`` shows (its "label **x**" line)."""
+    lines = [m.value for m in at.markdown if m.value.startswith("**#") and "label **" in m.value]
+    return lines[_card_ids(at).index(sample_id)].split("label **")[1].split("**")[0]

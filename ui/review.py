@@ -150,13 +150,43 @@ def _on_decide(record: DatasetRecord, run: RunRecord, rec: Mapping[Any, Any], ac
     _save(record, [_row(rec, run, action, new_label)], event, skip_unchanged=True)
 
 
-def _on_relabel(record: DatasetRecord, run: RunRecord, rec: Mapping[Any, Any], pick_key: str, event: str) -> None:
-    """Callback of a card's "Relabel" button: relabel to the class picked beside it (a pick alone writes nothing)."""
-    new = st.session_state.get(pick_key)
+#: the sample whose relabel picker (:func:`relabel_dialog`) is open
+RELABEL = "rv_relabel_open"
+_PICK = "rv_pick"
+
+
+def open_relabel(sample_id: str) -> None:
+    """Callback of a card's ✎ button: open the relabel picker for that sample."""
+    st.session_state[RELABEL] = sample_id
+    st.session_state.pop(_PICK, None)
+
+
+def close_relabel() -> None:
+    st.session_state.pop(RELABEL, None)
+
+
+def _on_relabel(record: DatasetRecord, run: RunRecord, rec: Mapping[Any, Any], event: str) -> None:
+    """Callback of the picker's "Relabel" button: relabel to the class picked (a pick alone writes nothing); the
+    picker closes, and a refused write shows its one line on the page."""
+    new = st.session_state.get(_PICK)
     if new is None or str(new) == rec["label"]:
         st.session_state[ERROR_KEY] = f"Pick a class other than {rec['label']} to relabel {rec['id']}."
         return
     _save(record, [_row(rec, run, "relabel", str(new))], event, skip_unchanged=True)
+    close_relabel()
+
+
+@st.dialog("Relabel", on_dismiss=close_relabel)
+def relabel_dialog(record: DatasetRecord, run: RunRecord, frame: pd.DataFrame, sample_id: str,
+                   classes: Sequence[str]) -> None:
+    """Relabel one sample to a class picked from every other class."""
+    rec = frame[frame["id"] == sample_id].iloc[0].to_dict()
+    st.markdown(f"`{sample_id}` · label **{rec['label']}** · {_state_text(rec)}  \n{_suggestion_text(rec)}")
+    others = [c for c in classes if str(c) != rec["label"]]
+    pick = st.selectbox("New label", others, index=None, placeholder="Pick a class…", key=_PICK)
+    if st.button("Relabel", key="rv_relabel_go", type="primary", disabled=pick is None, on_click=_on_relabel,
+                 args=(record, run, rec, new_event_key())):
+        st.rerun()
 
 
 def _on_tick(sample_id: str, key: str, gen: int) -> None:
@@ -267,14 +297,9 @@ def _card(i: int, rec: Mapping[Any, Any], record: DatasetRecord, run: RunRecord,
                 chosen = rec["action"] == "relabel" and rec["new_label"] == str(rec["suggested"])
                 _decision_button(relabel, f"{prefix}rv_sug_{sid}", chosen, record, run, rec, "relabel",
                                  str(rec["suggested"]), help=f"Relabel as {rec['suggested']}, the suggested label.")
-            if classes:
-                others = [c for c in classes if c != rec["label"]]
-                with st.popover("", icon=":material/edit:", key=f"{prefix}rv_relabel_{sid}",
-                                help="Relabel this sample to a class you pick."):
-                    pick = f"{prefix}rv_pick_{sid}"
-                    st.selectbox("New label", others, index=None, placeholder="Pick a class…", key=pick)
-                    st.button("Relabel", key=f"{prefix}rv_relabel_go_{sid}", on_click=_on_relabel,
-                              args=(record, run, rec, pick, new_event_key()))
+            if classes:  # one picker for the page (relabel_dialog), not a class menu drawn in every card
+                st.button("", icon=":material/edit:", key=f"{prefix}rv_relabel_{sid}", type="tertiary",
+                          on_click=open_relabel, args=(sid,), help="Relabel this sample to a class you pick.")
             st.button("", icon=":material/sell:", key=f"{prefix}rv_tags_{sid}", type="tertiary",
                       on_click=annotate.open_editor, args=(sid,), help="Tags and a note for this sample.")
             if rec["action"] is not None:
@@ -568,28 +593,43 @@ def _review_cell(ids: list[str]) -> None:
     st.session_state["rv_page"] = 1
 
 
-def overview(frame: pd.DataFrame, ds: Dataset) -> None:
-    """Per-class summary of low values and decisions, and the given-vs-suggested confusion (click to review)."""
-    from dataval_core.curation import LOW_PERCENTILE, class_summary, label_confusion
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _overview_tables(root: str, record_key: str, run_id: str, log_size: int, _frame: pd.DataFrame):
+    """The class summary (low share in percent) and the off-diagonal confusion cells with their figure (None
+    when the run makes no suggestions), computed once per run and decision-log length: the overview is drawn
+    on every rerun of the page, expanded or not. Read-only for callers; one object, not a copy per rerun, so the
+    chart's spec (and with it the chart's selection) stays the same from one rerun to the next."""
+    from dataval_core.curation import class_summary, label_confusion
 
+    summary = class_summary(_frame)
+    summary["low_share"] = 100 * summary["low_share"]  # a share (0-1) shown in percent
+    conf = label_confusion(_frame)
+    if conf.empty:
+        return summary, None, None
+    off = conf[conf["given"] != conf["suggested"]]
+    return summary, off, (confusion_figure(off) if len(off) else None)
+
+
+def overview(frame: pd.DataFrame, record: DatasetRecord, run: RunRecord, log_size: int) -> None:
+    """Per-class summary of low values and decisions, and the given-vs-suggested confusion (click to review);
+    ``log_size`` (the decision log's length) tells when the decisions in ``frame`` changed."""
+    from dataval_core.curation import LOW_PERCENTILE
+
+    summary, off, figure = _overview_tables(state.workspace_root(), record.key, run.run_id, log_size, frame)
     with st.expander("Overview: classes, and given vs suggested labels", icon=":material/table_chart:"):
         st.caption(f"**low** = samples in this run's lowest {LOW_PERCENTILE:.0f}% of values.")
-        summary = class_summary(frame)
-        summary["low_share"] = 100 * summary["low_share"]  # a share (0-1) shown in percent
         st.dataframe(summary, hide_index=True, key="rv_class_summary",
                      column_config={"low_share": st.column_config.ProgressColumn("low share", format="%.0f%%",
                                                                                  min_value=0, max_value=100)})
-        conf = label_confusion(frame)
-        if conf.empty:
+        if off is None:
             st.caption("This run makes no label suggestions.")
             return
         st.caption("Given label (rows) vs the run's suggestion (columns); the diagonal is left out. "
                    "Click a cell to review those samples.")
-        off = conf[conf["given"] != conf["suggested"]]
-        if off.empty:
+        if figure is None:
             st.caption("Every suggestion agrees with the given label.")
             return
-        event = st.plotly_chart(confusion_figure(off), on_select="rerun", selection_mode="points",
+        event = st.plotly_chart(figure, on_select="rerun", selection_mode="points",
                                 key="rv_confusion", config={"displayModeBar": False})
         points = event.selection.points if event is not None else []
         if points:
