@@ -24,6 +24,8 @@ VIEWPORT = {"width": 1024, "height": 900}
 N_SESSIONS = 8
 #: bulk actions of every session, in order (the last one is the state each must end in)
 BULKS = ("drop", "keep", "drop")
+#: cards on each of the 8 sessions' pages (a page-wide bulk writes them all)
+BULK_CARDS = 12
 
 
 def css_key(key: str) -> str:
@@ -120,10 +122,10 @@ def shown_choice(page) -> dict[str, str | None]:
         return [id, chosen.length === 1 ? chosen[0] : null]; }))""")
 
 
-def open_review(ctx, url: str, sid: str):
+def open_review(ctx, url: str, sid: str, size: int = 24):
     page = ctx.new_page()
     page.set_default_timeout(WAIT_MS)
-    page.goto(f"{url}/review?sid={sid}&show=All&size=24")
+    page.goto(f"{url}/review?sid={sid}&show=All&size={size}")
     return page
 
 
@@ -180,20 +182,20 @@ def test_24_card_clicks_0_2_s_apart_are_all_saved_as_clicked(server, browser):
 def test_8_sessions_bulk_drop_keep_drop_during_a_valuation_run(server, browser):
     url, root, sessions, (loader_sid, loader_key) = server
     contexts = [browser.new_context(viewport=VIEWPORT) for _ in range(N_SESSIONS)]
-    pages = [open_review(ctx, url, sid) for ctx, (sid, _) in zip(contexts, sessions)]
+    pages = [open_review(ctx, url, sid, BULK_CARDS) for ctx, (sid, _) in zip(contexts, sessions)]
     for page in pages:
-        wait_cards(page)
+        wait_cards(page, BULK_CARDS)
     loader = start_valuation(browser, url, root, loader_sid, loader_key)  # the load, from here to the end
     shown = [card_ids(page) for page in pages]
     for action in BULKS:  # every session asks, then all confirm at once; the next bulk follows without a pause
-        yes = f"Yes, {action} all 24 samples on this page"
+        yes = f"Yes, {action} all {BULK_CARDS} samples on this page"
         for page in pages:
-            page.locator(".st-key-rv_bulk").get_by_role("button", name=f"{action.capitalize()} 24").click()
+            page.locator(".st-key-rv_bulk").get_by_role("button", name=f"{action.capitalize()} {BULK_CARDS}").click()
             page.get_by_role("button", name=yes).wait_for()
         for page in pages:
             page.get_by_role("button", name=yes).click()
     for page in pages:
-        all_chosen(page, BULKS[-1])
+        all_chosen(page, BULKS[-1], BULK_CARDS)
     assert run_active(root, loader_key), "the valuation run ended before the bulks did: nothing was under load"
 
     for ids, (_, key) in zip(shown, sessions):
@@ -202,7 +204,7 @@ def test_8_sessions_bulk_drop_keep_drop_during_a_valuation_run(server, browser):
         for *_, event in rows:
             per_event[event] = per_event.get(event, 0) + 1
         # three clicks, three writes of the whole page: no row that no click made
-        assert sorted(per_event.values()) == [24, 24, 24] and None not in per_event, per_event
+        assert sorted(per_event.values()) == [BULK_CARDS] * 3 and None not in per_event, per_event
         assert current(rows) == {i: BULKS[-1] for i in ids}  # the final state is the last action
     for ctx in contexts:
         ctx.close()
