@@ -95,6 +95,7 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=0.1)
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--method", default="consensus")
+    p.add_argument("--members", default=None, help="consensus members (method@space, comma-separated); default: auto")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "regression_noise.md"))
     args = p.parse_args()
     rows = []
@@ -104,7 +105,8 @@ def main() -> None:
             for seed in args.seeds:
                 ds = corrupt(base, args.rate, kind, seed)
                 start = time.perf_counter()
-                res = run_valuation(ds, args.method, seed=seed)
+                res = run_valuation(ds, args.method, seed=seed,
+                                    params={"members": args.members} if args.members else None)
                 seconds = time.perf_counter() - start
                 model, clean = cleanlab_best(ds, seed)
                 rows.append({"dataset": name, "n": len(ds.labels), "kind": kind, "seed": seed,
