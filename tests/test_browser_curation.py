@@ -196,26 +196,27 @@ def test_demo_right_after_server_start_then_review_tools(fresh_server, page):
     shot(page, "curation_after_keys_1024")
 
     kept = decisions(tmp)
-    # four tabs of this session, on grid pages 2-5, confirm a page-wide drop at the same moment: all 96 land
+    # four tabs of this session, on 12-card grid pages 2-5, confirm a page-wide drop at the same moment: all 48 land
     query = {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
     tabs, shown = [page.context.browser.new_page(viewport={"width": WIDTH, "height": 900}) for _ in range(4)], []
     for number, tab in enumerate(tabs, start=2):
         tab.set_default_timeout(WAIT_MS)
-        tab.goto(urlsplit(page.url)._replace(query=urlencode({**query, "show": "All", "page": number})).geturl())
-        tab.locator(".st-key-card_23").wait_for()
+        tab.goto(urlsplit(page.url)._replace(
+            query=urlencode({**query, "show": "All", "size": 12, "page": number})).geturl())
+        tab.locator(".st-key-card_11").wait_for()
         settle(tab)
         shown.append(card_ids(tab))
-        tab.locator(".st-key-rv_bulk").get_by_role("button", name="Drop 24").click()
-        tab.get_by_role("button", name="Yes, drop all 24 samples on this page").wait_for()
+        tab.locator(".st-key-rv_bulk").get_by_role("button", name="Drop 12").click()
+        tab.get_by_role("button", name="Yes, drop all 12 samples on this page").wait_for()
         settle(tab)
     for tab in tabs:  # no waiting between the clicks: the server takes four reruns at once
-        tab.get_by_role("button", name="Yes, drop all 24 samples on this page").click()
+        tab.get_by_role("button", name="Yes, drop all 12 samples on this page").click()
     for tab in tabs:
         tab.locator(".st-key-rv_confirm").wait_for(state="detached")
         settle(tab)
         tab.close()
     dropped = {i for ids_on_page in shown for i in ids_on_page}
-    assert len(dropped) == 96 and not dropped & set(kept)
+    assert len(dropped) == 48 and not dropped & set(kept)
     assert decisions(tmp) == {**kept, **{i: "drop" for i in dropped}}
 
 
