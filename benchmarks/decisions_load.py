@@ -66,6 +66,7 @@ from test_browser_decisions import (
     run_active,
     seed_loader,
     seed_sessions,
+    start_valuation,
 )
 
 from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
@@ -155,25 +156,6 @@ def start_server(root: Path, tmp: Path, stacks_s: float | None) -> tuple[subproc
             time.sleep(0.5)  # the server is not listening yet: nothing in a page to wait on
     proc.kill()
     raise RuntimeError(f"the server did not start; see {tmp / 'streamlit.log'}")
-
-
-def start_valuation(browser, url: str, root: Path, sid: str, key: str, wait_ms: float):
-    """Click Run (the default consensus) on Valuate in a new browser session; return it once the run is running
-    (test_browser_decisions.start_valuation with the benchmark's timeout: a cold server's first page takes long)."""
-    from dataval_core.workspace import Workspace
-
-    ctx = browser.new_context(viewport=VIEWPORT)
-    page = ctx.new_page()
-    page.set_default_timeout(wait_ms)
-    page.goto(f"{url}/valuate?sid={sid}")
-    page.get_by_role("button", name="Run", exact=True).click()
-    ws = Workspace(root)
-    deadline = time.monotonic() + wait_ms / 1000
-    while time.monotonic() < deadline:  # the workspace is the state waited on
-        if any(r.status == "running" for r in ws.list_runs(key)):
-            return ctx
-        page.wait_for_timeout(100)
-    raise RuntimeError("the valuation run never started")
 
 
 def settle(page, timeout_ms: float) -> None:

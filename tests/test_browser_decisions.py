@@ -12,6 +12,7 @@ knn_shapley run per session, and 5,000 MNIST digits whose consensus run is the l
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -72,17 +73,19 @@ def seed_loader(root: Path) -> tuple[str, str]:
     return sid, ws.add_dataset(sid, load_sample("mnist")).key
 
 
-def start_valuation(browser, url: str, root: Path, sid: str, key: str):
-    """Click Run (the default consensus) on Valuate in a new browser session; return once the run is running."""
+def start_valuation(browser, url: str, root: Path, sid: str, key: str, wait_ms: float = WAIT_MS):
+    """Click Run (the default consensus) on Valuate in a new browser session; return once the run is running
+    (each step may take ``wait_ms``; the load benchmark gives a cold, loaded server longer)."""
     from dataval_core.workspace import Workspace
 
     ctx = browser.new_context(viewport=VIEWPORT)
     page = ctx.new_page()
-    page.set_default_timeout(WAIT_MS)
+    page.set_default_timeout(wait_ms)
     page.goto(f"{url}/valuate?sid={sid}")
     page.get_by_role("button", name="Run", exact=True).click()
     ws = Workspace(root)
-    for _ in range(600):  # the workspace is the state waited on
+    deadline = time.monotonic() + wait_ms / 1000
+    while time.monotonic() < deadline:  # the workspace is the state waited on
         if any(r.status == "running" for r in ws.list_runs(key)):
             return ctx
         page.wait_for_timeout(100)
