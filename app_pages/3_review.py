@@ -119,14 +119,16 @@ else:
     annotate.table_picker(page)
 if page.empty:
     st.caption("Nothing matches these filters.")
+# at most one dialog: the lightbox, else the tags editor, else the relabel picker (each for a valued sample)
+valued = set(frame["id"])
 zoom = st.session_state.pop("rv_zoom", None)
-if zoom is not None and ds.modality == "image" and zoom in set(frame["id"]):
-    review.zoom_dialog(ds, frame, zoom)
 tagging = st.session_state.get(annotate.OPEN)
-if tagging is not None and zoom is None and tagging in set(frame["id"]):
-    annotate.editor(record, tagging)
 relabeling = st.session_state.get(review.RELABEL)
-if relabeling is not None and zoom is None and tagging is None and relabeling in set(frame["id"]):
+if zoom is not None and ds.modality == "image" and zoom in valued:
+    review.zoom_dialog(ds, frame, zoom)
+elif zoom is None and tagging is not None and tagging in valued:
+    annotate.editor(record, tagging)
+elif zoom is None and tagging is None and relabeling is not None and relabeling in valued:
     review.relabel_dialog(record, run, frame, relabeling, ds.classes)
 
 review.overview(frame, record, run, log_size)

@@ -69,7 +69,7 @@ from test_browser_decisions import (
     start_valuation,
 )
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, settle
 
 OUT = ROOT / "benchmarks" / "results" / "decisions_load.md"
 CARDS = 24
@@ -156,14 +156,6 @@ def start_server(root: Path, tmp: Path, stacks_s: float | None) -> tuple[subproc
             time.sleep(0.5)  # the server is not listening yet: nothing in a page to wait on
     proc.kill()
     raise RuntimeError(f"the server did not start; see {tmp / 'streamlit.log'}")
-
-
-def settle(page, timeout_ms: float) -> None:
-    """Connected, no script run in progress, nothing stale (test_browser.settle with the benchmark's timeout)."""
-    page.wait_for_function("() => { const app = document.querySelector('[data-testid=stApp]');"
-                           " return app && app.dataset.testConnectionState === 'CONNECTED'"
-                           " && app.dataset.testScriptState === 'notRunning'"
-                           " && !document.querySelector('[data-stale=true]'); }", timeout=timeout_ms)
 
 
 def open_all(pages, url: str | None, sids: list[str] | None, wait_ms: float, timeout_error) -> list[float | None]:

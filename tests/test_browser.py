@@ -76,16 +76,16 @@ def server(tmp_path_factory):
     proc.wait(timeout=20)
 
 
-def settle(page) -> None:
+def settle(page, timeout_ms: float = WAIT_MS) -> None:
     """Wait until the app is connected, no script run is in progress and no element is stale.
 
     Callers first wait for something only the run they triggered draws, so this never
-    returns on the state from before the run.
+    returns on the state from before the run. ``timeout_ms``: the load benchmark waits longer.
     """
     page.wait_for_function("() => { const app = document.querySelector('[data-testid=stApp]');"
                            " return app && app.dataset.testConnectionState === 'CONNECTED'"
                            " && app.dataset.testScriptState === 'notRunning'"
-                           " && !document.querySelector('[data-stale=true]'); }", timeout=WAIT_MS)
+                           " && !document.querySelector('[data-stale=true]'); }", timeout=timeout_ms)
 
 
 def go(page, title: str) -> None:
