@@ -38,12 +38,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(workspace: Path, log_path: Path, timeout: float = 60) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` on a free port; returns the process and its URL once healthy."""
+#: ``python -c`` launcher of ``streamlit run`` whose script threads each wait SCRIPT_START_DELAY seconds before
+#: taking their first request: what a busy server does to them, on purpose and every time
+DELAYED_SERVER = """
+import os, sys, time
+from streamlit.runtime.scriptrunner import script_runner
+_run = script_runner.ScriptRunner._run_script_thread
+def _late(self):
+    time.sleep(float(os.environ["SCRIPT_START_DELAY"]))
+    _run(self)
+script_runner.ScriptRunner._run_script_thread = _late
+from streamlit.web.cli import main
+main(sys.argv[1:], prog_name="streamlit")
+"""
+
+
+def start_server(workspace: Path, log_path: Path, timeout: float = 60,
+                 script_start_delay: float = 0) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on a free port; returns the process and its URL once healthy.
+
+    ``script_start_delay``: every script run's thread starts that many seconds late (a loaded server, made
+    reproducible), so a click that arrives before the previous click's run has started is tested."""
     port = free_port()
-    env = {**os.environ, "DATAVAL_WORKSPACE": str(workspace)}
+    env = {**os.environ, "DATAVAL_WORKSPACE": str(workspace), "SCRIPT_START_DELAY": str(script_start_delay)}
     log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    launch = ["-c", DELAYED_SERVER] if script_start_delay else ["-m", "streamlit"]
+    proc = subprocess.Popen([sys.executable, *launch, "run", "app.py", "--server.headless", "true",
                              "--server.address", "127.0.0.1", "--server.port", str(port),
                              "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
