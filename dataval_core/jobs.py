@@ -9,7 +9,6 @@ or a second browser tab sees them and nothing is lost when the run ends.
 """
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 import time
@@ -19,32 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .dataset import Dataset
+from .errors import one_line_error
 from .progress import ACTIVE_STATES, CancelFlag, Cancelled, EtaSmoother, Progress, ProgressCallback, RunState
-from .workspace import RunRecord, Workspace, WorkspaceError
+from .run_process import RunProcess, backend_spec
+from .workspace import RunRecord, Workspace
 
 log = logging.getLogger(__name__)
 
 #: finished jobs (and their task results) kept in memory; older ones are forgotten first
 MAX_FINISHED_JOBS = 64
-_MAX_ERROR_CHARS = 300
-#: exceptions whose message is written for the user (shown without the class name)
-_USER_ERRORS = (ValueError, ImportError, MemoryError, FileNotFoundError, WorkspaceError)
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
 Task = Callable[[ProgressCallback, CancelFlag], Any]
-
-
-def one_line_error(exc: BaseException) -> str:
-    """A single readable line for ``exc`` (the first line of its message)."""
-    if isinstance(exc, OSError) and not isinstance(exc, WorkspaceError) and exc.errno in _DISK_FULL:
-        # e.g. an embedding cache write: the reason, never the server path in the message
-        return "The disk is full, so the run could not write its files. Free some space (or run `dataval gc`) " \
-               "and try again."
-    lines = str(exc).strip().splitlines()
-    text = lines[0].strip() if lines else ""
-    if not isinstance(exc, _USER_ERRORS) or not text:
-        text = f"{type(exc).__name__}: {text}" if text else f"Unexpected {type(exc).__name__}."
-    return text if len(text) <= _MAX_ERROR_CHARS else text[:_MAX_ERROR_CHARS - 1] + "…"
 
 
 #: part of the bar for features a finished run of this dataset already built (they come from the cache)
@@ -139,13 +122,18 @@ class JobManager:
     Args:
         workspace: where runs are recorded and their values saved.
         max_workers: jobs running at once; later ones wait as ``queued``.
+        runs_in_process: value each run in its own process (:mod:`~dataval_core.run_process`), from the
+            record's stored dataset, so the pages' script runs never wait on it; False runs it on the job
+            thread from the dataset given (scripts that hold a dataset no workspace stores).
     """
 
-    def __init__(self, workspace: Workspace, max_workers: int = 2):
+    def __init__(self, workspace: Workspace, max_workers: int = 2, *, runs_in_process: bool = True):
         self.workspace = workspace
+        self.runs_in_process = runs_in_process
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dataval-job")
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
+        self._spare: RunProcess | None = None
 
     # -- submitting -----------------------------------------------------------------------
     def submit_run(self, key: str, dataset: Dataset, method: str, *, embedding: str | None = None,
@@ -161,9 +149,15 @@ class JobManager:
         run_id = self.workspace.create_run(key, method, embedding=embedding, params=dict(params or {}), seed=seed)
 
         def work(progress: ProgressCallback, cancel: CancelFlag) -> None:
+            self.workspace.set_run_status(run_id, RunState.RUNNING)
+            if self.runs_in_process:
+                self._run_process().run({"root": str(self.workspace.root), "key": key, "run_id": run_id,
+                                         "method": method, "embedding": embedding, "params": dict(params or {}),
+                                         "seed": seed, "backend": backend_spec(backend), "embedding_share": share},
+                                        progress, cancel)
+                return
             from .runner import run_valuation  # heavy (torch); imported in the worker, not at app start
 
-            self.workspace.set_run_status(run_id, RunState.RUNNING)
             result = run_valuation(dataset, method, embedding=embedding, params=dict(params or {}), seed=seed,
                                    progress=progress, cancel=cancel, cache_dir=self.workspace.cache_dir,
                                    backend=backend, embedding_share=share)
@@ -175,6 +169,19 @@ class JobManager:
 
         self._start(run_id, work, on_end, expected_s=expected_s)
         return run_id
+
+    def _run_process(self) -> RunProcess:
+        """The spare run process (a new one if there is none), and a new spare started for the next run."""
+        with self._lock:
+            child, self._spare = self._spare, None
+        if child is None or not child.alive():
+            child = RunProcess()
+        spare = RunProcess()
+        with self._lock:
+            self._spare, old = spare, self._spare
+        if old is not None:  # two runs started at once: one spare is enough
+            old.close()
+        return child
 
     def submit_task(self, job_id: str, task: Task) -> str:
         """Queue ``task(progress, cancel)`` under ``job_id`` unless that job is queued, running or done.
@@ -277,3 +284,7 @@ class JobManager:
         for job in jobs:
             job.cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.close()

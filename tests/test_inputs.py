@@ -623,7 +623,7 @@ def test_a_workspace_fault_in_the_polling_progress_is_one_line_and_the_page_goes
 def test_a_full_disk_in_a_run_names_no_server_path():
     import errno
 
-    from dataval_core.jobs import one_line_error
+    from dataval_core.errors import one_line_error
 
     exc = OSError(errno.ENOSPC, "No space left on device", "/srv/dataval/ws/cache/emb-1.tmp.npy")
     assert one_line_error(exc) == ("The disk is full, so the run could not write its files. Free some space (or run "

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from dataval_core.dataset import Dataset
-from dataval_core.jobs import JobManager, one_line_error
+from dataval_core.errors import one_line_error
+from dataval_core.jobs import JobManager
 from dataval_core.progress import Reporter
 from dataval_core.workspace import Workspace
 

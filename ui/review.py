@@ -30,7 +30,7 @@ from dataval_core.calibration import CONFIDENT_SURE
 from dataval_core.curation import given, user_truth
 from dataval_core.dataset import Dataset
 from dataval_core.decisions import new_event_key
-from dataval_core.jobs import one_line_error
+from dataval_core.errors import one_line_error
 from dataval_core.result import ValuationResult
 from dataval_core.workspace import (
     UNDECIDED,
