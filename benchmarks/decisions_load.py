@@ -78,6 +78,7 @@ STILL_GOAL_S = 5.0
 
 #: run in the server process before ``streamlit run``: every JobManager made is kept, and a daemon thread
 #: appends [time, job id, status, stage, done, total, overall] of each of its jobs to PROBE_PATH every 0.25 s;
+#: every rerun request that carries a button's click appends [time, [widget ids]] to CLICKS_PATH;
 #: with STACKS_S, another appends [time, [[thread name, [frames, most recent first]], ...]] every STACKS_S seconds
 #: (sys._current_frames: taken holding the GIL, so safe; faulthandler's dumps crashed the server)
 SERVER = """
@@ -117,6 +118,18 @@ def _stacks(path, every):
                 out.append([names.get(ident, "?"), stack])
             f.write(json.dumps([time.time(), out]) + "\\n")
             f.flush()
+from streamlit.runtime import app_session
+_rerun = app_session.AppSession.request_rerun
+_clicks = open(os.environ["CLICKS_PATH"], "a")
+def _logged(self, client_state):
+    if client_state is not None:
+        keys = [w.id for w in client_state.widget_states.widgets
+                if w.WhichOneof("value") == "trigger_value" and w.trigger_value]
+        if keys:
+            _clicks.write(json.dumps([time.time(), keys]) + "\\n")
+            _clicks.flush()
+    return _rerun(self, client_state)
+app_session.AppSession.request_rerun = _logged
 threading.Thread(target=_probe, args=(os.environ["PROBE_PATH"],), daemon=True, name="bench-probe").start()
 if os.environ.get("STACKS_S"):
     threading.Thread(target=_stacks, args=(os.environ["STACKS_PATH"], float(os.environ["STACKS_S"])), daemon=True,
@@ -141,7 +154,8 @@ SAMPLE_PROGRESS = """() => { window.__prog = []; setInterval(() => {
 def start_server(root: Path, tmp: Path, stacks_s: float | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "DATAVAL_WORKSPACE": str(root), "PROBE_PATH": str(tmp / "probe.jsonl"),
-           "STACKS_PATH": str(tmp / "stacks.jsonl"), "STACKS_S": str(stacks_s or "")}
+           "STACKS_PATH": str(tmp / "stacks.jsonl"), "STACKS_S": str(stacks_s or ""),
+           "CLICKS_PATH": str(tmp / "clicks.jsonl")}
     log = open(tmp / "streamlit.log", "wb")
     proc = subprocess.Popen([sys.executable, "-c", SERVER, "run", "app.py", "--server.headless", "true",
                              "--server.address", "127.0.0.1", "--server.port", str(port),
@@ -333,6 +347,9 @@ def main() -> None:
                 click_s = time.perf_counter() - t
                 lost = sum(current(log_rows(root, clickers[i][1])).get(s) != a
                            for i in live for s, a in wanted[i].items())
+                received = {w for line in (tmp / "clicks.jsonl").read_text().splitlines() for w in json.loads(line)[1]}
+                unreceived = sum(not any(w.endswith(f"-rv_{a}_{s}") for w in received)
+                                 for i in live for s, a in wanted[i].items())
                 click_rows = sum(len(log_rows(root, clickers[i][1])) for i in live)
                 print(f"per-card: {lost} of {CARDS * len(live)} clicks lost, {click_rows} rows", flush=True)
 
@@ -395,7 +412,7 @@ def main() -> None:
             proc.kill()
             proc.wait(timeout=20)
             args.logs.mkdir(parents=True, exist_ok=True)
-            for name in ("streamlit.log", "probe.jsonl", "stacks.jsonl"):
+            for name in ("streamlit.log", "probe.jsonl", "stacks.jsonl", "clicks.jsonl"):
                 if (tmp / name).exists():
                     shutil.copy(tmp / name, args.logs / name)
             print(f"server log, progress probe and stacks in {args.logs}"
@@ -488,6 +505,7 @@ The Valuate page's bar (value, and its text without elapsed time and ETA) sample
 | clicks that could not be made (button not there in {args.wait:.0f} s) | {not_made} |
 | sessions whose count did not reach {CARDS} decided / settle in {args.wait:.0f} s | {unsettled} |
 | clicks lost (not stored as clicked after a reload) | **{lost}** |
+| of those, clicks the server never received (no rerun request carried the button's trigger) | {unreceived} |
 | log rows written by those clicks | {click_rows} (one per click: {CARDS * len(live)}) |
 | bulk Drop / Keep / Drop ({len(blive)} sessions, {CARDS} samples each, confirmed in every session at once) | \
 {bulk_s:.0f} s |

@@ -60,8 +60,9 @@ def test_cancel_stops_the_process_within_2_s_and_a_failure_is_one_line(setup):
     assert jobs.snapshot(run_id).status == "running"  # computing, in its process
     spare = jobs._spare.pid  # started for the next run, the engine already imported
     (child,) = set(_run_children()) - {spare}
-    for pid in (child, spare):
+    for pid in (child, spare):  # niced, each leading its own session (where the kernel groups CPU by session)
         assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + NICENESS
+        assert os.getsid(pid) == pid
     asked = time.monotonic()
     jobs.cancel(run_id)
     assert jobs.wait(run_id, timeout=10).status == "cancelled"
