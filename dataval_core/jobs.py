@@ -10,6 +10,7 @@ or a second browser tab sees them and nothing is lost when the run ends.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 #: finished jobs (and their task results) kept in memory; older ones are forgotten first
 MAX_FINISHED_JOBS = 64
 Task = Callable[[ProgressCallback, CancelFlag], Any]
+#: ``0`` runs valuations on the job threads of the server process instead of a process each
+RUN_PROCESS_ENV = "DATAVAL_RUN_PROCESS"
 
 
 #: part of the bar for features a finished run of this dataset already built (they come from the cache)
@@ -124,11 +127,14 @@ class JobManager:
         max_workers: jobs running at once; later ones wait as ``queued``.
         runs_in_process: value each run in its own process (:mod:`~dataval_core.run_process`), from the
             record's stored dataset, so the pages' script runs never wait on it; False runs it on the job
-            thread from the dataset given (scripts that hold a dataset no workspace stores).
+            thread from the dataset given (scripts that hold a dataset no workspace stores). None (default):
+            True unless ``$DATAVAL_RUN_PROCESS`` is ``0``.
     """
 
-    def __init__(self, workspace: Workspace, max_workers: int = 2, *, runs_in_process: bool = True):
+    def __init__(self, workspace: Workspace, max_workers: int = 2, *, runs_in_process: bool | None = None):
         self.workspace = workspace
+        if runs_in_process is None:
+            runs_in_process = os.environ.get(RUN_PROCESS_ENV, "1") != "0"
         self.runs_in_process = runs_in_process
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dataval-job")
         self._jobs: dict[str, _Job] = {}

@@ -16,6 +16,9 @@ settings.load_profile("ci")
 torch.set_num_threads(1)
 # the app's background UMAP compile costs about 20 s of CPU per server or AppTest process: not in tests
 os.environ.setdefault("DATAVAL_UMAP_WARMUP", "0")
+# AppTest flows run their valuations on a job thread (a run process costs ~3 s of imports, and AppTest's job
+# managers are never shut down); tests/test_run_process.py and the browser tests' servers use the default
+os.environ.setdefault("DATAVAL_RUN_PROCESS", "0")
 
 
 def make_blobs_problem(n_valued: int = 90, n_target: int = 45, n_classes: int = 3, d: int = 5,

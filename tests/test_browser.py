@@ -61,6 +61,7 @@ def start_server(workspace: Path, log_path: Path, timeout: float = 60,
     reproducible), so a click that arrives before the previous click's run has started is tested."""
     port = free_port()
     env = {**os.environ, "DATAVAL_WORKSPACE": str(workspace), "SCRIPT_START_DELAY": str(script_start_delay)}
+    env.pop("DATAVAL_RUN_PROCESS", None)  # the server as deployed: each valuation run in its own process
     log = open(log_path, "wb")
     launch = ["-c", DELAYED_SERVER] if script_start_delay else ["-m", "streamlit"]
     proc = subprocess.Popen([sys.executable, *launch, "run", "app.py", "--server.headless", "true",

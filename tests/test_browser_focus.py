@@ -1,7 +1,7 @@
 """Review's keyboard focus and lightbox in headless Chromium against a real ``streamlit run``: → moves the focus
-ring from card to card, D drops the focused card (not the first) and the focus moves on, the drop is stored
-(a reload shows it), and Z opens the focused sample's whole image in the lightbox, wider than the old 384 px
-zoom. Waits on states, never on time."""
+ring from card to card (scrolling a card under the window into view), D drops the focused card (not the first)
+and the focus moves on, the drop is stored (a reload shows it), and Z opens the focused sample's whole image in
+the lightbox, wider than the old 384 px zoom. Waits on states, never on time."""
 from __future__ import annotations
 
 import pytest
@@ -70,4 +70,33 @@ def test_arrow_moves_focus_d_drops_the_focused_card_and_z_opens_the_lightbox(ser
     assert 384 < box["height"] <= 0.75 * VIEWPORT["height"]  # and within the window, its facts in view below
     dialog.get_by_text("Original 8 × 8 px", exact=False).wait_for()
     shot(page, "review_lightbox_1024")
+    ctx.close()
+
+
+def in_view(page, i: int) -> bool:
+    """Whether card ``i`` is wholly inside the window."""
+    return page.evaluate(f"""() => {{ const r = document.querySelector('.st-key-card_{i}').getBoundingClientRect();
+        return r.top >= 0 && r.bottom <= window.innerHeight; }}""")
+
+
+def below_window(page, i: int) -> bool:
+    return page.evaluate(f"() => document.querySelector('.st-key-card_{i}').getBoundingClientRect().top"
+                         " >= window.innerHeight")
+
+
+def test_moving_the_focus_to_a_card_below_the_window_scrolls_it_into_view(server, browser):
+    url, _, sid, _ = server
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(f"{url}/review?sid={sid}&show=All&size=24")
+    wait_cards(page)
+    below = next(i for i in range(24) if below_window(page, i))  # the first card wholly under the window
+    for i in range(1, below + 1):
+        page.keyboard.press("ArrowRight")
+        wait_ring(page, i)
+    page.wait_for_function(f"""() => {{ const r = document.querySelector('.st-key-card_{below}')
+        .getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; }}""")
+    assert in_view(page, below) and not in_view(page, 0)  # the page scrolled down to it
+    shot(page, "review_focus_scrolled_1024")
     ctx.close()

@@ -22,6 +22,9 @@ from dataval_core.workspace import DatasetRecord, RunRecord
 from . import review
 
 FOCUS = "rv_focus"
+#: set by a key that moved the focus: the next run scrolls the focused card into view (once; a click elsewhere
+#: on the page must not scroll it away)
+SCROLL = "rv_focus_scroll"
 
 
 def focused_index(ids: Sequence[str]) -> int | None:
@@ -44,6 +47,7 @@ def step(ids: Sequence[str], current: str | None, by: int) -> str | None:
 
 def _move(ids: list[str], current: str | None, by: int) -> None:
     st.session_state[FOCUS] = step(ids, current, by)
+    st.session_state[SCROLL] = new_event_key()
 
 
 def after_decision(ids: Sequence[str], decided: str) -> str | None:
@@ -67,6 +71,7 @@ def _decide(record: DatasetRecord, run: RunRecord, rec: Mapping[Any, Any], actio
     review._save(record, [row], event, skip_unchanged=True)
     if not st.session_state.get(review.ERROR_KEY):
         st.session_state[FOCUS] = after_decision(ids, str(rec["id"]))
+        st.session_state[SCROLL] = new_event_key()
 
 
 def _zoom(sample_id: str | None) -> None:
@@ -75,10 +80,17 @@ def _zoom(sample_id: str | None) -> None:
 
 
 def ring(page: pd.DataFrame, grid: bool) -> None:
-    """Draw the focus ring on the focused card (grid view)."""
+    """Draw the focus ring on the focused card (grid view), and scroll that card into view when a key moved the
+    focus (it may be below the window: ← / → go through the whole page)."""
     at = focused_index(page["id"].tolist())
+    moved = st.session_state.pop(SCROLL, None)
     if grid and at is not None:
         st.html(f"<style>.st-key-card_{at} {{ outline: 3px solid #ff4b4b; outline-offset: 1px; }}</style>")
+        if moved is not None:  # the script names only a position; the comment makes each move a new element
+            st.html(f"<!-- {moved} --><script>(() => {{ let tries = 0; const go = () => {{"
+                    f" const card = document.querySelector('.st-key-card_{int(at)}');"
+                    " if (card) card.scrollIntoView({block: 'nearest'}); else if (tries++ < 50) setTimeout(go, 100);"
+                    " }; go(); })();</script>", unsafe_allow_javascript=True)
 
 
 def key_bar(record: DatasetRecord, run: RunRecord, page: pd.DataFrame, can_undo: bool, image: bool) -> None:
