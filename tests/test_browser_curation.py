@@ -158,7 +158,8 @@ def test_demo_right_after_server_start_then_review_tools(fresh_server, page):
     page.get_by_role("button", name="Yes, drop all 24 samples on this page").wait_for()
     assert len(decisions(tmp)) == 2
     page.get_by_role("button", name="Cancel").click()
-    settle(page)
+    page.get_by_role("button", name="Yes, drop all 24 samples on this page").wait_for(state="hidden")
+    settle(page)  # the run the Cancel started is over (waited on what only it does), so one Undo button is drawn
 
     page.get_by_role("button", name="Undo").click()
     # the bulk drop was one step: both samples come back

@@ -31,7 +31,7 @@ BULKS = ("drop", "keep", "drop")
 #: cards on each of the 8 sessions' pages (a page-wide bulk writes them all)
 BULK_CARDS = 12
 #: seconds every script run of the test server waits before it starts (longer than the clicks' spacing)
-SCRIPT_START_DELAY = 0.5
+SCRIPT_START_DELAY = 0.3
 
 
 def css_key(key: str) -> str:
