@@ -1,9 +1,10 @@
-"""A valuation run in a child process, so the app's pages stay responsive while it computes.
+"""A valuation run in a child process, kept apart from the app's server.
 
-In the app's server process a run shares the interpreter lock with every page's script run;
-under load its Python work (torch training loops, the knn vote) stretched page runs to
-minutes. Here the run is ``python -m dataval_core.run_process`` at a lower CPU priority
-(:data:`NICENESS`): it loads the record's dataset from the workspace, values it with
+In the server process a run shares the interpreter lock with every page's script run, runs
+at the pages' CPU priority, cannot be stopped where it does not check its cancel flag, and a
+run that exhausts memory takes every user's session down with it. Here the run is
+``python -m dataval_core.run_process`` at a lower CPU priority (:data:`NICENESS`), killed
+when it ignores a cancel, failing alone: it loads the record's dataset from the workspace, values it with
 :func:`~dataval_core.runner.run_valuation` and saves the result there, exactly as a run in a
 thread would (same seed, same values).
 
