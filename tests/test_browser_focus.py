@@ -5,9 +5,18 @@ the lightbox, wider than the old 384 px zoom. Waits on states, never on time."""
 from __future__ import annotations
 
 import pytest
-from test_browser_decisions import VIEWPORT, css_key, current, log_rows, seed_sessions, shown_choice, wait_cards
+from test_browser_decisions import (
+    VIEWPORT,
+    css_key,
+    current,
+    log_rows,
+    open_review,
+    seed_sessions,
+    shown_choice,
+    wait_cards,
+)
 
-from test_browser import WAIT_MS, require_browser, settle, shot, start_server
+from test_browser import require_browser, settle, shot, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -39,9 +48,7 @@ def wait_ring(page, i: int) -> None:
 def test_arrow_moves_focus_d_drops_the_focused_card_and_z_opens_the_lightbox(server, browser):
     url, root, sid, key = server
     ctx = browser.new_context(viewport=VIEWPORT)
-    page = ctx.new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.goto(f"{url}/review?sid={sid}&show=All&size=24")
+    page = open_review(ctx, url, sid)
     wait_cards(page)
     ids = [page.locator(f".st-key-card_{i} [data-testid=stCaptionContainer] code").first.inner_text()
            for i in range(3)]
@@ -87,9 +94,7 @@ def below_window(page, i: int) -> bool:
 def test_moving_the_focus_to_a_card_below_the_window_scrolls_it_into_view(server, browser):
     url, _, sid, _ = server
     ctx = browser.new_context(viewport=VIEWPORT)
-    page = ctx.new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.goto(f"{url}/review?sid={sid}&show=All&size=24")
+    page = open_review(ctx, url, sid)
     wait_cards(page)
     below = next(i for i in range(24) if below_window(page, i))  # the first card wholly under the window
     for i in range(1, below + 1):
